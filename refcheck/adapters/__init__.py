@@ -1,0 +1,48 @@
+"""Adapters: layers written in other common styles, plugged into refcheck's implementation contract.
+
+``adapt(module)`` returns, for each layer the module implements in a non-contract style, a
+:class:`~refcheck.implementation.LayerFunctions` whose forward/backward follow the contract's
+calling convention. Two styles are recognised:
+
+- CS231n functions (``conv_forward_naive(x, w, b, conv_param)`` ...): see ``refcheck.adapters.cs231n``;
+- objects with ``forward(x)`` / ``backward(dout)`` methods: see ``refcheck.adapters.objects``.
+
+Adapters map layouts and names only; the user's results pass through unchanged, so every mismatch
+is still reported.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+from refcheck.adapters.cs231n import adapt_cs231n
+from refcheck.adapters.objects import adapt_objects
+from refcheck.implementation import LayerFunctions
+
+__all__ = ["adapt", "adapt_cs231n", "adapt_objects"]
+
+
+def _has_contract_functions(module: ModuleType, layer: str) -> bool:
+    return all(callable(getattr(module, f"{layer}_{way}", None)) for way in ("forward", "backward"))
+
+
+def adapt(module: ModuleType) -> dict[str, LayerFunctions]:
+    """Adapted LayerFunctions for every layer ``module`` implements in a recognised other style.
+
+    Precedence for one layer: contract-style ``<layer>_forward`` / ``<layer>_backward`` in the
+    module (the layer is then left out here, the functions are used as they are), then object-style
+    classes, then CS231n functions.
+
+    Parameters
+    ----------
+    module : module
+        The user's implementation module.
+
+    Returns
+    -------
+    dict of str to LayerFunctions
+        Contract layer name -> functions in the contract's calling convention; layers the module
+        already provides in contract style are not included.
+    """
+    adapted = {**adapt_cs231n(module), **adapt_objects(module)}
+    return {layer: functions for layer, functions in adapted.items()
+            if not _has_contract_functions(module, layer)}

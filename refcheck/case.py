@@ -1,0 +1,95 @@
+"""The Case record: one concrete configuration of one layer, frozen, with a stable readable id."""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Case", "DTYPES", "case_id", "case_seed", "format_value"]
+
+Shape = tuple[int, ...]
+
+DTYPES = ("float32", "float64")
+
+# Short names used in case ids; the report columns use torch's full names.
+_ABBREVIATIONS = {
+    "kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "groups": "g",
+    "ceil_mode": "ceil", "count_include_pad": "cip", "divisor_override": "div", "norm_type": "n",
+    "output_size": "o", "negative_slope": "ns", "dim": "dim", "start_dim": "sd", "end_dim": "ed",
+    "reduction": "",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case: a layer, its tensor shapes, hyperparameters, dtype, input kind and seed.
+
+    shapes: (tensor name, shape or None) in forward's order; None marks an absent optional tensor
+        (a conv2d or linear case without bias).
+    hparams: (name, value) for every hyperparameter of the layer, pairs as (h, w) tuples.
+    values: the kind of generated input ("normal", or a special-value kind such as "ties").
+    tolerance: overrides of the tolerance rule from the case file, as (key, value) pairs.
+    """
+
+    layer: str
+    id: str
+    dtype: str
+    seed: int
+    shapes: tuple[tuple[str, Shape | None], ...]
+    hparams: tuple[tuple[str, Any], ...]
+    values: str = "normal"
+    source: str = ""
+    tolerance: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def shape_map(self) -> dict[str, Shape | None]:
+        return dict(self.shapes)
+
+    @property
+    def hparam_map(self) -> dict[str, Any]:
+        return dict(self.hparams)
+
+    @property
+    def tolerance_map(self) -> dict[str, float]:
+        return dict(self.tolerance)
+
+
+def format_value(value: Any) -> str:
+    """A hyperparameter value as it appears in a case id: (2, 2) -> '2', (3, 2) -> '3x2'."""
+    if isinstance(value, tuple):
+        if len(set(value)) == 1:
+            return str(value[0])
+        return "x".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "T" if value else "F"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None:
+        return "none"
+    return str(value)
+
+
+def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None], dtype: str,
+            values: str, kernel: tuple[int, int] | None = None) -> str:
+    """A readable id that names everything that distinguishes the case.
+
+    For example ``conv2d[s2-p1-d2-g1-k3x3-nobias-2x4x9x7-f32]``.
+    """
+    parts = []
+    for name, value in hparams.items():
+        prefix = _ABBREVIATIONS.get(name, name)
+        parts.append(f"{prefix}{format_value(value)}")
+    if kernel is not None:
+        parts.append(f"k{kernel[0]}x{kernel[1]}")
+    if "bias" in shapes and shapes["bias"] is None:
+        parts.append("nobias")
+    parts.append("x".join(str(s) for s in shapes["input"]))
+    if values != "normal":
+        parts.append(values)
+    parts.append("f32" if dtype == "float32" else "f64")
+    return f"{layer}[{'-'.join(parts)}]"
+
+
+def case_seed(case_identifier: str, base_seed: int) -> int:
+    """A seed derived from the id, so a case's inputs do not depend on which other cases run."""
+    return (zlib.crc32(case_identifier.encode()) ^ (base_seed * 0x9E3779B1)) & 0xFFFFFFFF

@@ -1,0 +1,159 @@
+"""The command line: ``refcheck run`` and ``refcheck convention``.
+
+Exit codes of ``run``: 0 every case passed or was skipped; 1 a case failed or errored;
+2 a usage or case-file error (nothing written); 130 interrupted (the finished part is written).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import RefcheckError, UsageError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit 2 through our own path (same code, same stream)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .specs import LAYERS
+
+    parser = _Parser(prog="refcheck", description="Check numpy layer implementations, forward and backward, "
+                                                  "against torch.autograd on generated cases.")
+    parser.add_argument("--version", action="version", version=f"refcheck {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="check an implementation over the case sweep and write reports",
+                              description="Check every layer of an implementation against torch.autograd "
+                                          "over the case sweep; print a per-layer table and write reports "
+                                          "(cases.csv, summary.md, summary.html, junit.xml, results.json).",
+                              epilog="Exit codes: 0 all passed or skipped, 1 any failed or errored, "
+                                     "2 usage or case-file error, 130 interrupted (finished cases reported). "
+                                     f"Layers: {', '.join(LAYERS)}.")
+    run.add_argument("--impl", metavar="MODULE_OR_PATH", default=None,
+                     help="module name or path to a .py file (default: refcheck's built-in layers)")
+    run.add_argument("--layers", metavar="A,B", help="only these layers (default: all the implementation has)")
+    run.add_argument("--dtype", metavar="D,D", help="only these dtypes: float32, float64 (default: both)")
+    run.add_argument("--cases", metavar="DIR", help="folder of case files (default: the built-in cases)")
+    run.add_argument("--case", metavar="ID,ID", help="only the cases with these exact ids (to reproduce one)")
+    run.add_argument("--out", metavar="DIR", default="reports", help="report folder (default: ./reports)")
+    run.add_argument("--seed", type=int, default=0, help="base seed of the generated inputs (default: 0)")
+    run.add_argument("--quick", action="store_true", help="only the cases that the coverage needs")
+    run.add_argument("--timeout", type=_positive, default=60.0, metavar="S",
+                     help="seconds allowed per case before it is stopped as an error (default: 60)")
+    run.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                     help="worker processes (default: 2; 0 runs in this process without isolation)")
+    run.add_argument("--no-selfcheck", action="store_true",
+                     help="skip the finite-difference check of the backward against its own forward")
+
+    convention = commands.add_parser("convention", help="the convolution vs cross-correlation explorer",
+                                     description="Compute and write the convolution vs cross-correlation "
+                                                 "explorer (convention.md, convention.html, figures); with "
+                                                 "--impl, classify that implementation's conv2d.")
+    convention.add_argument("--out", metavar="DIR", default="reports", help="output folder (default: ./reports)")
+    convention.add_argument("--impl", metavar="MODULE_OR_PATH", help="classify this implementation's conv2d")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from .console import make_console, print_coverage, print_summary, progress_bar
+    from .report import case_statuses, cases_frame, summary_frame, write_reports
+    from .sweep import plan_sweep, run_plan
+
+    console = make_console()
+    if args.workers < 0:
+        raise UsageError(f"--workers must be 0 or more, got {args.workers}")
+    plan = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed)
+    if args.case:
+        wanted = [c.strip() for c in args.case.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in {case.id for case in plan.cases}]
+        if unknown:
+            raise UsageError(f"--case: no case with id {unknown[0]!r} in this sweep (check --layers, --dtype, --quick)")
+        plan.cases = [case for case in plan.cases if case.id in wanted]
+    if not plan.cases:
+        raise UsageError("no cases to run: the implementation has none of the selected layers "
+                         f"(it provides: {', '.join(plan.implementation.layers) or 'nothing'})")
+    console.print(f"refcheck {__version__}: {len(plan.cases)} cases of {len({c.layer for c in plan.cases})} layers "
+                  f"for [bold]{escape(plan.implementation.name)}[/]")
+    started = time.perf_counter()
+    with progress_bar(console, len(plan.cases)) as advance:
+        result = run_plan(plan, timeout=args.timeout, workers=args.workers, selfcheck=not args.no_selfcheck,
+                          on_case=advance)
+    elapsed = time.perf_counter() - started
+    frame = cases_frame(result.records)
+    statuses = case_statuses(frame)
+    counts = statuses["status"].value_counts()
+    totals = (f"{result.finished} of {result.total} cases in {elapsed:.1f} s: "
+              + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("passed", "failed", "error", "skipped"))
+              + (" (interrupted)" if result.interrupted else ""))
+    meta = {"refcheck_version": __version__, "implementation": plan.implementation.name,
+            "command": " ".join(["refcheck", *sys.argv[1:]]), "seed": args.seed, "quick": args.quick,
+            "duration_s": elapsed, "interrupted": result.interrupted, "totals": totals,
+            "coverage": plan.coverage_rows()}
+    paths = write_reports(args.out, result.records, meta, plan.not_implemented)
+    print_summary(console, summary_frame(frame, plan.not_implemented))
+    print_coverage(console, plan.coverage_rows())
+    console.print(totals, markup=False)
+    console.print(f"reports: {', '.join(str(p) for p in paths.values())}", markup=False)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if counts.get("failed", 0) or counts.get("error", 0) else EXIT_OK
+
+
+def _convention(args: argparse.Namespace) -> int:
+    from .console import make_console
+    from .convention import classify_conv2d, key_table, write_convention_report
+
+    console = make_console()
+    impl_report = None
+    if args.impl:
+        from .implementation import load_implementation
+
+        implementation = load_implementation(args.impl)
+        functions = implementation.layers.get("conv2d")
+        if functions is None:
+            raise UsageError(f"--impl {args.impl}: no conv2d found (expected conv2d_forward and conv2d_backward)")
+        impl_report = classify_conv2d(functions.forward, functions.backward)
+    paths = write_convention_report(Path(args.out), impl_report=impl_report)
+    console.print(key_table().to_markdown(index=False), markup=False)
+    if impl_report is not None:
+        console.print(str(impl_report), markup=False)
+    console.print(f"written: {', '.join(str(p) for p in paths)}", markup=False)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``refcheck`` console script and ``python -m refcheck``."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _convention(args)
+    except RefcheckError as error:
+        print(f"refcheck: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("refcheck: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,115 @@
+"""Comparing one tensor of an implementation with the float64 reference, and the tolerance rule.
+
+The error of a tensor is measured relative to its scale (the largest magnitude in the reference)
+and expressed in units of the case dtype's machine epsilon::
+
+    error_eps = max|impl - reference| / max(max|reference|, tiny) / eps(dtype)
+
+torch's own result at the case's dtype is measured the same way. A tensor passes when
+
+    error_eps <= max(floor[dtype], torch_factor * torch_error_eps)
+
+with floor = 64 for float32, 256 for float64 and torch_factor = 8 (each can be overridden per
+layer in the case files). A correct float32 implementation lands within a few epsilons, like torch;
+a float64 implementation that computes internally in float32 is off by ~1e8 float64 epsilons.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["DEFAULT_TOLERANCE", "TensorComparison", "compare_tensor", "relative_error_eps", "tolerance_eps"]
+
+DEFAULT_TOLERANCE = {"float32": 64.0, "float64": 256.0, "torch_factor": 8.0}
+
+
+@dataclass(frozen=True)
+class TensorComparison:
+    """The outcome of comparing one tensor. Errors are None when no numeric comparison was possible."""
+
+    passed: bool
+    reason: str
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    error_eps: float | None = None
+    torch_error_eps: float | None = None
+    tolerance_eps: float | None = None
+    worst_index: tuple[int, ...] | None = None
+    mismatched: int | None = None
+    total: int | None = None
+
+
+def _scale(reference: np.ndarray) -> float:
+    finite = np.abs(reference[np.isfinite(reference)])
+    largest = float(finite.max()) if finite.size else 0.0
+    return largest if largest > 0 else 1.0
+
+
+def relative_error_eps(result: np.ndarray, reference: np.ndarray, dtype: str) -> float:
+    """max|result - reference| / scale(reference) / eps(dtype); non-finite positions that agree count as 0."""
+    result = np.asarray(result, dtype=np.float64)
+    diff = _differences(result, reference)
+    return float(diff.max(initial=0.0)) / _scale(reference) / float(np.finfo(dtype).eps)
+
+
+def _differences(result: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(result - reference)
+    both_same_nonfinite = ~np.isfinite(reference) & (result == reference)
+    both_nan = np.isnan(reference) & np.isnan(result)
+    diff = np.where(both_same_nonfinite | both_nan, 0.0, diff)
+    return np.where(np.isnan(diff), np.inf, diff)
+
+
+def tolerance_eps(dtype: str, torch_error_eps: float, overrides: Mapping[str, float] | None = None) -> float:
+    """The allowed error in epsilons: max(floor[dtype], torch_factor * torch's own error)."""
+    rule = {**DEFAULT_TOLERANCE, **(overrides or {})}
+    return max(rule[dtype], rule["torch_factor"] * torch_error_eps)
+
+
+def compare_tensor(name: str, result: Any, reference: np.ndarray | None, torch_at_dtype: np.ndarray | None,
+                   dtype: str, overrides: Mapping[str, float] | None = None) -> TensorComparison:
+    """Compare ``result`` (from the implementation) with the float64 ``reference``.
+
+    Checks, in order: presence, type, shape, dtype, non-finite values, then the error rule.
+    """
+    if reference is None:
+        if result is None:
+            return TensorComparison(True, "")
+        return TensorComparison(False, f"{name} should be None (no such input), got {type(result).__name__}")
+    if result is None:
+        return TensorComparison(False, f"{name} is None, expected an array of shape {reference.shape}")
+    if not isinstance(result, np.ndarray) and not np.isscalar(result):
+        return TensorComparison(False, f"{name} is a {type(result).__name__}, expected a numpy array")
+    result = np.asarray(result)
+    if result.shape != reference.shape:
+        return TensorComparison(False, f"{name} shape {result.shape} != expected {reference.shape}")
+    if result.dtype != np.dtype(dtype):
+        return TensorComparison(False, f"{name} dtype {result.dtype} != expected {dtype}")
+    torch_eps = 0.0 if torch_at_dtype is None else relative_error_eps(torch_at_dtype, reference, dtype)
+    allowed = tolerance_eps(dtype, torch_eps, overrides)
+    wide = result.astype(np.float64)
+    diff = _differences(wide, reference)
+    scale = _scale(reference)
+    eps = float(np.finfo(dtype).eps)
+    max_abs = float(diff.max(initial=0.0))
+    error = max_abs / scale / eps
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.size else ()
+    mismatched = int(np.count_nonzero(diff > allowed * eps * scale))
+    rel = max_abs / scale
+    stats = dict(max_abs_error=max_abs, max_rel_error=rel, error_eps=error, torch_error_eps=torch_eps,
+                 tolerance_eps=allowed, worst_index=worst, mismatched=mismatched, total=int(diff.size))
+    nonfinite = ~np.isfinite(wide) & np.isfinite(reference)
+    if nonfinite.any():
+        index = tuple(int(i) for i in np.argwhere(nonfinite)[0])
+        return TensorComparison(False, f"{name} has {int(nonfinite.sum())} non-finite values where the reference "
+                                       f"is finite (first at index {index}: {wide[index]})", **stats)
+    if error > allowed:
+        reference_value = float(reference[worst]) if worst or reference.ndim == 0 else float("nan")
+        reason = (f"{name}: mismatched elements {mismatched} / {diff.size} "
+                  f"({100.0 * mismatched / max(diff.size, 1):.1f}%); greatest difference {max_abs:.3g} at index "
+                  f"{worst} ({float(wide[worst]):.6g} vs {reference_value:.6g}), {error:.3g} eps > {allowed:.3g} allowed")
+        return TensorComparison(False, reason, **stats)
+    return TensorComparison(True, "", **stats)

@@ -1,0 +1,213 @@
+"""Running one case: inputs, the implementation (contained), the oracle, the comparison.
+
+``run_case`` is what a worker process executes; it returns plain dict records (one per compared
+tensor) so they cross process boundaries and land in the report unchanged. Whatever the user's
+code does inside one call (raise, return garbage, mutate its inputs) becomes part of those
+records; hangs and process deaths are handled one level up, by the runner.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .case import Case
+from .compare import compare_tensor
+from .implementation import (Implementation, LayerFunctions, hparams_for_call, load_implementation,
+                             unsupported_reason)
+from .inputs import make_inputs, make_upstream_gradient
+from .selfcheck import SELFCHECK_LIMIT, self_consistency
+from .specs import LAYERS, LayerSpec
+
+__all__ = ["CaseRun", "base_record", "run_case", "status_records"]
+
+
+@lru_cache(maxsize=8)
+def _implementation(reference: str | None) -> Implementation:
+    return load_implementation(reference)
+
+
+@dataclass
+class CaseRun:
+    """Everything known about one executed case; diagnosis reads it to explain a failure.
+
+    tensors/dout: what was handed to the implementation (pristine copies).
+    results/reference/torch_at_dtype: compared-tensor name -> array (None where absent).
+    """
+
+    case: Case
+    spec: LayerSpec
+    functions: LayerFunctions
+    tensors: dict[str, np.ndarray | None]
+    dout: np.ndarray
+    hparams: dict[str, Any]
+    results: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, np.ndarray | None] = field(default_factory=dict)
+    torch_at_dtype: dict[str, np.ndarray | None] = field(default_factory=dict)
+    mutated: list[str] = field(default_factory=list)
+
+
+def base_record(case: Case, tensor: str) -> dict[str, Any]:
+    """The descriptive columns of a record: ids, hyperparameters (torch names), shapes."""
+    record: dict[str, Any] = {"layer": case.layer, "case": case.id, "tensor": tensor, "dtype": case.dtype,
+                              "status": "", "reason": ""}
+    for name, value in case.hparams:
+        record[name] = repr(value) if isinstance(value, (tuple, str)) else value
+    for name, shape in case.shapes:
+        record[f"{name}_shape"] = repr(shape) if shape is not None else "None"
+    record.update(values=case.values, seed=case.seed)
+    return record
+
+
+def status_records(case: Case, status: str, reason: str, **extra: Any) -> list[dict[str, Any]]:
+    """One record per compared tensor, all with the same status (skipped, error, ...)."""
+    return [{**base_record(case, tensor), "status": status, "reason": reason, **extra}
+            for tensor in _compared(case)]
+
+
+def _compared(case: Case) -> tuple[str, ...]:
+    spec = LAYERS[case.layer]
+    shapes = case.shape_map
+    return ("output",) + tuple(f"grad_{n}" for n in spec.differentiable if shapes.get(n) is not None)
+
+
+def _copies(tensors: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray | None]:
+    return {name: None if value is None else value.copy() for name, value in tensors.items()}
+
+
+def _changed(original: np.ndarray | None, handed: np.ndarray | None) -> bool:
+    if original is None:
+        return False
+    return handed.shape != original.shape or not np.array_equal(handed, original, equal_nan=True)
+
+
+def run_case(reference: str | None, case: Case, selfcheck: bool = True, diagnose: bool = True) -> list[dict[str, Any]]:
+    """Check one case of the implementation named by ``reference``; one record per compared tensor."""
+    started = time.perf_counter()
+    implementation = _implementation(reference)
+    functions = implementation.layers.get(case.layer)
+    if functions is None:
+        return status_records(case, "skipped", f"not implemented: {implementation.name} has no {case.layer}")
+    reason = unsupported_reason(functions, case.hparam_map)
+    if reason:
+        return status_records(case, "skipped", reason)
+    spec = LAYERS[case.layer]
+    tensors = make_inputs(case)
+    dout = make_upstream_gradient(case, spec.output_shape(case.shape_map, case.hparam_map))
+    run = CaseRun(case, spec, functions, tensors, dout, hparams_for_call(functions, case.hparam_map))
+    records = _execute(run)
+    if selfcheck and not run.mutated and any(r["status"] in ("passed", "failed") for r in records):
+        _add_selfcheck(run, records)
+    if diagnose and any(r["status"] == "failed" for r in records):
+        _add_diagnosis(run, records)
+    elapsed = time.perf_counter() - started
+    for record in records:
+        record["duration_s"] = elapsed
+    return records
+
+
+def _execute(run: CaseRun) -> list[dict[str, Any]]:
+    from .oracle import torch_results  # imported here: only the checking path needs torch
+
+    case, spec = run.case, run.spec
+    run.reference = torch_results(case.layer, run.tensors, case.hparam_map, run.dout, "float64")
+    run.torch_at_dtype = torch_results(case.layer, run.tensors, case.hparam_map, run.dout, case.dtype)
+    handed = _copies(run.tensors)
+    phase = "forward"
+    try:
+        returned = run.functions.forward(*[handed[n] for n in spec.tensors], **run.hparams)
+        if not isinstance(returned, tuple) or len(returned) != 2:
+            return status_records(case, "error", f"forward must return (out, cache), got {_describe(returned)}")
+        run.results["output"], cache = returned
+        run.mutated += [f"forward mutated its input '{n}' in place" for n in spec.tensors
+                        if _changed(run.tensors[n], handed[n])]
+        phase = "backward"
+        handed_dout = run.dout.copy()
+        grads = run.functions.backward(handed_dout, cache)
+        if _changed(run.dout, handed_dout):
+            run.mutated.append("backward mutated the upstream gradient 'dout' in place")
+        run.mutated += [f"backward mutated the input '{n}' in place" for n in spec.tensors
+                        if _changed(run.tensors[n], handed[n]) and f"forward mutated its input '{n}' in place"
+                        not in run.mutated]
+    except Exception as error:  # the user's code may raise anything: it becomes a row, not a crash
+        message = f"{phase} raised {type(error).__name__}: {error}"
+        trace = traceback.format_exc()
+        if phase == "forward":
+            return status_records(case, "error", message, traceback=trace)
+        records = _compare(run)
+        for record in records:
+            if record["tensor"] != "output":
+                record.update(status="error", reason=message, traceback=trace)
+        return records
+    grad_error = _unpack_grads(run, grads)
+    records = _compare(run)
+    for record in records:
+        if grad_error and record["tensor"] != "output":
+            record.update(status="failed", reason=grad_error)
+        if run.mutated:
+            record.update(status="failed", reason="; ".join(run.mutated + ([record["reason"]] if record["reason"] else [])))
+    return records
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)}"
+    return type(value).__name__
+
+
+def _unpack_grads(run: CaseRun, grads: Any) -> str:
+    names = run.spec.differentiable
+    if not isinstance(grads, (tuple, list)):
+        grads = (grads,)
+    if len(grads) != len(names):
+        return (f"backward returned {len(grads)} gradient(s), expected {len(names)} "
+                f"({', '.join(names)}, in forward's order)")
+    for name, grad in zip(names, grads):
+        run.results[f"grad_{name}"] = grad
+    return ""
+
+
+def _compare(run: CaseRun) -> list[dict[str, Any]]:
+    case = run.case
+    records = []
+    for tensor in _compared(case):
+        comparison = compare_tensor(tensor, run.results.get(tensor), run.reference.get(tensor),
+                                    run.torch_at_dtype.get(tensor), case.dtype, case.tolerance_map)
+        record = base_record(case, tensor)
+        record.update(
+            status="passed" if comparison.passed else "failed", reason=comparison.reason,
+            max_abs_error=comparison.max_abs_error, max_rel_error=comparison.max_rel_error,
+            error_eps=comparison.error_eps, torch_error_eps=comparison.torch_error_eps,
+            tolerance_eps=comparison.tolerance_eps,
+            worst_index=repr(comparison.worst_index) if comparison.worst_index is not None else "",
+        )
+        records.append(record)
+    return records
+
+
+def _add_selfcheck(run: CaseRun, records: list[dict[str, Any]]) -> None:
+    outcome = self_consistency(run.spec, run.functions.forward, run.functions.backward, run.tensors,
+                               run.hparams, run.dout, run.case.seed)
+    for record in records:
+        value = outcome.get(record["tensor"])
+        if isinstance(value, float):
+            record["selfcheck_error"] = value
+            record["selfcheck"] = "ok" if value <= SELFCHECK_LIMIT else "backward disagrees with own forward"
+        elif "reason" in outcome and record["tensor"] != "output":
+            record["selfcheck"] = str(outcome["reason"])
+
+
+def _add_diagnosis(run: CaseRun, records: list[dict[str, Any]]) -> None:
+    try:
+        from .diagnose import diagnose
+    except ImportError:
+        return
+    findings = diagnose(run)
+    for record in records:
+        if record["status"] == "failed" and findings.get(record["tensor"]):
+            record["diagnosis"] = findings[record["tensor"]]

@@ -1,0 +1,115 @@
+"""Seeded inputs for a case, with the special values that expose common mistakes.
+
+Every array is generated in float64 from ``np.random.default_rng(case.seed)`` and then cast to the
+case's dtype; the oracle's float64 reference runs on the *cast* values, so a float32 case is
+compared against the exact answer for the float32 inputs it was given.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .case import Case
+from .specs import LAYERS
+
+__all__ = ["VALUE_KINDS", "make_inputs", "make_upstream_gradient"]
+
+_MAX_POOLS = ("normal", "ties", "very_negative")
+_SATURATING = ("normal", "large")
+VALUE_KINDS: dict[str, tuple[str, ...]] = {name: ("normal",) for name in LAYERS}
+VALUE_KINDS.update({
+    "max_pool2d": _MAX_POOLS,
+    "adaptive_max_pool2d": ("normal", "ties"),
+    "relu": ("normal", "zeros"),
+    "leaky_relu": ("normal", "zeros"),
+    "sigmoid": _SATURATING,
+    "tanh": _SATURATING,
+    "softmax": _SATURATING,
+    "log_softmax": _SATURATING,
+    "binary_cross_entropy_with_logits": _SATURATING,
+    "binary_cross_entropy": ("normal", "edges"),
+    "cross_entropy": _SATURATING,
+})
+"""Input kinds per layer. ties: values on a coarse grid so windows hold equal maxima (torch routes
+the gradient to the first); very_negative: all inputs far below zero, so zero padding instead of
+-inf padding shows; zeros: exact zeros at the ReLU kink; large: |x| up to hundreds (overflow in
+naive exp); edges: probabilities exactly 0 and 1 for binary cross-entropy."""
+
+
+def _activation(rng: np.random.Generator, shape: tuple[int, ...], kind: str) -> np.ndarray:
+    if kind == "ties":
+        # A grid of 5 levels: most pooling windows hold a tie for their maximum.
+        return rng.integers(-2, 3, size=shape).astype(np.float64) / 2.0
+    if kind == "very_negative":
+        return rng.standard_normal(shape) - 1000.0
+    if kind == "zeros":
+        x = rng.standard_normal(shape)
+        x[rng.random(shape) < 0.3] = 0.0
+        return x
+    if kind == "large":
+        return rng.standard_normal(shape) * 150.0
+    return rng.standard_normal(shape)
+
+
+def make_inputs(case: Case) -> dict[str, np.ndarray | None]:
+    """The tensors handed to forward, by name, in forward's order (None for an absent bias).
+
+    Shapes follow ``case.shapes``; floating tensors have the case's dtype, cross_entropy's
+    target is int64 class indices.
+    """
+    rng = np.random.default_rng(case.seed)
+    spec = LAYERS[case.layer]
+    dtype = np.dtype(case.dtype)
+    shapes = case.shape_map
+    tensors: dict[str, np.ndarray | None] = {}
+    for name in spec.tensors:
+        shape = shapes[name]
+        if shape is None:
+            tensors[name] = None
+            continue
+        if name == "input":
+            value = _input(rng, case, shape)
+        elif name == "target":
+            value = _target(rng, case, shape, shapes["input"])
+        elif name == "weight":
+            # Scaled like a default torch init, so outputs stay O(1).
+            fan_in = int(np.prod(shape[1:]))
+            value = rng.standard_normal(shape) / np.sqrt(fan_in)
+        else:
+            value = rng.standard_normal(shape) * 0.5
+        tensors[name] = value if name in spec.integer else value.astype(dtype)
+    return tensors
+
+
+def _input(rng: np.random.Generator, case: Case, shape: tuple[int, ...]) -> np.ndarray:
+    if case.layer == "binary_cross_entropy":
+        p = rng.uniform(0.02, 0.98, size=shape)
+        if case.values == "edges":
+            mask = rng.random(shape)
+            p[mask < 0.2] = 0.0
+            p[mask > 0.8] = 1.0
+        return p
+    x = _activation(rng, shape, case.values)
+    if case.layer == "lp_pool2d" and case.hparam_map["norm_type"] % 2 == 1:
+        # An odd power of a negative window sum has no real root: torch returns NaN there.
+        x = np.abs(x) + 0.1
+    return x
+
+
+def _target(rng: np.random.Generator, case: Case, shape: tuple[int, ...], input_shape: tuple[int, ...]) -> np.ndarray:
+    if case.layer == "cross_entropy":
+        return rng.integers(0, input_shape[1], size=shape).astype(np.int64)
+    if case.layer == "binary_cross_entropy" and case.values == "edges":
+        # Hard 0/1 targets: p == t at an edge is finite; p != t hits torch's log clamp.
+        return (rng.random(shape) < 0.5).astype(np.float64)
+    if case.layer in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        return rng.uniform(0.0, 1.0, size=shape)
+    return rng.standard_normal(shape)
+
+
+def make_upstream_gradient(case: Case, shape: tuple[int, ...]) -> np.ndarray:
+    """A random upstream gradient of the output's shape (0-d for a loss), never all ones.
+
+    All ones would hide a missing kernel flip everywhere but the border.
+    """
+    rng = np.random.default_rng([case.seed, 1])
+    return rng.standard_normal(shape).astype(np.dtype(case.dtype))

@@ -1,0 +1,14 @@
+"""The built-in numpy layers, following refcheck's implementation contract.
+
+Each layer has ``<layer>_forward(tensors..., *, hyperparameters) -> (out, cache)`` and
+``<layer>_backward(dout, cache) -> gradients``; `refcheck run` checks this module through the same
+path as a user's module.
+"""
+from __future__ import annotations
+
+from .activations import *  # noqa: F401,F403
+from .adaptive import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .dense import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403

@@ -1,0 +1,213 @@
+"""Element-wise and normalising activations in numpy, forward and backward.
+
+Layers: ``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``, ``softmax`` and ``log_softmax``,
+each as a pure pair ``<layer>_forward(...) -> (out, cache)`` /
+``<layer>_backward(dout, cache) -> grad_x``. Every output has the shape and dtype of ``x``
+and is computed at that precision. torch's conventions hold at the special points:
+``relu'(0) = 0``, ``leaky_relu'(0) = negative_slope``, and a NaN input passes the upstream
+gradient through relu (torch tests ``out <= 0``, which is false for NaN).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "leaky_relu_backward",
+    "leaky_relu_forward",
+    "log_softmax_backward",
+    "log_softmax_forward",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "softmax_backward",
+    "softmax_forward",
+    "tanh_backward",
+    "tanh_forward",
+]
+
+
+def _upstream(dout: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """The upstream gradient as an array of the forward input's dtype (no copy if it is)."""
+    return np.asarray(dout, dtype=like.dtype)
+
+
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``max(x, 0)`` element-wise.
+
+    Parameters
+    ----------
+    x : ndarray of any shape
+
+    Returns
+    -------
+    out : ndarray, shape and dtype of ``x``
+    cache : ndarray
+        The output; the backward needs only its sign, as in torch.
+    """
+    x = np.asarray(x)
+    out = np.maximum(x, np.zeros((), dtype=x.dtype))
+    return out, out
+
+
+def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`relu_forward`: ``dout`` where the output is positive, else 0.
+
+    At ``x = 0`` the gradient is 0 (torch's subgradient choice).
+    """
+    out = cache
+    dout = _upstream(dout, out)
+    return np.where(out <= 0, np.zeros((), dtype=out.dtype), dout)
+
+
+def leaky_relu_forward(
+    x: np.ndarray, *, negative_slope: float
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """``x`` where ``x > 0``, else ``negative_slope * x``.
+
+    Parameters
+    ----------
+    x : ndarray of any shape
+    negative_slope : float
+        Slope for non-positive inputs (torch default 0.01).
+
+    Returns
+    -------
+    out : ndarray, shape and dtype of ``x``
+    cache : tuple
+        The input and the slope at the input's precision.
+    """
+    x = np.asarray(x)
+    # The slope is rounded to the input's dtype first, as torch does, so float32 stays float32.
+    slope = np.asarray(negative_slope, dtype=x.dtype)
+    out = np.where(x > 0, x, x * slope)
+    return out, (x, slope)
+
+
+def leaky_relu_backward(dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Gradient of :func:`leaky_relu_forward`: ``dout`` where ``x > 0``, else ``slope * dout``.
+
+    At ``x = 0`` the gradient is ``negative_slope * dout`` (torch's convention).
+    """
+    x, slope = cache
+    dout = _upstream(dout, x)
+    return np.where(x > 0, dout, dout * slope)
+
+
+def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic function ``1 / (1 + exp(-x))``, without overflow for large ``|x|``.
+
+    Parameters
+    ----------
+    x : ndarray of any shape
+
+    Returns
+    -------
+    out : ndarray, shape and dtype of ``x``, values in [0, 1]
+    cache : ndarray
+        The output, from which the derivative ``out * (1 - out)`` follows.
+    """
+    x = np.asarray(x)
+    # exp(-|x|) never overflows; for x < 0 use the algebraically equal e^x / (1 + e^x).
+    exp_neg_abs = np.exp(-np.abs(x))
+    one = np.ones((), dtype=x.dtype)
+    out = np.where(x >= 0, one / (one + exp_neg_abs), exp_neg_abs / (one + exp_neg_abs))
+    return out, out
+
+
+def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`sigmoid_forward`: ``dout * out * (1 - out)``."""
+    out = cache
+    dout = _upstream(dout, out)
+    return dout * out * (np.ones((), dtype=out.dtype) - out)
+
+
+def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hyperbolic tangent element-wise.
+
+    Parameters
+    ----------
+    x : ndarray of any shape
+
+    Returns
+    -------
+    out : ndarray, shape and dtype of ``x``, values in [-1, 1]
+    cache : ndarray
+        The output, from which the derivative ``1 - out**2`` follows.
+    """
+    x = np.asarray(x)
+    out = np.tanh(x)
+    return out, out
+
+
+def tanh_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`tanh_forward`: ``dout * (1 - out**2)``."""
+    out = cache
+    dout = _upstream(dout, out)
+    return dout * (np.ones((), dtype=out.dtype) - out * out)
+
+
+def softmax_forward(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, tuple[np.ndarray, int]]:
+    """``exp(x) / sum(exp(x))`` along axis ``dim``.
+
+    Parameters
+    ----------
+    x : ndarray of at least one axis
+    dim : int
+        Axis to normalise over; negative values count from the end.
+
+    Returns
+    -------
+    out : ndarray, shape and dtype of ``x``; sums to 1 along ``dim``
+    cache : tuple
+        The output and the axis.
+    """
+    x = np.asarray(x)
+    # Subtracting the maximum keeps exp() in (0, 1] so large logits cannot overflow.
+    shifted = x - np.max(x, axis=dim, keepdims=True)
+    exp_shifted = np.exp(shifted)
+    out = exp_shifted / np.sum(exp_shifted, axis=dim, keepdims=True)
+    return out, (out, dim)
+
+
+def softmax_backward(dout: np.ndarray, cache: tuple[np.ndarray, int]) -> np.ndarray:
+    """Gradient of :func:`softmax_forward`: ``out * (dout - sum(dout * out, dim))``.
+
+    This is the Jacobian-vector product of softmax without forming the Jacobian.
+    """
+    out, dim = cache
+    dout = _upstream(dout, out)
+    return out * (dout - np.sum(dout * out, axis=dim, keepdims=True))
+
+
+def log_softmax_forward(
+    x: np.ndarray, *, dim: int
+) -> tuple[np.ndarray, tuple[np.ndarray, int]]:
+    """``x - log(sum(exp(x)))`` along axis ``dim``, computed without overflow.
+
+    Parameters
+    ----------
+    x : ndarray of at least one axis
+    dim : int
+        Axis to normalise over; negative values count from the end.
+
+    Returns
+    -------
+    out : ndarray, shape and dtype of ``x``; ``exp(out)`` sums to 1 along ``dim``
+    cache : tuple
+        The output and the axis.
+    """
+    x = np.asarray(x)
+    # log-sum-exp with the maximum factored out: the largest term of the sum is exactly 1.
+    shifted = x - np.max(x, axis=dim, keepdims=True)
+    out = shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+    return out, (out, dim)
+
+
+def log_softmax_backward(dout: np.ndarray, cache: tuple[np.ndarray, int]) -> np.ndarray:
+    """Gradient of :func:`log_softmax_forward`: ``dout - exp(out) * sum(dout, dim)``."""
+    out, dim = cache
+    dout = _upstream(dout, out)
+    return dout - np.exp(out) * np.sum(dout, axis=dim, keepdims=True)

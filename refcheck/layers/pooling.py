@@ -1,0 +1,431 @@
+"""Vectorised numpy 2-D pooling layers that reproduce ``torch.nn.functional`` on CPU.
+
+Layers: ``max_pool2d``, ``avg_pool2d`` and ``lp_pool2d``, each as a ``*_forward(x, *, ...)``
+returning ``(out, cache)`` and a ``*_backward(dout, cache)`` returning ``dx``.  Inputs are
+``(N, C, H, W)`` arrays (any number of leading axes works); outputs and gradients keep the
+input's dtype and are computed at that precision.
+
+Output size (per spatial axis, torch's ``pooling_output_shape``), with input size ``L``,
+kernel ``k``, stride ``s``, padding ``p``, dilation ``d`` and effective kernel
+``e = d * (k - 1) + 1``::
+
+    ceil_mode=False:  out = floor((L + 2p - e) / s) + 1
+    ceil_mode=True:   out = ceil((L + 2p - e) / s) + 1, minus one if the last window would
+                      start at or beyond L + p in padded coordinates, i.e. inside the right
+                      padding; every window therefore starts inside the input or the left
+                      padding.
+
+With ``ceil_mode`` the last window may hang past the padded input (it may even be larger than
+the whole input when ``L + 2p < e < L + 2p + s``); the overhanging part is ignored.
+
+The implementation loops over the ``kh * kw`` kernel offsets only; each offset is a strided
+view of a padded copy of the input covering every output pixel at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "pool_output_size",
+    "update_first_max",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "lp_pool2d_forward",
+    "lp_pool2d_backward",
+]
+
+
+def pool_output_size(
+    size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool
+) -> int:
+    """Number of pooling windows along one axis, exactly as torch computes it.
+
+    Parameters
+    ----------
+    size, kernel, stride, padding, dilation : int
+        Input length ``L``, kernel ``k``, stride ``s``, padding ``p`` (each side), dilation ``d``.
+    ceil_mode : bool
+        Round the window count up instead of down.
+
+    Returns
+    -------
+    int
+        ``floor((L + 2p - e) / s) + 1`` (``ceil`` with ``ceil_mode``), where
+        ``e = d (k - 1) + 1``; with ``ceil_mode`` one window fewer when the last one would
+        start at ``>= L + p`` (padded coordinates), i.e. in the right padding. May be ``<= 0``
+        for impossible geometries (callers reject those).
+    """
+    effective = dilation * (kernel - 1) + 1
+    span = size + 2 * padding - effective
+    if ceil_mode:
+        count = -(-span // stride) + 1
+        # torch drops a last window that would start inside the right padding.
+        if (count - 1) * stride >= size + padding:
+            count -= 1
+    else:
+        count = span // stride + 1
+    return count
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """Geometry of one spatial axis of a pooling window sweep.
+
+    ``padded`` is the length of the zero-padded buffer (input starts at ``padding``), large
+    enough for every window including a ``ceil_mode`` overhang. ``slices[i]`` selects, for
+    kernel offset ``i``, the padded position seen by every output index; ``valid[i]`` says
+    whether that position lies in the real input; ``window_full`` and ``window_clipped`` are
+    the per-output window lengths counting padding (but not the overhang) and counting real
+    input only.
+    """
+
+    size: int
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int
+    out: int
+    padded: int
+    slices: tuple[slice, ...]
+    valid: tuple[np.ndarray, ...]
+    window_full: np.ndarray
+    window_clipped: np.ndarray
+
+
+def _axis(
+    size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool, name: str
+) -> _Axis:
+    """Validate one axis like torch and precompute its offsets, validity and window lengths."""
+    if kernel < 1 or stride < 1 or dilation < 1:
+        raise ValueError(f"{name}: kernel_size, stride and dilation must be positive")
+    effective = dilation * (kernel - 1) + 1
+    # torch checks both the kernel size and the effective (dilated) kernel size.
+    if padding < 0 or padding > kernel // 2 or padding > effective // 2:
+        raise ValueError(
+            f"{name}: padding {padding} must be in [0, min(kernel // 2, effective_kernel // 2)]"
+        )
+    out = pool_output_size(size, kernel, stride, padding, dilation, ceil_mode)
+    if out < 1:
+        raise ValueError(f"{name}: input size {size} gives output size {out} < 1")
+    last_needed = (out - 1) * stride + effective  # exclusive end in padded coordinates
+    padded = max(size + 2 * padding, last_needed)
+    positions = np.arange(out) * stride - padding  # window starts in input coordinates
+    slices = tuple(
+        slice(offset * dilation, offset * dilation + (out - 1) * stride + 1, stride)
+        for offset in range(kernel)
+    )
+    valid = tuple(
+        (positions + offset * dilation >= 0) & (positions + offset * dilation < size)
+        for offset in range(kernel)
+    )
+    # Window ends never pass the right padding: a ceil_mode overhang is not counted.
+    ends = np.minimum(positions + kernel, size + padding)
+    window_full = ends - positions
+    window_clipped = np.minimum(ends, size) - np.maximum(positions, 0)
+    return _Axis(
+        size, kernel, stride, padding, dilation, out, padded, slices, valid,
+        window_full, window_clipped,
+    )
+
+
+def _axes(
+    x: np.ndarray,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    ceil_mode: bool,
+) -> tuple[_Axis, _Axis]:
+    if x.ndim < 3:
+        raise ValueError(f"expected an (N, C, H, W) array, got shape {x.shape}")
+    height, width = x.shape[-2:]
+    rows = _axis(height, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode, "height")
+    cols = _axis(width, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode, "width")
+    return rows, cols
+
+
+def _zero_padded(x: np.ndarray, rows: _Axis, cols: _Axis) -> np.ndarray:
+    """Copy ``x`` into a zero buffer with room for padding and ceil_mode overhang."""
+    buffer = np.zeros(x.shape[:-2] + (rows.padded, cols.padded), dtype=x.dtype)
+    buffer[..., rows.padding:rows.padding + rows.size, cols.padding:cols.padding + cols.size] = x
+    return buffer
+
+
+def _crop(buffer: np.ndarray, rows: _Axis, cols: _Axis) -> np.ndarray:
+    """The input-sized part of a padded buffer, as a fresh contiguous array."""
+    return np.ascontiguousarray(
+        buffer[..., rows.padding:rows.padding + rows.size, cols.padding:cols.padding + cols.size]
+    )
+
+
+def _float_input(x: Any) -> np.ndarray:
+    array = np.asarray(x)
+    if array.dtype not in (np.float32, np.float64):
+        raise TypeError(f"expected a float32 or float64 array, got {array.dtype}")
+    return array
+
+
+def update_first_max(
+    best_value: np.ndarray,
+    best_index: np.ndarray,
+    candidate: np.ndarray,
+    valid: np.ndarray,
+    index: int | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One step of torch's max-pooling scan over a window, for all windows at once.
+
+    Window elements must be visited in row-major order. ``best_index < 0`` marks windows that
+    have not seen a real (non-padding) element yet: the first real element is taken
+    unconditionally, as torch initialises its argmax to the first in-bounds element, so a
+    window of ``-inf`` values routes its gradient there, never to padding. Afterwards an
+    element replaces the running maximum when strictly greater (ties keep the FIRST maximum)
+    or when it is NaN (so the LAST NaN wins and NaN propagates).
+    """
+    take = valid & ((best_index < 0) | (candidate > best_value) | np.isnan(candidate))
+    return np.where(take, candidate, best_value), np.where(take, index, best_index)
+
+
+def max_pool2d_forward(
+    x: np.ndarray,
+    *,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    ceil_mode: bool,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """2-D max pooling, ``torch.nn.functional.max_pool2d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    kernel_size, stride, padding, dilation : (int, int)
+        Per-axis hyperparameters; ``padding <= kernel // 2`` and ``<= effective_kernel // 2``.
+    ceil_mode : bool
+        See the module docstring for the output-size rule.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H_out, W_out)
+        ``H_out = pool_output_size(H, kh, sh, ph, dh, ceil_mode)``, likewise ``W_out``.
+        Padding behaves as ``-inf``: it never wins, not even against ``-inf`` inputs.
+    cache : dict
+        Kernel offset of each window's maximum (first maximum in row-major order on ties,
+        last NaN if any) and the geometry.
+    """
+    x = _float_input(x)
+    rows, cols = _axes(x, kernel_size, stride, padding, dilation, ceil_mode)
+    buffer = _zero_padded(x, rows, cols)
+    out_shape = x.shape[:-2] + (rows.out, cols.out)
+    best_value = np.full(out_shape, -np.inf, dtype=x.dtype)
+    best_offset = np.full(out_shape, -1, dtype=np.int64)
+    for i in range(rows.kernel):
+        for j in range(cols.kernel):
+            valid = rows.valid[i][:, None] & cols.valid[j][None, :]
+            candidate = buffer[..., rows.slices[i], cols.slices[j]]
+            best_value, best_offset = update_first_max(
+                best_value, best_offset, candidate, valid, i * cols.kernel + j
+            )
+    cache = {"best_offset": best_offset, "rows": rows, "cols": cols,
+             "shape": x.shape, "dtype": x.dtype}
+    return best_value, cache
+
+
+def max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+    """Gradient of :func:`max_pool2d_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, H_out, W_out)
+    cache : dict from the forward pass.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+        Each window sends ``dout`` to its selected element; overlapping windows accumulate.
+    """
+    rows, cols = cache["rows"], cache["cols"]
+    dtype = cache["dtype"]
+    dout = np.asarray(dout, dtype=dtype)
+    best_offset = cache["best_offset"]
+    grad = np.zeros(cache["shape"][:-2] + (rows.padded, cols.padded), dtype=dtype)
+    for i in range(rows.kernel):
+        for j in range(cols.kernel):
+            # Within one offset, distinct windows hit distinct positions, so += is safe.
+            grad[..., rows.slices[i], cols.slices[j]] += np.where(
+                best_offset == i * cols.kernel + j, dout, 0
+            )
+    return _crop(grad, rows, cols)
+
+
+def _avg_divisor(
+    rows: _Axis, cols: _Axis, count_include_pad: bool, divisor_override: int | None, dtype: Any
+) -> np.ndarray:
+    """Per-window divisor (H_out, W_out) following torch's CPU avg_pool2d kernel."""
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise ValueError("divisor_override must be non-zero")
+        return np.full((rows.out, cols.out), divisor_override, dtype=dtype)
+    if count_include_pad:
+        counts = rows.window_full[:, None] * cols.window_full[None, :]
+    else:
+        counts = rows.window_clipped[:, None] * cols.window_clipped[None, :]
+    return counts.astype(dtype)
+
+
+def avg_pool2d_forward(
+    x: np.ndarray,
+    *,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """2-D average pooling, ``torch.nn.functional.avg_pool2d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    kernel_size, stride, padding : (int, int)
+        ``padding <= kernel // 2``.
+    ceil_mode : bool
+        See the module docstring for the output-size rule (dilation 1).
+    count_include_pad : bool
+        Divisor counts zero padding; the part of a ceil_mode window that hangs past the
+        right padding never counts. Otherwise only real input elements count.
+    divisor_override : int or None
+        If given, every window sum is divided by it instead.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H_out, W_out)
+        Window sum over real input elements divided by the divisor.
+    cache : dict
+    """
+    x = _float_input(x)
+    rows, cols = _axes(x, kernel_size, stride, padding, (1, 1), ceil_mode)
+    buffer = _zero_padded(x, rows, cols)
+    total = np.zeros(x.shape[:-2] + (rows.out, cols.out), dtype=x.dtype)
+    for i in range(rows.kernel):
+        for j in range(cols.kernel):
+            total += buffer[..., rows.slices[i], cols.slices[j]]  # zero padding adds nothing
+    divisor = _avg_divisor(rows, cols, count_include_pad, divisor_override, x.dtype)
+    cache = {"divisor": divisor, "rows": rows, "cols": cols, "shape": x.shape, "dtype": x.dtype}
+    return total / divisor, cache
+
+
+def avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+    """Gradient of :func:`avg_pool2d_forward`: ``dout / divisor`` spread over each window.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, H_out, W_out)
+    cache : dict from the forward pass.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    """
+    rows, cols = cache["rows"], cache["cols"]
+    dtype = cache["dtype"]
+    share = np.asarray(dout, dtype=dtype) / cache["divisor"]
+    grad = np.zeros(cache["shape"][:-2] + (rows.padded, cols.padded), dtype=dtype)
+    for i in range(rows.kernel):
+        for j in range(cols.kernel):
+            # Gradient landing on padding is cropped away below.
+            grad[..., rows.slices[i], cols.slices[j]] += share
+    return _crop(grad, rows, cols)
+
+
+def lp_pool2d_forward(
+    x: np.ndarray,
+    *,
+    norm_type: float,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    ceil_mode: bool,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """2-D power-average pooling, ``torch.nn.functional.lp_pool2d``.
+
+    torch computes, with ``p = norm_type``::
+
+        s   = avg_pool2d(x ** p, kernel_size, stride, padding=0, ceil_mode)  # count_include_pad
+        out = (sign(s) * relu(|s|) * (kh * kw)) ** (1 / p)
+
+    Consequences reproduced here:
+
+    * ``x ** p`` is signed for odd ``p``: ``norm_type=1`` pools the plain sum of ``x`` (not of
+      ``|x|``) and may be negative; ``norm_type=3`` gives NaN where the window sum of cubes
+      is negative.
+    * With ``ceil_mode`` a partial window is averaged over its in-input elements and then
+      multiplied by ``kh * kw``, i.e. its power sum is scaled by ``kh * kw / count``.
+    * Full windows give ``(sum x ** p) ** (1 / p)``; for ``p = 2`` the gradient is
+      ``dout * x / out`` (times ``kh * kw / count`` in partial windows).
+    * Where the window power sum is exactly zero, the gradient is zero (torch's relu
+      backward masks the infinite derivative of ``** (1 / p)`` at zero).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    norm_type : float
+        Finite, non-zero power ``p`` (1.0, 2.0, 3.0 in practice).
+    kernel_size, stride : (int, int)
+    ceil_mode : bool
+        Output size as in the module docstring with padding 0 and dilation 1.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H_out, W_out)
+    cache : dict
+    """
+    x = _float_input(x)
+    power = float(norm_type)
+    if power == 0 or not np.isfinite(power):
+        raise ValueError("norm_type must be finite and non-zero")
+    window_area = kernel_size[0] * kernel_size[1]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        powered = x ** power
+        pooled, avg_cache = avg_pool2d_forward(
+            powered, kernel_size=kernel_size, stride=stride, padding=(0, 0),
+            ceil_mode=ceil_mode, count_include_pad=True, divisor_override=None,
+        )
+        scaled = np.sign(pooled) * np.maximum(np.abs(pooled), 0) * window_area
+        out = scaled ** (1.0 / power)  # negative base with p = 3 gives NaN, as in torch
+    cache = {"x": x, "power": power, "pooled": pooled, "scaled": scaled,
+             "window_area": window_area, "avg_cache": avg_cache}
+    return out, cache
+
+
+def lp_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+    """Gradient of :func:`lp_pool2d_forward`, following torch's autograd graph step by step.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, H_out, W_out)
+    cache : dict from the forward pass.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    """
+    x, power, pooled = cache["x"], cache["power"], cache["pooled"]
+    dout = np.asarray(dout, dtype=x.dtype)
+    exponent = 1.0 / power
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        # out = scaled ** (1/p)
+        grad_scaled = dout * (exponent * cache["scaled"] ** (exponent - 1.0))
+        # scaled = sign(pooled) * relu(|pooled|) * area; sign() has zero derivative.
+        grad_relu = grad_scaled * cache["window_area"] * np.sign(pooled)
+        # relu backward passes nothing where its output is <= 0, which turns the
+        # inf * 0 = NaN of an all-zero window into a zero gradient.
+        grad_abs = np.where(np.maximum(np.abs(pooled), 0) <= 0, 0, grad_relu)
+        grad_pooled = grad_abs * np.sign(pooled)
+        grad_powered = avg_pool2d_backward(grad_pooled, cache["avg_cache"])
+        return grad_powered * (power * x ** (power - 1.0))

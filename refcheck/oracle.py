@@ -1,0 +1,81 @@
+"""The reference: torch.nn.functional with torch.autograd.
+
+This is the only module on the checking path that imports torch. It runs a layer in float64 (the
+reference every implementation is compared with) and at the case's dtype (torch's own error, shown
+next to the implementation's so a reader sees whether a gap is noise or a bug).
+"""
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from .specs import LAYERS
+
+__all__ = ["torch_results", "torch_accepts"]
+
+
+def _torch_function(layer: str):
+    module_name, _, function_name = LAYERS[layer].torch_function.rpartition(".")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def torch_results(layer: str, tensors: Mapping[str, np.ndarray | None], hparams: Mapping[str, Any],
+                  dout: np.ndarray | None, dtype: str = "float64") -> dict[str, np.ndarray | None]:
+    """Run torch on the given tensors at ``dtype``: output and, with ``dout``, the gradients.
+
+    Returns numpy arrays keyed by compared-tensor name (``output``, ``grad_input``, ...); the
+    gradient of an absent optional tensor is None. Integer tensors (class targets) keep their type.
+    """
+    spec = LAYERS[layer]
+    torch_dtype = getattr(torch, dtype)
+    args, leaves = [], {}
+    for name in spec.tensors:
+        value = tensors[name]
+        if value is None:
+            args.append(None)
+            continue
+        if name in spec.integer:
+            args.append(torch.from_numpy(np.asarray(value, dtype=np.int64)))
+            continue
+        leaf = torch.tensor(np.asarray(value, dtype=np.float64), dtype=torch_dtype,
+                            requires_grad=name in spec.differentiable)
+        leaves[name] = leaf
+        args.append(leaf)
+    with warnings.catch_warnings():
+        # e.g. padding='same' with an even kernel warns about an extra padded copy.
+        warnings.simplefilter("ignore")
+        output = _torch_function(layer)(*args, **dict(hparams))
+    results: dict[str, np.ndarray | None] = {"output": output.detach().numpy().copy()}
+    if dout is not None:
+        grads = torch.autograd.grad(output, [leaves[n] for n in spec.differentiable if n in leaves],
+                                    grad_outputs=torch.tensor(np.asarray(dout, dtype=np.float64), dtype=torch_dtype),
+                                    allow_unused=True)
+        by_name = dict(zip([n for n in spec.differentiable if n in leaves], grads))
+        for name in spec.differentiable:
+            grad = by_name.get(name)
+            results[f"grad_{name}"] = None if grad is None else grad.numpy().copy()
+    return results
+
+
+def torch_accepts(layer: str, shapes: Mapping[str, tuple[int, ...] | None], hparams: Mapping[str, Any]) -> str | None:
+    """None if torch runs the configuration (on zero inputs), else torch's error message."""
+    spec = LAYERS[layer]
+    tensors = {}
+    for name in spec.tensors:
+        shape = shapes.get(name)
+        if shape is None:
+            tensors[name] = None
+        elif name in spec.integer:
+            tensors[name] = np.zeros(shape, dtype=np.int64)
+        else:
+            tensors[name] = np.full(shape, 0.5)
+    try:
+        torch_results(layer, tensors, hparams, None)
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        return str(error).splitlines()[0]
+    return None

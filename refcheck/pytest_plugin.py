@@ -1,0 +1,328 @@
+"""pytest plugin: `pytest --refcheck-impl PATH` turns refcheck cases into collected tests.
+
+Usage, in any folder (no test files needed)::
+
+    pytest --refcheck-impl my_layers.py [--refcheck-layers conv2d,relu] [--refcheck-cases DIR]
+           [--refcheck-quick] [--refcheck-timeout S] [--refcheck-workers N] [--junitxml report.xml]
+
+Each case of the sweep (:func:`refcheck.sweep.plan_sweep`) becomes one test item whose name is
+the case id, under ``refcheck/<layer>``: ``refcheck/conv2d::conv2d[s2-p1-d2-g1-k3x3-2x4x9x7-f32]``.
+Select cases with ``-k`` (``-k "conv2d and f32"``). A case runs exactly as in ``refcheck run``
+(:func:`refcheck.execute.run_case`) in a process pool, so a crash or a hang of the implementation
+fails only that test. passed -> pass; failed or error -> failure with an
+``assert_close``-like message and the ``refcheck run`` command reproducing the case; skipped
+(not implemented, unsupported hyperparameter) -> skip with the reason.
+
+Without ``--refcheck-impl`` the plugin only registers its options. torch, pandas and the rest of
+refcheck are imported inside the hooks, once the option is given, so loading the plugin is cheap.
+"""
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+__all__ = ["RefcheckCase", "RefcheckLayer", "RefcheckOptions", "RefcheckSweep", "case_outcome",
+           "failure_message", "reproduce_command"]
+
+Record = Mapping[str, Any]
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds per case, as ``refcheck run --timeout``; the repro command names other values."""
+
+_MISMATCH = re.compile(r"mismatched elements (\d+) / (\d+)")
+
+
+@dataclass(frozen=True)
+class RefcheckOptions:
+    """The ``--refcheck-*`` options of one pytest run."""
+
+    impl: str
+    layers: str | None = None
+    cases: str | None = None
+    quick: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    workers: int = 2
+
+
+@dataclass
+class _SweepState:
+    """Per-run state in ``config.stash``: the plan, the pool (started by the first case) and the
+    futures of the cases submitted ahead of the one pytest is running."""
+
+    options: RefcheckOptions
+    plan: Any = None
+    executor: Any = None
+    futures: dict[str, Future] = field(default_factory=dict)
+    order: dict[str, int] | None = None
+
+
+_STATE = pytest.StashKey[_SweepState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("refcheck", "refcheck: check numpy layer implementations against torch.autograd")
+    group.addoption("--refcheck-impl", metavar="MODULE_OR_PATH", default=None,
+                    help="collect one test per refcheck case for this implementation (module name or .py path); "
+                         "without it the plugin does nothing")
+    group.addoption("--refcheck-layers", metavar="A,B", default=None,
+                    help="only these layers (default: every layer the implementation has)")
+    group.addoption("--refcheck-cases", metavar="DIR", default=None,
+                    help="folder of case files (default: refcheck's built-in cases)")
+    group.addoption("--refcheck-quick", action="store_true", default=False,
+                    help="only the cases that the coverage needs")
+    group.addoption("--refcheck-timeout", metavar="S", type=float, default=DEFAULT_TIMEOUT,
+                    help=f"seconds allowed per case before it fails as an error (default: {DEFAULT_TIMEOUT:g})")
+    group.addoption("--refcheck-workers", metavar="N", type=int, default=2,
+                    help="worker processes (default: 2; 0 runs the cases inside pytest, without isolation)")
+
+
+def _options(config: pytest.Config) -> RefcheckOptions | None:
+    impl = config.getoption("refcheck_impl")
+    if not impl:
+        return None
+    return RefcheckOptions(impl=impl, layers=config.getoption("refcheck_layers"),
+                           cases=config.getoption("refcheck_cases"), quick=config.getoption("refcheck_quick"),
+                           timeout=config.getoption("refcheck_timeout"), workers=config.getoption("refcheck_workers"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    options = _options(config)
+    if options is None:
+        return
+    if not options.timeout > 0:
+        raise pytest.UsageError(f"--refcheck-timeout must be positive, got {options.timeout:g}")
+    if options.workers < 0:
+        raise pytest.UsageError(f"--refcheck-workers must be 0 or more, got {options.workers}")
+    config.addinivalue_line("markers", "refcheck: a refcheck case (collected by --refcheck-impl)")
+    config.stash[_STATE] = _SweepState(options)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is not None and state.executor is not None:
+        # Every case pytest ran has its result; whatever is still queued (-x, Ctrl-C) is dropped.
+        state.executor.shutdown(wait=True, cancel_futures=True)
+        state.executor = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """Hang the sweep under the session: it needs no file, so no file-collection hook would see it."""
+    report = yield
+    if isinstance(collector, pytest.Session) and _STATE in collector.config.stash and report.passed:
+        report.result.append(RefcheckSweep.from_parent(collector, name="refcheck", nodeid="refcheck"))
+    return report
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: Sequence[pytest.Item]) -> list[str]:
+    state = config.stash.get(_STATE, None)
+    if state is None or state.plan is None:
+        return []
+    plan = state.plan
+    chosen = sum(isinstance(item, RefcheckCase) for item in items)
+    line = f"refcheck: {chosen} of {len(plan.cases)} cases for {plan.implementation.name}"
+    if plan.not_implemented:
+        line += f" (not implemented: {', '.join(plan.not_implemented)})"
+    return [line]
+
+
+class RefcheckSweep(pytest.Collector):
+    """The sweep: plans the cases and yields one collector per layer."""
+
+    def collect(self) -> Iterator[RefcheckLayer]:
+        from .errors import RefcheckError
+        from .sweep import layers_of, plan_sweep
+
+        state = self.config.stash[_STATE]
+        options = state.options
+        try:
+            state.plan = plan_sweep(options.impl, options.layers, options.cases, quick=options.quick)
+        except RefcheckError as error:
+            raise self.CollectError(f"refcheck: {error}") from None
+        for layer in layers_of(state.plan.cases):
+            cases = [case for case in state.plan.cases if case.layer == layer]
+            yield RefcheckLayer.from_parent(self, name=layer, nodeid=f"refcheck/{layer}", cases=cases)
+
+
+class RefcheckLayer(pytest.Collector):
+    """The cases of one layer (node id ``refcheck/<layer>``)."""
+
+    def __init__(self, *, cases: Sequence[Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cases = list(cases)
+
+    def collect(self) -> Iterator[RefcheckCase]:
+        for case in self.cases:
+            yield RefcheckCase.from_parent(self, name=case.id, nodeid=f"{self.nodeid}::{case.id}", case=case)
+
+
+class RefcheckCase(pytest.Item):
+    """One case; its name is the case id."""
+
+    def __init__(self, *, case: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.add_marker("refcheck")
+
+    def runtest(self) -> None:
+        state = self.config.stash[_STATE]
+        records = _records(state, self)
+        status, text = case_outcome(records)
+        if status == "skipped":
+            pytest.skip(text)
+        if status == "failed":
+            command = reproduce_command(state.options, self.case.layer, self.case.id)
+            pytest.fail(failure_message(self.case.id, records, command), pytrace=False)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name
+
+
+def _records(state: _SweepState, item: RefcheckCase) -> list[dict[str, Any]]:
+    """The case's records from the pool; the next few cases are submitted now so the workers keep busy."""
+    from .execute import run_case
+    from .implementation import BUILTIN
+    from .runner import InlineExecutor, ProcessExecutor, _failure_records
+
+    options = state.options
+    if state.executor is None:
+        state.executor = ProcessExecutor(options.workers, options.timeout) if options.workers else InlineExecutor()
+    ahead = [node for node in item.session.items if isinstance(node, RefcheckCase)]
+    if state.order is None:
+        state.order = {node.nodeid: index for index, node in enumerate(ahead)}
+    start = state.order.get(item.nodeid, 0)
+    # In-process runs compute on submit: only the current case, then.
+    window = ahead[start:start + 1 + 2 * options.workers] if options.workers else [item]
+    if item not in window:
+        window.insert(0, item)
+    reference = None if state.plan.implementation.name == BUILTIN else state.plan.implementation.name
+    for pending in window:
+        if pending.nodeid not in state.futures:
+            state.futures[pending.nodeid] = state.executor.submit(run_case, reference, pending.case, True, True)
+    future = state.futures.pop(item.nodeid)
+    try:
+        return future.result()
+    except Exception as error:  # the worker timed out or died: the case's rows say so
+        return _failure_records(item.case, error, options.timeout)
+
+
+def case_outcome(records: Sequence[Record]) -> tuple[str, str]:
+    """The pytest outcome of a case from its records: ("passed" | "failed" | "skipped", reason).
+
+    Any failed or errored tensor fails the case; a case is skipped when all its rows are.
+    """
+    statuses = {record["status"] for record in records}
+    if statuses == {"skipped"}:
+        return "skipped", str(records[0].get("reason") or "skipped")
+    if statuses & {"failed", "error"}:
+        problems = [record for record in records if record["status"] in ("failed", "error")]
+        return "failed", "; ".join(dict.fromkeys(_headline(record) for record in problems))
+    return "passed", ""
+
+
+def reproduce_command(options: RefcheckOptions, layer: str, case_id: str) -> str:
+    """The ``refcheck run`` command that checks this one case the same way."""
+    words = ["refcheck", "run", "--impl", options.impl, "--layers", layer, "--case", case_id]
+    if options.cases:
+        words += ["--cases", options.cases]
+    if options.timeout != DEFAULT_TIMEOUT:
+        words += ["--timeout", f"{options.timeout:g}"]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def failure_message(case_id: str, records: Sequence[Record], command: str) -> str:
+    """A message in the manner of ``torch.testing.assert_close``, one block per failing tensor.
+
+    The first line (pytest's short summary) names every problem; the last lines give ``command``.
+    """
+    _, headline = case_outcome(records)
+    lines = [headline, "", f"Case {case_id}:"]
+    shown_errors: set[str] = set()
+    for record in records:
+        if record["status"] == "failed":
+            lines += [""] + _failed_block(record)
+        elif record["status"] == "error":
+            # An exception is reported once, though every gradient row carries it.
+            key = str(record.get("reason"))
+            tensors = [r["tensor"] for r in records if r["status"] == "error" and str(r.get("reason")) == key]
+            if key in shown_errors:
+                continue
+            shown_errors.add(key)
+            lines += ["", f"{', '.join(tensors)}: error: {key}"]
+            if record.get("traceback"):
+                lines += ["  " + line for line in str(record["traceback"]).rstrip().splitlines()]
+    close = [f"{r['tensor']} ({_number(r.get('error_eps'), '.3g')} eps)" for r in records if r["status"] == "passed"]
+    if close:
+        lines += ["", f"Within tolerance: {', '.join(close)}"]
+    lines += ["", "Reproduce this case alone:", f"  {command}"]
+    return "\n".join(lines)
+
+
+def _mismatch_counts(record: Record) -> tuple[int, int] | None:
+    if record.get("mismatched") is not None and record.get("total") is not None:
+        return int(record["mismatched"]), int(record["total"])
+    found = _MISMATCH.search(str(record.get("reason") or ""))
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number(value: Any, spec: str = ".6g") -> str:
+    return format(value, spec) if _is_number(value) else "n/a"
+
+
+def _numeric_failure(record: Record) -> bool:
+    """The tensor was compared and its error is over the tolerance."""
+    error, allowed = record.get("error_eps"), record.get("tolerance_eps")
+    return _is_number(error) and _is_number(allowed) and error > allowed
+
+
+def _headline(record: Record) -> str:
+    tensor, reason = record["tensor"], str(record.get("reason") or "")
+    if record["status"] == "error":
+        return f"error: {reason}"
+    counts = _mismatch_counts(record)
+    if _numeric_failure(record) and counts and reason.startswith(f"{tensor}: mismatched"):
+        return (f"{tensor} mismatched {counts[0]} / {counts[1]} elements "
+                f"({record['error_eps']:.3g} eps > {record['tolerance_eps']:.3g} allowed)")
+    return reason or f"{tensor} failed"
+
+
+def _failed_block(record: Record) -> list[str]:
+    tensor, dtype = record["tensor"], record.get("dtype", "")
+    reason = str(record.get("reason") or "")
+    lines = [f"{tensor} is not close to torch.autograd's float64 result ({dtype}):"]
+    if reason and not reason.startswith(f"{tensor}: mismatched"):
+        lines.append(f"  {reason}")  # shape, dtype, None, non-finite values, mutated inputs
+    if _numeric_failure(record):
+        counts = _mismatch_counts(record)
+        if counts:
+            mismatched, total = counts
+            lines.append(f"  Mismatched elements: {mismatched} / {total} ({100.0 * mismatched / max(total, 1):.1f}%)")
+        error, allowed, largest = record["error_eps"], record["tolerance_eps"], record.get("max_abs_error")
+        if _is_number(largest):
+            where = f" at index {record['worst_index']}" if record.get("worst_index") else ""
+            # allowed |difference| = tolerance_eps * eps * scale, and error_eps = largest / scale / eps.
+            allowed_abs = f" (up to {largest * allowed / error:.3g} allowed)" if error > 0 else ""
+            lines.append(f"  Greatest absolute difference: {largest:.6g}{where}{allowed_abs}")
+        lines.append(f"  Error: {error:.3g} eps of {dtype} (torch's own {dtype} result: "
+                     f"{_number(record.get('torch_error_eps'), '.3g')} eps; allowed: {allowed:.3g} eps)")
+    if record.get("selfcheck"):
+        detail = record["selfcheck"]
+        if _is_number(record.get("selfcheck_error")):
+            detail += f" (relative disagreement {record['selfcheck_error']:.3g})"
+        lines.append(f"  Self-check (backward vs finite differences of own forward): {detail}")
+    if record.get("diagnosis"):
+        diagnosis = str(record["diagnosis"]).strip().splitlines()
+        lines.append(f"  Diagnosis: {diagnosis[0]}")
+        lines += [f"    {line}" for line in diagnosis[1:]]
+    return lines
