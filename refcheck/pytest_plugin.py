@@ -121,6 +121,16 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Skips are located at the layer (``refcheck/linear``), not at the line of this file that raised
+    them, so the short summary folds them per layer."""
+    report = yield
+    if isinstance(item, RefcheckCase) and report.skipped and isinstance(report.longrepr, tuple):
+        report.longrepr = (str(item.path / "refcheck" / item.case.layer), None, report.longrepr[2])
+    return report
+
+
 def pytest_report_collectionfinish(config: pytest.Config, items: Sequence[pytest.Item]) -> list[str]:
     state = config.stash.get(_STATE, None)
     if state is None or state.plan is None:

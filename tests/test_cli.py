@@ -129,9 +129,9 @@ def test_single_case_selection_reproduces_one_case(tmp_path):
     assert code == 0 and set(pd.read_csv(out / "cases.csv")["case"]) == {first}
 
 
-def test_python_dash_m_runs_with_worker_processes(tmp_path):
+def test_python_dash_m_runs_from_any_folder_with_worker_processes(tmp_path):
     result = subprocess.run([sys.executable, "-m", "refcheck", "run", "--layers", "tanh", "--quick",
-                             "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
+                             "--out", "r"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "tanh" in result.stdout and (tmp_path / "r" / "cases.csv").exists()
 

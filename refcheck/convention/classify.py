@@ -139,18 +139,27 @@ def accepted_hyperparameters(forward: Callable[..., Any]) -> tuple[str, ...]:
     return tuple(name for name in HYPERPARAMETERS if name in named)
 
 
-def _cases(accepted: tuple[str, ...]) -> list[_Case]:
-    """Two default-hyperparameter cases, plus a strided/padded one using what forward accepts."""
+def _cases(accepted: tuple[str, ...],
+           constraint: Callable[[dict[str, Any]], str | None] | None = None) -> list[_Case]:
+    """Two default-hyperparameter cases, plus a strided/padded one using what forward accepts.
+
+    The strided case is non-square when the implementation allows it, else square (CS231n style
+    takes one stride and one pad for both axes); none if ``constraint`` rejects both.
+    """
     defaults = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}
     plain = {name: defaults[name] for name in accepted}
     cases = [_Case("plain 6×7, kernel 3×2", (2, 3, 6, 7), (4, 3, 3, 2), plain),
              _Case("plain 5×5, kernel 2×3", (1, 2, 5, 5), (3, 2, 2, 3), plain)]
     if accepted:
-        wanted = {"stride": (2, 1), "padding": (1, 2), "dilation": (2, 1), "groups": 2}
-        hyper = {name: wanted[name] for name in accepted}
-        groups = hyper.get("groups", 1)
-        settings = ", ".join(f"{name} {value}" for name, value in hyper.items())
-        cases.append(_Case(f"10×9, kernel 3×2, {settings}", (2, 4, 10, 9), (4, 4 // groups, 3, 2), hyper))
+        for wanted in ({"stride": (2, 1), "padding": (1, 2), "dilation": (2, 1), "groups": 2},
+                       {"stride": (2, 2), "padding": (1, 1), "dilation": (2, 2), "groups": 2}):
+            hyper = {name: wanted[name] for name in accepted}
+            if constraint is not None and constraint({**defaults, **hyper}):
+                continue
+            groups = hyper.get("groups", 1)
+            settings = ", ".join(f"{name} {value}" for name, value in hyper.items())
+            cases.append(_Case(f"10×9, kernel 3×2, {settings}", (2, 4, 10, 9), (4, 4 // groups, 3, 2), hyper))
+            break
     return cases
 
 
@@ -248,7 +257,8 @@ def _verdict(forward: str, input_gradient: str, weight_gradient: str, bias_gradi
 
 
 def classify_conv2d(forward: Callable[..., Any], backward: Callable[..., Any], *, seed: int = 0,
-                    accepted: Collection[str] | None = None, origin: str | None = None) -> ConventionReport:
+                    accepted: Collection[str] | None = None, origin: str | None = None,
+                    constraint: Callable[[dict[str, Any]], str | None] | None = None) -> ConventionReport:
     """Classify a conv2d implementation that follows the contract.
 
     Parameters
@@ -261,6 +271,7 @@ def classify_conv2d(forward: Callable[..., Any], backward: Callable[..., Any], *
     accepted : hyperparameter keywords to pass (overrides the signature, e.g. for a wrapper with
         ``**kwargs`` that supports only some of them); None reads ``inspect.signature(forward)``.
     origin : name shown in reports (default: forward's module and qualified name).
+    constraint : ``constraint(hparams) -> reason | None``; cases it rejects are not run.
 
     Returns
     -------
@@ -276,7 +287,7 @@ def classify_conv2d(forward: Callable[..., Any], backward: Callable[..., Any], *
     errors: list[str] = []
     notes: list[str] = []
     ran_forward = ran_backward = False
-    cases = _cases(keywords)
+    cases = _cases(keywords, constraint)
     for case in cases:
         hyper = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1, **case.hyper}
         x = rng.standard_normal(case.x_shape)
