@@ -73,7 +73,7 @@ def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None]
             values: str, kernel: tuple[int, int] | None = None) -> str:
     """A readable id that names everything that distinguishes the case.
 
-    For example ``conv2d[s2-p1-d2-g1-k3x3-nobias-2x4x9x7-f32]``.
+    For example ``conv2d[s2-p1-d2-g1-k3x3-nobias-2x4x9x7-o6-f32]``.
     """
     parts = []
     for name, value in hparams.items():
@@ -84,6 +84,8 @@ def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None]
     if "bias" in shapes and shapes["bias"] is None:
         parts.append("nobias")
     parts.append("x".join(str(s) for s in shapes["input"]))
+    if shapes.get("weight") is not None:
+        parts.append(f"o{shapes['weight'][0]}")  # output channels / features: not in the input shape
     if values != "normal":
         parts.append(values)
     parts.append("f32" if dtype == "float32" else "f64")

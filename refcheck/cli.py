@@ -88,6 +88,12 @@ def _run(args: argparse.Namespace) -> int:
     plan = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed)
     if args.case:
         wanted = [c.strip() for c in args.case.split(",") if c.strip()]
+        if any(c not in {case.id for case in plan.cases} for c in wanted):
+            # An id from the other sweep (quick vs full) names the same configuration: look there too.
+            other = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=not args.quick,
+                               seed=args.seed)
+            known = {case.id for case in plan.cases}
+            plan.cases += [case for case in other.cases if case.id not in known]
         unknown = [c for c in wanted if c not in {case.id for case in plan.cases}]
         if unknown:
             raise UsageError(f"--case: no case with id {unknown[0]!r} in this sweep (check --layers, --dtype, --quick)")

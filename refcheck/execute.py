@@ -185,6 +185,7 @@ def _compare(run: CaseRun) -> list[dict[str, Any]]:
             error_eps=comparison.error_eps, torch_error_eps=comparison.torch_error_eps,
             tolerance_eps=comparison.tolerance_eps,
             worst_index=repr(comparison.worst_index) if comparison.worst_index is not None else "",
+            mismatched=comparison.mismatched, total=comparison.total,
         )
         records.append(record)
     return records

@@ -6,7 +6,7 @@ Usage, in any folder (no test files needed)::
            [--refcheck-quick] [--refcheck-timeout S] [--refcheck-workers N] [--junitxml report.xml]
 
 Each case of the sweep (:func:`refcheck.sweep.plan_sweep`) becomes one test item whose name is
-the case id, under ``refcheck/<layer>``: ``refcheck/conv2d::conv2d[s2-p1-d2-g1-k3x3-2x4x9x7-f32]``.
+the case id, under ``refcheck/<layer>``: ``refcheck/conv2d::conv2d[s2-p1-d2-g1-k3x3-2x4x9x7-o6-f32]``.
 Select cases with ``-k`` (``-k "conv2d and f32"``). A case runs exactly as in ``refcheck run``
 (:func:`refcheck.execute.run_case`) in a process pool, so a crash or a hang of the implementation
 fails only that test. passed -> pass; failed or error -> failure with an
@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +37,7 @@ DEFAULT_TIMEOUT = 60.0
 """Seconds per case, as ``refcheck run --timeout``; the repro command names other values."""
 
 _MISMATCH = re.compile(r"mismatched elements (\d+) / (\d+)")
+_OPTION = re.compile(r"(?<![\w-])--(impl|layers|cases|timeout|workers)\b")
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+def pytest_make_collect_report(collector: pytest.Collector
+                               ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     """Hang the sweep under the session: it needs no file, so no file-collection hook would see it."""
     report = yield
     if isinstance(collector, pytest.Session) and _STATE in collector.config.stash and report.passed:
@@ -122,7 +124,8 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Skips are located at the layer (``refcheck/linear``), not at the line of this file that raised
     them, so the short summary folds them per layer."""
     report = yield
@@ -133,7 +136,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_report_collectionfinish(config: pytest.Config, items: Sequence[pytest.Item]) -> list[str]:
     state = config.stash.get(_STATE, None)
-    if state is None or state.plan is None:
+    if state is None or state.plan is None or not state.plan.cases:
         return []
     plan = state.plan
     chosen = sum(isinstance(item, RefcheckCase) for item in items)
@@ -155,7 +158,12 @@ class RefcheckSweep(pytest.Collector):
         try:
             state.plan = plan_sweep(options.impl, options.layers, options.cases, quick=options.quick)
         except RefcheckError as error:
-            raise self.CollectError(f"refcheck: {error}") from None
+            # The core names its command-line options; here they are spelled --refcheck-*.
+            raise self.CollectError(_OPTION.sub(r"--refcheck-\1", f"refcheck: {error}")) from None
+        if not state.plan.cases:
+            provided = ", ".join(state.plan.implementation.layers) or "nothing"
+            raise self.CollectError(f"refcheck: no cases to run: {options.impl} has none of the selected layers "
+                                    f"(it provides: {provided})")
         for layer in layers_of(state.plan.cases):
             cases = [case for case in state.plan.cases if case.layer == layer]
             yield RefcheckLayer.from_parent(self, name=layer, nodeid=f"refcheck/{layer}", cases=cases)
@@ -189,7 +197,7 @@ class RefcheckCase(pytest.Item):
             pytest.skip(text)
         if status == "failed":
             command = reproduce_command(state.options, self.case.layer, self.case.id)
-            pytest.fail(failure_message(self.case.id, records, command), pytrace=False)
+            pytest.fail(failure_message(records, command), pytrace=False)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, self.name
@@ -199,7 +207,7 @@ def _records(state: _SweepState, item: RefcheckCase) -> list[dict[str, Any]]:
     """The case's records from the pool; the next few cases are submitted now so the workers keep busy."""
     from .execute import run_case
     from .implementation import BUILTIN
-    from .runner import InlineExecutor, ProcessExecutor, _failure_records
+    from .runner import InlineExecutor, ProcessExecutor, failure_records
 
     options = state.options
     if state.executor is None:
@@ -220,7 +228,7 @@ def _records(state: _SweepState, item: RefcheckCase) -> list[dict[str, Any]]:
     try:
         return future.result()
     except Exception as error:  # the worker timed out or died: the case's rows say so
-        return _failure_records(item.case, error, options.timeout)
+        return failure_records(item.case, error, options.timeout)
 
 
 def case_outcome(records: Sequence[Record]) -> tuple[str, str]:
@@ -242,18 +250,20 @@ def reproduce_command(options: RefcheckOptions, layer: str, case_id: str) -> str
     words = ["refcheck", "run", "--impl", options.impl, "--layers", layer, "--case", case_id]
     if options.cases:
         words += ["--cases", options.cases]
+    if options.quick:
+        words.append("--quick")  # found faster there (refcheck run looks in the other sweep too)
     if options.timeout != DEFAULT_TIMEOUT:
         words += ["--timeout", f"{options.timeout:g}"]
     return " ".join(shlex.quote(word) for word in words)
 
 
-def failure_message(case_id: str, records: Sequence[Record], command: str) -> str:
+def failure_message(records: Sequence[Record], command: str) -> str:
     """A message in the manner of ``torch.testing.assert_close``, one block per failing tensor.
 
     The first line (pytest's short summary) names every problem; the last lines give ``command``.
     """
     _, headline = case_outcome(records)
-    lines = [headline, "", f"Case {case_id}:"]
+    lines = [headline]
     shown_errors: set[str] = set()
     for record in records:
         if record["status"] == "failed":
@@ -310,10 +320,12 @@ def _headline(record: Record) -> str:
 def _failed_block(record: Record) -> list[str]:
     tensor, dtype = record["tensor"], record.get("dtype", "")
     reason = str(record.get("reason") or "")
-    lines = [f"{tensor} is not close to torch.autograd's float64 result ({dtype}):"]
+    numeric = _numeric_failure(record)
+    title = f"{tensor} is not close to torch.autograd's float64 result" if numeric else tensor
+    lines = [f"{title} ({dtype}):"]
     if reason and not reason.startswith(f"{tensor}: mismatched"):
         lines.append(f"  {reason}")  # shape, dtype, None, non-finite values, mutated inputs
-    if _numeric_failure(record):
+    if numeric:
         counts = _mismatch_counts(record)
         if counts:
             mismatched, total = counts

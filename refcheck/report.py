@@ -21,8 +21,8 @@ from .specs import LAYERS
 __all__ = ["FIRST_COLUMNS", "case_statuses", "cases_frame", "summary_frame", "write_reports"]
 
 FIRST_COLUMNS = ["layer", "case", "tensor", "dtype", "status", "reason", "diagnosis", "max_abs_error",
-                 "max_rel_error", "error_eps", "torch_error_eps", "tolerance_eps", "worst_index", "selfcheck",
-                 "selfcheck_error"]
+                 "max_rel_error", "error_eps", "torch_error_eps", "tolerance_eps", "worst_index", "mismatched",
+                 "total", "selfcheck", "selfcheck_error"]
 _LAST_COLUMNS = ["values", "seed", "duration_s"]
 _TENSORS = ("output", "grad_input", "grad_weight", "grad_bias")
 _STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from .case import Case
 from .execute import run_case, status_records
 
-__all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "SweepResult", "run_cases"]
+__all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "SweepResult", "failure_records", "run_cases"]
 
 Record = dict[str, Any]
 
@@ -99,7 +99,8 @@ class SweepResult:
     total: int = 0
 
 
-def _failure_records(case: Case, error: BaseException, timeout: float | None) -> list[Record]:
+def failure_records(case: Case, error: BaseException, timeout: float | None) -> list[Record]:
+    """Error rows for a case whose worker timed out, died, or failed outside the user's code."""
     import pebble
 
     if isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)):
@@ -134,7 +135,7 @@ def run_cases(reference: str | None, cases: Sequence[Case], *, workers: int = 2,
             try:
                 records = future.result()
             except Exception as error:  # timeouts, dead workers: the case's rows say so
-                records = _failure_records(case, error, timeout)
+                records = failure_records(case, error, timeout)
             by_case[case.id] = records
             if on_case is not None:
                 on_case(case, records)

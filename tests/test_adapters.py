@@ -88,6 +88,12 @@ def conv_inputs(seed, x_shape, weight_shape, with_bias, dtype=np.float64):
     return [x, weight, bias]
 
 
+def linear_inputs(rng, batch, in_features, out_features, with_bias):
+    """x (batch, in_features), weight (out_features, in_features) and bias or None, drawn in order."""
+    return [rng.standard_normal((batch, in_features)), rng.standard_normal((out_features, in_features)),
+            rng.standard_normal(out_features) if with_bias else None]
+
+
 def tied_images(seed, shape):
     """Images with many equal values, so max pooling windows contain ties."""
     return np.random.default_rng(seed).integers(-2, 3, shape).astype(np.float64)
@@ -131,9 +137,7 @@ def test_cs231n_max_pool_matches_torch_with_ties(x_shape, hparams):
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_cs231n_affine_matches_torch_linear(with_bias):
     linear = adapt(cs231n)["linear"]
-    rng = np.random.default_rng(7)
-    arrays = [rng.standard_normal((4, 5)), rng.standard_normal((3, 5)),
-              rng.standard_normal(3) if with_bias else None]
+    arrays = linear_inputs(np.random.default_rng(7), 4, 5, 3, with_bias)
     check_against_torch(linear.forward, linear.backward, F.linear, arrays,
                         n_grads=3, seed=7, hparams={})
 
@@ -286,9 +290,7 @@ def test_object_max_pool_matches_torch_with_ties(x_shape, hparams):
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_object_linear_matches_torch(with_bias):
     linear = adapt(objects)["linear"]
-    rng = np.random.default_rng(31)
-    arrays = [rng.standard_normal((4, 6)), rng.standard_normal((2, 6)),
-              rng.standard_normal(2) if with_bias else None]
+    arrays = linear_inputs(np.random.default_rng(31), 4, 6, 2, with_bias)
     check_against_torch(linear.forward, linear.backward, F.linear, arrays,
                         n_grads=3, seed=31, hparams={})
 
@@ -319,30 +321,30 @@ def test_object_accepted_follows_constructor_signatures_and_origin():
     assert adapted["conv2d"].origin == "object: Conv2d"
 
 
-class _KwargsLinear:
-    """A linear layer whose constructor takes ``**kwargs``; gradients left on dW / db."""
-
-    def __init__(self, **anything):
-        self.received = anything
+class _LinearForward:
+    """Forward of an object-style linear layer whose weight and bias the adapter sets."""
 
     def forward(self, x):
         self.x = x
         return x @ self.weight.T + self.bias
+
+
+class _KwargsLinear(_LinearForward):
+    """A linear layer whose constructor takes ``**kwargs``; gradients left on dW / db."""
+
+    def __init__(self, **anything):
+        self.received = anything
 
     def backward(self, dout):
         self.dW, self.db = dout.T @ self.x, dout.sum(axis=0)
         return dout @ self.weight
 
 
-class _NoBiasFlag:
+class _NoBiasFlag(_LinearForward):
     """A linear layer whose constructor has no ``bias`` keyword; gradients on dweight / dbias."""
 
     def __init__(self, in_features, out_features):
         self.shape = (out_features, in_features)
-
-    def forward(self, x):
-        self.x = x
-        return x @ self.weight.T + self.bias
 
     def backward(self, dout):
         self.dweight, self.dbias = dout.T @ self.x, dout.sum(axis=0)
@@ -369,7 +371,7 @@ def test_object_registry_kwargs_constructor_and_alternative_gradient_names():
     assert adapted["linear"].accepted == frozenset()
     assert adapted["mse_loss"].accepted == {"reduction"}
     rng = np.random.default_rng(43)
-    arrays = [rng.standard_normal((3, 4)), rng.standard_normal((2, 4)), rng.standard_normal(2)]
+    arrays = linear_inputs(rng, 3, 4, 2, with_bias=True)
     check_against_torch(adapted["linear"].forward, adapted["linear"].backward, F.linear, arrays,
                         n_grads=3, seed=43, hparams={})
     _, cache = adapted["linear"].forward(*arrays)
@@ -383,8 +385,7 @@ def test_object_registry_kwargs_constructor_and_alternative_gradient_names():
 
 def test_object_constructor_without_bias_flag_gets_zero_bias_and_no_bias_gradient():
     linear = adapt_objects(module_with("nobias", REFCHECK_LAYERS={"linear": _NoBiasFlag}))["linear"]
-    rng = np.random.default_rng(47)
-    arrays = [rng.standard_normal((5, 3)), rng.standard_normal((2, 3)), None]
+    arrays = linear_inputs(np.random.default_rng(47), 5, 3, 2, with_bias=False)
     check_against_torch(linear.forward, linear.backward, F.linear, arrays,
                         n_grads=3, seed=47, hparams={})
 
@@ -467,8 +468,7 @@ def test_functional_max_pool_matches_torch_with_ties(x_shape, hparams):
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_functional_linear_and_relu_match_torch(with_bias):
     rng = np.random.default_rng(71)
-    arrays = [rng.standard_normal((5, 4)), rng.standard_normal((3, 4)),
-              rng.standard_normal(3) if with_bias else None]
+    arrays = linear_inputs(rng, 5, 4, 3, with_bias)
     check_against_torch(functional.linear_forward, functional.linear_backward, F.linear, arrays,
                         n_grads=3, seed=71, hparams={})
     x = rng.standard_normal((2, 6))

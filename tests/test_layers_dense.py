@@ -1,11 +1,13 @@
 """Tests of refcheck.layers.dense (linear, flatten) against torch autograd in float64."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 
+import helpers
 import numpy as np
 import pytest
 import torch
+from helpers import numeric_gradient
 
 from refcheck.layers.dense import (
     flatten_backward,
@@ -18,31 +20,7 @@ DTYPES = [np.float32, np.float64]
 # (rtol, atol) per dtype against a float64 reference. float64 is tight enough that a float64
 # layer computing internally in float32 fails.
 TOLERANCES = {np.float32: (1e-5, 1e-5), np.float64: (1e-10, 1e-12)}
-
-
-def assert_matches(actual: np.ndarray, expected: np.ndarray, dtype: type, what: str) -> None:
-    """Shape, dtype and values of ``actual`` against the float64 reference ``expected``."""
-    assert actual.shape == expected.shape, (
-        f"{what}: shape {actual.shape}, expected {expected.shape}"
-    )
-    assert actual.dtype == dtype, f"{what}: dtype {actual.dtype}, expected {np.dtype(dtype)}"
-    rtol, atol = TOLERANCES[dtype]
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
-
-
-def numeric_gradient(
-    loss: Callable[[np.ndarray], float], point: np.ndarray, step: float = 1e-6
-) -> np.ndarray:
-    """Central-difference gradient of a scalar function of a float64 array, element by element."""
-    gradient = np.zeros_like(point)
-    for index in np.ndindex(point.shape):
-        shifted = point.copy()
-        shifted[index] += step
-        upper = loss(shifted)
-        shifted[index] -= 2 * step
-        lower = loss(shifted)
-        gradient[index] = (upper - lower) / (2 * step)
-    return gradient
+assert_matches = partial(helpers.assert_matches, tolerances=TOLERANCES)
 
 
 # ---------------------------------------------------------------------------------------- linear

@@ -266,15 +266,22 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, *, rtol: float, name:
                                err_msg=f"{name} [{case.id}]")
 
 
+def assert_results_close(actual: tuple[np.ndarray, np.ndarray],
+                         expected: tuple[np.ndarray, np.ndarray], *, rtol: float,
+                         case: PoolCase) -> None:
+    """Output and input gradient, each by :func:`assert_close`."""
+    names = ("output", "grad_input")
+    for name, actual_value, expected_value in zip(names, actual, expected, strict=True):
+        assert_close(actual_value, expected_value, rtol=rtol, name=name, case=case)
+
+
 @pytest.mark.parametrize("case", ALL_CASES, ids=ids(ALL_CASES))
 def test_float64_matches_torch(case: PoolCase) -> None:
     layer = LAYERS[case.layer]
     x = make_input(case, np.float64)
     out, dx, dout = run(layer.forward, layer.backward, case, x)
     assert out.dtype == np.float64 and dx.dtype == np.float64
-    expected_out, expected_dx = torch_reference(case, x, dout)
-    assert_close(out, expected_out, rtol=1e-12, name="output", case=case)
-    assert_close(dx, expected_dx, rtol=1e-12, name="grad_input", case=case)
+    assert_results_close((out, dx), torch_reference(case, x, dout), rtol=1e-12, case=case)
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=ids(ALL_CASES))
@@ -283,8 +290,7 @@ def test_float64_matches_loop_twin(case: PoolCase) -> None:
     x = make_input(case, np.float64)
     out, dx, dout = run(layer.forward, layer.backward, case, x)
     twin_out, twin_dx, _ = run(layer.forward_loops, layer.backward_loops, case, x, dout)
-    assert_close(out, twin_out, rtol=1e-12, name="output", case=case)
-    assert_close(dx, twin_dx, rtol=1e-12, name="grad_input", case=case)
+    assert_results_close((out, dx), (twin_out, twin_dx), rtol=1e-12, case=case)
 
 
 def _float32_input_kind(case: PoolCase) -> PoolCase:
@@ -303,9 +309,7 @@ def test_float32_dtype_and_close_to_torch_float64(case: PoolCase) -> None:
     out, dx, dout = run(layer.forward, layer.backward, case, x)
     assert out.dtype == np.float32 and dx.dtype == np.float32
     # The reference sees the same float32 values, computed in float64.
-    expected_out, expected_dx = torch_reference(case, x, dout)
-    assert_close(out, expected_out, rtol=2e-5, name="output", case=case)
-    assert_close(dx, expected_dx, rtol=2e-5, name="grad_input", case=case)
+    assert_results_close((out, dx), torch_reference(case, x, dout), rtol=2e-5, case=case)
 
 
 @pytest.mark.parametrize("case", TWIN_CHECK_CASES, ids=ids(TWIN_CHECK_CASES))
@@ -313,9 +317,7 @@ def test_loop_twin_matches_torch(case: PoolCase) -> None:
     layer = LAYERS[case.layer]
     x = make_input(case, np.float64)
     out, dx, dout = run(layer.forward_loops, layer.backward_loops, case, x)
-    expected_out, expected_dx = torch_reference(case, x, dout)
-    assert_close(out, expected_out, rtol=1e-12, name="output", case=case)
-    assert_close(dx, expected_dx, rtol=1e-12, name="grad_input", case=case)
+    assert_results_close((out, dx), torch_reference(case, x, dout), rtol=1e-12, case=case)
 
 
 def _sizes(case: PoolCase, ceil_mode: bool) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ follows torch's rules literally; nothing is vectorised. Signatures mirror
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -222,70 +223,67 @@ def lp_pool2d_backward_loops(dout: np.ndarray, cache: dict[str, Any]) -> np.ndar
     return dx.astype(x.dtype)
 
 
-def _adaptive_bounds_loops(size: int, out_size: int, index: int) -> tuple[int, int]:
+def _adaptive_bounds_loops(size: int, out_size: int, index: int) -> range:
     """Window ``index`` spans ``[floor(index * L / n), ceil((index + 1) * L / n))``,
     with ``L = size`` and ``n = out_size``, in integer arithmetic."""
     start = (index * size) // out_size
     end = ((index + 1) * size + out_size - 1) // out_size
-    return start, end
+    return range(start, end)
+
+
+def _adaptive_windows_loops(
+    shape: tuple[int, ...], output_size
+) -> Iterator[tuple[tuple[int, int, int, int], range, range]]:
+    """Every output position ``(n, c, oh, ow)`` with the input rows and columns of its window."""
+    batch, channels, height, width = shape
+    for n in range(batch):
+        for c in range(channels):
+            for oh in range(output_size[0]):
+                rows = _adaptive_bounds_loops(height, output_size[0], oh)
+                for ow in range(output_size[1]):
+                    cols = _adaptive_bounds_loops(width, output_size[1], ow)
+                    yield (n, c, oh, ow), rows, cols
 
 
 def adaptive_avg_pool2d_forward_loops(
     x: np.ndarray, *, output_size
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    batch, channels, height, width = x.shape
+    batch, channels = x.shape[:2]
     out = np.empty((batch, channels) + tuple(output_size), dtype=x.dtype)
-    for n in range(batch):
-        for c in range(channels):
-            for oh in range(output_size[0]):
-                h0, h1 = _adaptive_bounds_loops(height, output_size[0], oh)
-                for ow in range(output_size[1]):
-                    w0, w1 = _adaptive_bounds_loops(width, output_size[1], ow)
-                    total = 0.0
-                    for r in range(h0, h1):
-                        for q in range(w0, w1):
-                            total += x[n, c, r, q]
-                    out[n, c, oh, ow] = total / ((h1 - h0) * (w1 - w0))
+    for (n, c, oh, ow), rows, cols in _adaptive_windows_loops(x.shape, output_size):
+        total = 0.0
+        for r in rows:
+            for q in cols:
+                total += x[n, c, r, q]
+        out[n, c, oh, ow] = total / (len(rows) * len(cols))
     return out, {"shape": x.shape, "dtype": x.dtype, "output_size": tuple(output_size)}
 
 
 def adaptive_avg_pool2d_backward_loops(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
-    batch, channels, height, width = cache["shape"]
-    out_h, out_w = cache["output_size"]
     dx = np.zeros(cache["shape"], dtype=np.float64)
-    for n in range(batch):
-        for c in range(channels):
-            for oh in range(out_h):
-                h0, h1 = _adaptive_bounds_loops(height, out_h, oh)
-                for ow in range(out_w):
-                    w0, w1 = _adaptive_bounds_loops(width, out_w, ow)
-                    share = dout[n, c, oh, ow] / ((h1 - h0) * (w1 - w0))
-                    for r in range(h0, h1):
-                        for q in range(w0, w1):
-                            dx[n, c, r, q] += share
+    for (n, c, oh, ow), rows, cols in _adaptive_windows_loops(cache["shape"], cache["output_size"]):
+        share = dout[n, c, oh, ow] / (len(rows) * len(cols))
+        for r in rows:
+            for q in cols:
+                dx[n, c, r, q] += share
     return dx.astype(cache["dtype"])
 
 
 def adaptive_max_pool2d_forward_loops(
     x: np.ndarray, *, output_size
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    batch, channels, height, width = x.shape
+    batch, channels = x.shape[:2]
     out = np.empty((batch, channels) + tuple(output_size), dtype=x.dtype)
     chosen: dict[tuple[int, int, int, int], tuple[int, int]] = {}
-    for n in range(batch):
-        for c in range(channels):
-            for oh in range(output_size[0]):
-                h0, h1 = _adaptive_bounds_loops(height, output_size[0], oh)
-                for ow in range(output_size[1]):
-                    w0, w1 = _adaptive_bounds_loops(width, output_size[1], ow)
-                    best = None
-                    for r in range(h0, h1):
-                        for q in range(w0, w1):
-                            value = x[n, c, r, q]
-                            if best is None or value > best or math.isnan(value):
-                                best = value
-                                chosen[(n, c, oh, ow)] = (r, q)
-                    out[n, c, oh, ow] = best
+    for (n, c, oh, ow), rows, cols in _adaptive_windows_loops(x.shape, output_size):
+        best = None
+        for r in rows:
+            for q in cols:
+                value = x[n, c, r, q]
+                if best is None or value > best or math.isnan(value):
+                    best = value
+                    chosen[(n, c, oh, ow)] = (r, q)
+        out[n, c, oh, ow] = best
     return out, {"chosen": chosen, "shape": x.shape, "dtype": x.dtype}
 
 

@@ -15,7 +15,6 @@ formulas. Exceptions raised by the user's code are recorded in the report, never
 """
 from __future__ import annotations
 
-import inspect
 import traceback
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..implementation import accepted_keywords
 from .formulas import (
     cross_correlate2d,
     grad_input_full_convolution,
@@ -128,15 +128,10 @@ class _Case:
 def accepted_hyperparameters(forward: Callable[..., Any]) -> tuple[str, ...]:
     """The conv2d hyperparameter keywords ``forward`` accepts (all of them for ``**kwargs`` or an
     unreadable signature)."""
-    try:
-        parameters = inspect.signature(forward).parameters.values()
-    except (TypeError, ValueError):
+    keywords = accepted_keywords(forward)
+    if keywords is None:
         return HYPERPARAMETERS
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return HYPERPARAMETERS
-    by_keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    named = {p.name for p in parameters if p.kind in by_keyword}
-    return tuple(name for name in HYPERPARAMETERS if name in named)
+    return tuple(name for name in HYPERPARAMETERS if name in keywords)
 
 
 def _cases(accepted: tuple[str, ...],

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from refcheck.layers.pooling import update_first_max
+from refcheck.layers.pooling import pooling_input, update_first_max
 
 __all__ = [
     "adaptive_windows",
@@ -47,15 +47,6 @@ def adaptive_windows(size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
-def _float_input(x: Any) -> np.ndarray:
-    array = np.asarray(x)
-    if array.dtype not in (np.float32, np.float64):
-        raise TypeError(f"expected a float32 or float64 array, got {array.dtype}")
-    if array.ndim < 3:
-        raise ValueError(f"expected an (N, C, H, W) array, got shape {array.shape}")
-    return array
-
-
 def _averaging_matrix(size: int, out_size: int, dtype: Any) -> np.ndarray:
     """Matrix ``A`` (n, L) with ``A[i, j] = 1 / len(window i)`` for ``j`` in window ``i``."""
     starts, ends = adaptive_windows(size, out_size)
@@ -83,7 +74,7 @@ def adaptive_avg_pool2d_forward(
     out : ndarray, shape (N, C, H_out, W_out)
     cache : dict
     """
-    x = _float_input(x)
+    x = pooling_input(x)
     rows = _averaging_matrix(x.shape[-2], output_size[0], x.dtype)
     cols = _averaging_matrix(x.shape[-1], output_size[1], x.dtype)
     out = rows @ x @ cols.T
@@ -127,7 +118,7 @@ def adaptive_max_pool2d_forward(
     cache : dict
         Flat index ``h * W + w`` of each window's selected element.
     """
-    x = _float_input(x)
+    x = pooling_input(x)
     height, width = x.shape[-2:]
     row_starts, row_ends = adaptive_windows(height, output_size[0])
     col_starts, col_ends = adaptive_windows(width, output_size[1])

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from refcheck.layers.activations import log_softmax_forward, sigmoid_forward
+
 __all__ = [
     "binary_cross_entropy_backward",
     "binary_cross_entropy_forward",
@@ -63,6 +65,13 @@ def _reduce(elementwise: np.ndarray, reduction: str) -> np.ndarray:
     return np.asarray(total, dtype=elementwise.dtype)
 
 
+def _reduce_gradient(grad_input: np.ndarray, reduction: str) -> np.ndarray:
+    """Backward of :func:`_reduce`: divide by the element count for ``'mean'``, as torch does last."""
+    if reduction == "mean":
+        grad_input = grad_input / grad_input.dtype.type(grad_input.size)
+    return grad_input
+
+
 def _scalar_upstream(dout: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """The upstream gradient of a loss as a 0-d array of the input's dtype."""
     dout = np.asarray(dout, dtype=dtype)
@@ -102,10 +111,7 @@ def mse_loss_backward(dout: np.ndarray, cache: tuple[Any, ...]) -> np.ndarray:
     """
     diff, reduction = cache
     dtype = diff.dtype
-    grad_input = dtype.type(2) * diff * _scalar_upstream(dout, dtype)
-    if reduction == "mean":
-        grad_input = grad_input / dtype.type(diff.size)
-    return grad_input
+    return _reduce_gradient(dtype.type(2) * diff * _scalar_upstream(dout, dtype), reduction)
 
 
 def binary_cross_entropy_forward(
@@ -165,10 +171,7 @@ def binary_cross_entropy_backward(dout: np.ndarray, cache: tuple[Any, ...]) -> n
     dtype = input.dtype
     dout = _scalar_upstream(dout, dtype)
     denominator = np.maximum((dtype.type(1) - input) * input, dtype.type(_GRAD_EPSILON))
-    grad_input = dout * (input - target) / denominator
-    if reduction == "mean":
-        grad_input = grad_input / dtype.type(input.size)
-    return grad_input
+    return _reduce_gradient(dout * (input - target) / denominator, reduction)
 
 
 def binary_cross_entropy_with_logits_forward(
@@ -198,8 +201,7 @@ def binary_cross_entropy_with_logits_forward(
     exp_neg_abs = np.exp(-np.abs(input))
     log_sigmoid = np.minimum(input, input.dtype.type(0)) - np.log1p(exp_neg_abs)
     elementwise = (one - target) * input - log_sigmoid
-    # sigmoid(x) from the same exp(-|x|), for the backward.
-    sigmoid = np.where(input >= 0, one / (one + exp_neg_abs), exp_neg_abs / (one + exp_neg_abs))
+    sigmoid, _ = sigmoid_forward(input)  # for the backward
     return _reduce(elementwise, reduction), (sigmoid, target, reduction)
 
 
@@ -215,10 +217,7 @@ def binary_cross_entropy_with_logits_backward(
     grad_input : ndarray, shape and dtype of ``input``
     """
     sigmoid, target, reduction = cache
-    grad_input = (sigmoid - target) * _scalar_upstream(dout, sigmoid.dtype)
-    if reduction == "mean":
-        grad_input = grad_input / sigmoid.dtype.type(sigmoid.size)
-    return grad_input
+    return _reduce_gradient((sigmoid - target) * _scalar_upstream(dout, sigmoid.dtype), reduction)
 
 
 def cross_entropy_forward(
@@ -264,9 +263,7 @@ def cross_entropy_forward(
     out_of_range = kept & ((target < 0) | (target >= num_classes))
     if np.any(out_of_range):
         raise IndexError(f"cross_entropy: target {target[out_of_range][0]} is out of bounds")
-    # log_softmax with the row maximum subtracted, so large logits cannot overflow.
-    shifted = input - np.max(input, axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    log_probs, _ = log_softmax_forward(input, dim=1)
     safe_target = np.where(kept, target, 0)
     picked = np.take_along_axis(log_probs, safe_target[:, None], axis=1)[:, 0]
     losses = np.where(kept, -picked, input.dtype.type(0))

@@ -23,6 +23,7 @@ view of a padded copy of the input covering every output pixel at once.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "pool_output_size",
+    "pooling_input",
     "update_first_max",
     "max_pool2d_forward",
     "max_pool2d_backward",
@@ -141,8 +143,6 @@ def _axes(
     dilation: tuple[int, int],
     ceil_mode: bool,
 ) -> tuple[_Axis, _Axis]:
-    if x.ndim < 3:
-        raise ValueError(f"expected an (N, C, H, W) array, got shape {x.shape}")
     height, width = x.shape[-2:]
     rows = _axis(height, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode, "height")
     cols = _axis(width, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode, "width")
@@ -163,10 +163,50 @@ def _crop(buffer: np.ndarray, rows: _Axis, cols: _Axis) -> np.ndarray:
     )
 
 
-def _float_input(x: Any) -> np.ndarray:
+def _scatter_to_input(
+    contribution: Callable[[int], np.ndarray], cache: dict[str, Any]
+) -> np.ndarray:
+    """Input gradient from per-window gradients: the adjoint of reading the windows.
+
+    ``contribution(offset)`` is the gradient, shape (N, C, H_out, W_out), that every window
+    sends to its element at kernel offset ``offset = i * kw + j``; the sum lands on the input
+    positions those elements occupy, shape (N, C, H, W) (padding is dropped).
+    """
+    rows, cols = cache["rows"], cache["cols"]
+    grad = np.zeros(cache["shape"][:-2] + (rows.padded, cols.padded), dtype=cache["dtype"])
+    for i in range(rows.kernel):
+        for j in range(cols.kernel):
+            # Within one offset, distinct windows hit distinct positions, so += is safe;
+            # gradient landing on padding is cropped away below.
+            grad[..., rows.slices[i], cols.slices[j]] += contribution(i * cols.kernel + j)
+    return _crop(grad, rows, cols)
+
+
+def pooling_input(x: Any) -> np.ndarray:
+    """``x`` as a pooling layer's input array, after checking it like every pooling forward.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W)
+        Any number (at least one) of leading axes before the two spatial ones.
+
+    Returns
+    -------
+    ndarray
+        ``np.asarray(x)``, not copied.
+
+    Raises
+    ------
+    TypeError
+        If the dtype is not float32 or float64.
+    ValueError
+        If ``x`` has fewer than three axes.
+    """
     array = np.asarray(x)
     if array.dtype not in (np.float32, np.float64):
         raise TypeError(f"expected a float32 or float64 array, got {array.dtype}")
+    if array.ndim < 3:
+        raise ValueError(f"expected an (N, C, H, W) array, got shape {array.shape}")
     return array
 
 
@@ -218,7 +258,7 @@ def max_pool2d_forward(
         Kernel offset of each window's maximum (first maximum in row-major order on ties,
         last NaN if any) and the geometry.
     """
-    x = _float_input(x)
+    x = pooling_input(x)
     rows, cols = _axes(x, kernel_size, stride, padding, dilation, ceil_mode)
     buffer = _zero_padded(x, rows, cols)
     out_shape = x.shape[:-2] + (rows.out, cols.out)
@@ -249,18 +289,9 @@ def max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
     dx : ndarray, shape (N, C, H, W)
         Each window sends ``dout`` to its selected element; overlapping windows accumulate.
     """
-    rows, cols = cache["rows"], cache["cols"]
-    dtype = cache["dtype"]
-    dout = np.asarray(dout, dtype=dtype)
+    dout = np.asarray(dout, dtype=cache["dtype"])
     best_offset = cache["best_offset"]
-    grad = np.zeros(cache["shape"][:-2] + (rows.padded, cols.padded), dtype=dtype)
-    for i in range(rows.kernel):
-        for j in range(cols.kernel):
-            # Within one offset, distinct windows hit distinct positions, so += is safe.
-            grad[..., rows.slices[i], cols.slices[j]] += np.where(
-                best_offset == i * cols.kernel + j, dout, 0
-            )
-    return _crop(grad, rows, cols)
+    return _scatter_to_input(lambda offset: np.where(best_offset == offset, dout, 0), cache)
 
 
 def _avg_divisor(
@@ -309,7 +340,7 @@ def avg_pool2d_forward(
         Window sum over real input elements divided by the divisor.
     cache : dict
     """
-    x = _float_input(x)
+    x = pooling_input(x)
     rows, cols = _axes(x, kernel_size, stride, padding, (1, 1), ceil_mode)
     buffer = _zero_padded(x, rows, cols)
     total = np.zeros(x.shape[:-2] + (rows.out, cols.out), dtype=x.dtype)
@@ -333,15 +364,8 @@ def avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
     -------
     dx : ndarray, shape (N, C, H, W)
     """
-    rows, cols = cache["rows"], cache["cols"]
-    dtype = cache["dtype"]
-    share = np.asarray(dout, dtype=dtype) / cache["divisor"]
-    grad = np.zeros(cache["shape"][:-2] + (rows.padded, cols.padded), dtype=dtype)
-    for i in range(rows.kernel):
-        for j in range(cols.kernel):
-            # Gradient landing on padding is cropped away below.
-            grad[..., rows.slices[i], cols.slices[j]] += share
-    return _crop(grad, rows, cols)
+    share = np.asarray(dout, dtype=cache["dtype"]) / cache["divisor"]
+    return _scatter_to_input(lambda offset: share, cache)
 
 
 def lp_pool2d_forward(
@@ -385,7 +409,7 @@ def lp_pool2d_forward(
     out : ndarray, shape (N, C, H_out, W_out)
     cache : dict
     """
-    x = _float_input(x)
+    x = pooling_input(x)
     power = float(norm_type)
     if power == 0 or not np.isfinite(power):
         raise ValueError("norm_type must be finite and non-zero")
