@@ -199,6 +199,8 @@ def _add_selfcheck(run: CaseRun, records: list[dict[str, Any]]) -> None:
         if isinstance(value, float):
             record["selfcheck_error"] = value
             record["selfcheck"] = "ok" if value <= SELFCHECK_LIMIT else "backward disagrees with own forward"
+        elif isinstance(value, str):
+            record["selfcheck"] = value
         elif "reason" in outcome and record["tensor"] != "output":
             record["selfcheck"] = str(outcome["reason"])
 

@@ -109,6 +109,8 @@ def failure_records(case: Case, error: BaseException, timeout: float | None) -> 
         reason = f"worker died: the process running the case exited with code {error.exitcode}"
         if error.exitcode and error.exitcode < 0:
             reason += f" (signal {-error.exitcode})"
+    elif isinstance(error, KeyboardInterrupt):
+        reason = "error: the implementation raised KeyboardInterrupt"
     else:
         reason = f"internal error: {type(error).__name__}: {error}"
     return status_records(case, "error", reason)
@@ -127,18 +129,26 @@ def run_cases(reference: str | None, cases: Sequence[Case], *, workers: int = 2,
     by_case: dict[str, list[Record]] = {}
     futures: dict[Future, Case] = {}
     interrupted = False
+    def collect(future: Future) -> None:
+        case = futures[future]
+        try:
+            records = future.result()
+        except (Exception, KeyboardInterrupt) as error:
+            # Timeouts, dead workers, or the user's code raising KeyboardInterrupt inside a worker
+            # (a real Ctrl-C arrives here in the main loop, not through a finished future).
+            records = failure_records(case, error, timeout)
+        by_case[case.id] = records
+        if on_case is not None:
+            on_case(case, records)
+
     try:
         for case in cases:
-            futures[executor.submit(run_case, reference, case, selfcheck, diagnose)] = case
-        for future in _as_completed(futures):
-            case = futures[future]
-            try:
-                records = future.result()
-            except Exception as error:  # timeouts, dead workers: the case's rows say so
-                records = failure_records(case, error, timeout)
-            by_case[case.id] = records
-            if on_case is not None:
-                on_case(case, records)
+            future = executor.submit(run_case, reference, case, selfcheck, diagnose)
+            futures[future] = case
+            if future.done():  # an in-process executor ran it inside submit: keep it before a Ctrl-C can
+                collect(future)
+        for future in _as_completed([f for f, c in futures.items() if c.id not in by_case]):
+            collect(future)
     except KeyboardInterrupt:
         interrupted = True
     finally:
