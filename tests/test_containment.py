@@ -270,3 +270,45 @@ def test_cli_returns_130_and_writes_the_partial_report_when_interrupted(tmp_path
     assert results["interrupted"] is True
     assert results["totals"].startswith("3 of 12 cases") and results["totals"].endswith("(interrupted)")
     assert "(interrupted)" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+SLOW_RELU = '''
+import os
+import time
+import numpy as np
+
+def relu_forward(x):
+    # One marker per call, so the test knows the sweep is under way before it interrupts.
+    with open(os.path.join(os.path.dirname(__file__), "calls.log"), "a") as log:
+        log.write("call\\n")
+    time.sleep(1.0)
+    return np.maximum(x, 0), x
+
+def relu_backward(dout, x):
+    return dout * (x > 0)
+'''
+
+
+def test_a_real_ctrl_c_exits_130_and_writes_what_finished(tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, workers included."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "slow.py").write_text(SLOW_RELU)
+    calls, out = tmp_path / "calls.log", tmp_path / "reports"
+    process = subprocess.Popen([sys.executable, "-m", "refcheck", "run", "--impl", str(tmp_path / "slow.py"),
+                                "--no-selfcheck", "--out", str(out)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not calls.exists() or len(calls.read_text().split()) < 3):
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "(interrupted)" in output
+    frame = pd.read_csv(out / "cases.csv")
+    finished = frame["case"].nunique()
+    assert 0 < finished < 12  # relu has 12 cases of about a second each
+    assert set(frame["status"]) == {"passed"}
