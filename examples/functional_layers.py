@@ -121,7 +121,7 @@ def max_pool2d_backward(dout, cache):
 
 
 def linear_forward(x, weight, bias):
-    """x (N, in) @ weight (out, in).T + bias (out,) -> (N, out)."""
+    """x (N, *, in) @ weight (out, in).T + bias (out,) -> (N, *, out)."""
     out = x @ weight.T
     if bias is not None:
         out = out + bias
@@ -129,9 +129,12 @@ def linear_forward(x, weight, bias):
 
 
 def linear_backward(dout, cache):
-    """Gradients of linear: (dx (N, in), dweight (out, in), dbias (out,) or None)."""
+    """Gradients of linear: (dx (N, *, in), dweight (out, in), dbias (out,) or None)."""
     x, weight, has_bias = cache
-    return dout @ weight, dout.T @ x, dout.sum(axis=0) if has_bias else None
+    # Leading axes are all "batch": flatten them for the parameter gradients.
+    rows = dout.reshape(-1, dout.shape[-1])
+    grad_weight = rows.T @ x.reshape(-1, x.shape[-1])
+    return dout @ weight, grad_weight, rows.sum(axis=0) if has_bias else None
 
 
 def relu_forward(x):

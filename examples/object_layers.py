@@ -108,7 +108,7 @@ class MaxPool2d:
 
 
 class Linear:
-    """y = x @ weight.T + bias; x (N, in_features), weight (out_features, in_features)."""
+    """y = x @ weight.T + bias; x (N, *, in_features), weight (out_features, in_features)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, seed: int = 0):
         rng = np.random.default_rng(seed)
@@ -122,8 +122,10 @@ class Linear:
         return out + self.bias if self.bias is not None else out
 
     def backward(self, dout):
-        self.grad_weight = dout.T @ self.x
-        self.grad_bias = dout.sum(axis=0) if self.bias is not None else None
+        # Leading axes are all "batch": flatten them for the parameter gradients.
+        rows = dout.reshape(-1, dout.shape[-1])
+        self.grad_weight = rows.T @ self.x.reshape(-1, self.x.shape[-1])
+        self.grad_bias = rows.sum(axis=0) if self.bias is not None else None
         return dout @ self.weight
 
 

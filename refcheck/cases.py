@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import tomllib
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -313,7 +314,9 @@ def _complete(space: Space, fixed: Mapping[str, Any], free: Sequence[str], start
     with ``wanted`` the candidate holding most wanted items among the first ``budget`` valid ones wins.
     """
     params = space.params
-    orders = [_rotated(params[name], start * (7 + 2 * i)) for i, name in enumerate(free)]
+    # A pseudo-random rotation per parameter and start, so that values spread over the grid
+    # independently of each other (a shared stride would tie one parameter's value to another's).
+    orders = [_rotated(params[name], zlib.crc32(f"{name}:{start}".encode())) for name in free]
     best: tuple[int, dict[str, Any], Case] | None = None
     seen_valid = 0
     for values in itertools.product(*orders):

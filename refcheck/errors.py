@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["CaseFileError", "RefcheckError", "UsageError"]
+__all__ = ["CaseFileError", "RefcheckError", "Unsupported", "UsageError"]
 
 
 class RefcheckError(Exception):
@@ -24,3 +24,11 @@ class CaseFileError(RefcheckError):
         if allowed:
             text += f" (allowed: {', '.join(str(a) for a in allowed)})"
         super().__init__(text)
+
+
+class Unsupported(Exception):
+    """Raised by an implementation (or an adapter) for a case it does not support.
+
+    The case is reported ``skipped`` with the message as the reason, never failed; use it for limits
+    the signature cannot express (an input rank, a combination of options).
+    """

@@ -18,6 +18,7 @@ import numpy as np
 
 from .case import Case
 from .compare import compare_tensor
+from .errors import Unsupported
 from .implementation import (Implementation, LayerFunctions, hparams_for_call, load_implementation,
                              unsupported_reason)
 from .inputs import make_inputs, make_upstream_gradient
@@ -134,6 +135,8 @@ def _execute(run: CaseRun) -> list[dict[str, Any]]:
         run.mutated += [f"backward mutated the input '{n}' in place" for n in spec.tensors
                         if _changed(run.tensors[n], handed[n]) and f"forward mutated its input '{n}' in place"
                         not in run.mutated]
+    except Unsupported as error:
+        return status_records(case, "skipped", f"unsupported: {error}")
     except Exception as error:  # the user's code may raise anything: it becomes a row, not a crash
         message = f"{phase} raised {type(error).__name__}: {error}"
         trace = traceback.format_exc()
@@ -210,7 +213,10 @@ def _add_diagnosis(run: CaseRun, records: list[dict[str, Any]]) -> None:
         from .diagnose import diagnose
     except ImportError:
         return
-    findings = diagnose(run)
+    try:
+        findings = diagnose(run)
+    except Exception:  # a diagnosis is a hint: it must never turn a failure into a crash
+        return
     for record in records:
         if record["status"] == "failed" and findings.get(record["tensor"]):
             record["diagnosis"] = findings[record["tensor"]]

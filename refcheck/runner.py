@@ -10,12 +10,14 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .case import Case
+from .errors import UsageError
 from .execute import run_case, status_records
 
 __all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "SweepResult", "failure_records", "run_cases"]
@@ -73,6 +75,11 @@ class ProcessExecutor:
     def __init__(self, workers: int, timeout: float | None) -> None:
         import pebble
 
+        if getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__":
+            # We are inside a worker start-up that re-imports the user's script: starting another
+            # pool here would recurse without end.
+            raise UsageError("refcheck was asked to start worker processes while a worker was importing your "
+                             "script; put the call under `if __name__ == \"__main__\":`")
         for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(variable, "1")  # inherited by the workers, not this process
         self.timeout = timeout

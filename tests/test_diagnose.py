@@ -305,6 +305,34 @@ def test_diagnose_of_a_perturbed_result_names_the_factor(tmp_path):
     assert diagnose(run) == {"grad_input": f"reduction='sum': do not divide by the element count ({count})"}
 
 
+def _conv_with_unrotated_backward(run: CaseRun) -> None:
+    """grad_input of torch's conv2d with the kernel rotated: what a backward that forgets to rotate gives."""
+    x = torch.tensor(run.tensors["input"], dtype=torch.float64, requires_grad=True)
+    weight = torch.tensor(np.ascontiguousarray(run.tensors["weight"][..., ::-1, ::-1]), dtype=torch.float64)
+    out = torch.nn.functional.conv2d(x, weight, None, **run.case.hparam_map)
+    out.backward(torch.tensor(run.dout, dtype=torch.float64))
+    run.results["grad_input"] = x.grad.numpy().astype(run.case.dtype)
+
+
+EXTRA = [
+    ("linear", LINEAR, "grad_weight", lambda run: run.results.update(grad_weight=run.results["grad_weight"] / 6),
+     "grad_weight averaged over the batch (every leading axis) (divided by 6)"),
+    ("mse_loss", MSE, "grad_input", lambda run: run.results.update(grad_input=run.results["grad_input"] / run.dout),
+     "upstream gradient ignored: multiply the gradient by dout"),
+    ("conv2d", CONV, "grad_input", _conv_with_unrotated_backward, "kernel not rotated in the backward"),
+]
+
+
+@pytest.mark.parametrize("layer, space, tensor, plant, phrase", EXTRA, ids=[row[4][:24] for row in EXTRA])
+def test_further_mistakes_named_directly(tmp_path, layer, space, tensor, plant, phrase):
+    """Mistakes beyond the planted modules, planted straight into a run's results."""
+    for run in _builtin_run(layer, space, tmp_path):
+        plant(run)
+        findings = diagnose(run)
+        assert set(findings) == {tensor}
+        assert phrase in findings[tensor]
+
+
 def test_mutation_is_reported_on_every_tensor(tmp_path):
     run = _builtin_run("linear", LINEAR, tmp_path)[0]
     run.mutated = ["backward mutated the upstream gradient 'dout' in place"]

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from refcheck.errors import Unsupported
 from refcheck.implementation import LayerFunctions
 
 __all__ = ["adapt_cs231n", "conv_param_for", "pool_param_for"]
@@ -194,6 +195,10 @@ def _max_pool(forward: Callable, backward: Callable, origin: str) -> LayerFuncti
 
 def _affine(forward: Callable, backward: Callable, origin: str) -> LayerFunctions:
     def linear_forward(x, weight, bias):
+        if x.ndim != 2:
+            # affine_forward flattens every axis after the first; torch's linear keeps leading axes.
+            raise Unsupported(f"CS231n affine_forward flattens (N, d1, ...) inputs; this case has a "
+                              f"{x.ndim}-d input that torch's linear treats as leading axes")
         # CS231n stores the weight as (in_features, out_features): pass the transposed view.
         out, cache = forward(x, weight.T, _zeros_for_missing_bias(bias, weight))
         return out, _Cache(cache, bias is not None)

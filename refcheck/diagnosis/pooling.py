@@ -55,12 +55,15 @@ def zero_padding(context: Context, tensor: str) -> str | None:
     dout[:, :, :out_h, :out_w] = context.wide("dout")
     candidate = context.torch("zero_padded", tensors={"input": padded}, hparams={"padding": (0, 0)}, dout=dout)
     height, width = context.tensors["input"].shape[-2:]
+    message = ("max pooling padded with zeros: padding must act as -inf (never the maximum); "
+               "pad with -inf or leave padded positions out of the max")
+    result = context.result(tensor)
+    if tensor == "output" and result is not None and result.shape == shape != context.reference(tensor).shape:
+        # With ceil_mode, pooling the zero-padded array may also keep a window torch drops.
+        return message if context.close(tensor, result, candidate["output"]) else None
     value = (candidate["output"][:, :, :out_h, :out_w] if tensor == "output"
              else candidate["grad_input"][:, :, ph:ph + height, pw:pw + width])
-    if context.explains(tensor, value):
-        return ("max pooling padded with zeros: padding must act as -inf (never the maximum); "
-                "pad with -inf or leave padded positions out of the max")
-    return None
+    return message if context.explains(tensor, value) else None
 
 
 def ties_to_every_maximum(context: Context, tensor: str) -> str | None:
