@@ -65,6 +65,9 @@ def print_summary(console: Console, summary: pd.DataFrame) -> None:
         # Text, not markup: case ids contain brackets.
         table.add_row(*[Text(cell) for cell in cells], style=style)
     console.print(table)
+    for row in summary.itertuples(index=False):
+        if isinstance(row.diagnosis, str) and row.diagnosis:
+            console.print(Text(f"diagnosis {row.layer}: {row.diagnosis}", style="yellow"))
 
 
 def print_coverage(console: Console, rows: Sequence[dict[str, Any]]) -> None:

@@ -78,13 +78,26 @@ def summary_frame(frame: pd.DataFrame, not_implemented: Iterable[str] = ()) -> p
         bad = statuses[(statuses["layer"] == layer) & statuses["status"].isin(["failed", "error"])]
         row["worst_case"] = str(bad["case"].iloc[0]) if not bad.empty else worst_case
         row["note"] = ""
+        row["diagnosis"] = _main_diagnosis(layer_rows)
         rows.append(row)
     for layer in not_implemented:
         rows.append({"layer": layer, "cases": 0, "passed": 0, "failed": 0, "error": 0, "skipped": 0,
                      "worst_case": "", "note": "not implemented"})
     columns = ["layer", "cases", "passed", "failed", "error", "skipped"]
-    columns += [f"{t}{suffix}" for t in _TENSORS for suffix in ("_eps", "_torch_eps")] + ["worst_case", "note"]
+    columns += [f"{t}{suffix}" for t in _TENSORS for suffix in ("_eps", "_torch_eps")] + ["worst_case", "note", "diagnosis"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _main_diagnosis(layer_rows: pd.DataFrame) -> str:
+    """The most frequent diagnosis among a layer's failed cases, with how many cases it explains."""
+    failed = layer_rows[(layer_rows["status"] == "failed") & layer_rows["diagnosis"].notna()
+                        & (layer_rows["diagnosis"].astype(str) != "")]
+    if failed.empty:
+        return ""
+    per_case = failed.groupby("case")["diagnosis"].first().value_counts()
+    text, count = per_case.index[0], int(per_case.iloc[0])
+    more = f"; {len(per_case) - 1} other diagnoses" if len(per_case) > 1 else ""
+    return f"{text} ({count} case{'s' if count != 1 else ''}{more})"
 
 
 def _display_summary(summary: pd.DataFrame) -> pd.DataFrame:
@@ -96,6 +109,7 @@ def _display_summary(summary: pd.DataFrame) -> pd.DataFrame:
             for e, t in zip(summary[f"{tensor}_eps"], summary[f"{tensor}_torch_eps"])]
     shown["worst case"] = summary["worst_case"]
     shown["note"] = summary["note"]
+    shown["diagnosis"] = summary["diagnosis"].fillna("")
     return shown
 
 
