@@ -65,7 +65,10 @@ def _import(reference: str) -> ModuleType:
         sys.modules[module_name] = module
         # The user's folder goes on the path so the module can import its neighbours.
         sys.path.insert(0, str(path.resolve().parent))
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:
+            raise UsageError(f"--impl {reference!r}: importing it raised {type(error).__name__}: {error}") from error
         return module
     try:
         return importlib.import_module(reference)
@@ -73,7 +76,9 @@ def _import(reference: str) -> ModuleType:
         if error.name and reference.startswith(error.name):
             raise UsageError(f"--impl {reference!r}: no module named {error.name!r}; give an importable "
                              "module name or a path to a .py file") from None
-        raise
+        raise UsageError(f"--impl {reference!r}: importing it raised ModuleNotFoundError: {error}") from error
+    except Exception as error:
+        raise UsageError(f"--impl {reference!r}: importing it raised {type(error).__name__}: {error}") from error
 
 
 def accepted_keywords(function: Callable[..., Any]) -> frozenset[str] | None:

@@ -105,6 +105,14 @@ def test_usage_errors_exit_2_and_write_nothing(tmp_path, capsys, args, message):
     assert not out.exists()
 
 
+def test_implementation_that_fails_to_import_exits_2_with_the_error(tmp_path, capsys):
+    impl = tmp_path / "syntax.py"
+    impl.write_text("def relu_forward(x:\n")
+    code, out = run(tmp_path, "--impl", str(impl))
+    assert code == 2 and "importing it raised SyntaxError" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_bad_case_file_exits_2_naming_file_and_key(tmp_path, capsys):
     cases = tmp_path / "cases"
     cases.mkdir()
