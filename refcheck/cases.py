@@ -35,7 +35,7 @@ from .errors import CaseFileError
 from .inputs import VALUE_KINDS
 from .specs import LAYERS, InvalidConfig, LayerSpec
 
-__all__ = ["Coverage", "Space", "build_case", "default_cases_dir", "expand", "load_spaces", "coverage_of"]
+__all__ = ["Coverage", "Space", "build_case", "default_cases_dir", "expand", "load_spaces"]
 
 Shape = tuple[int, ...]
 
@@ -354,30 +354,23 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0) -> tuple[li
         if found:
             add(*found)
 
+    required = _required_items(space)
     covered: set = set()
     for choice in choices:
         covered |= _items_of(choice, space)
     infeasible = []
-    for item in _required_items(space):
+    for item in required:
         if item in covered:
             continue
-        wanted = {i for i in _required_items(space) if i not in covered}
         fixed = dict(item)
-        found = _complete(space, fixed, [n for n in params if n not in fixed], len(choices), base_seed, wanted)
+        found = _complete(space, fixed, [n for n in params if n not in fixed], len(choices), base_seed,
+                          set(required) - covered)
         if found is None:
             infeasible.append(item)
             continue
         add(*found)
         covered |= _items_of(found[0], space)
-    cases = list(chosen.values())
-    return cases, coverage_of(space, choices, infeasible)
-
-
-def coverage_of(space: Space, choices: Iterable[Mapping[str, Any]], infeasible: list) -> Coverage:
-    """Count the required items that the given parameter choices hold."""
-    required = _required_items(space)
-    held: set = set()
-    for choice in choices:
-        held |= _items_of(choice, space)
-    missing = [item for item in required if item not in held and item not in infeasible]
-    return Coverage(space.layer, len(required), sum(1 for item in required if item in held), infeasible, missing)
+    missing = [item for item in required if item not in covered and item not in infeasible]
+    coverage = Coverage(space.layer, len(required), sum(1 for item in required if item in covered), infeasible,
+                        missing)
+    return list(chosen.values()), coverage

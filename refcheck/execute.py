@@ -19,8 +19,8 @@ import numpy as np
 from .case import Case
 from .compare import compare_tensor
 from .errors import Unsupported
-from .implementation import (Implementation, LayerFunctions, hparams_for_call, load_implementation,
-                             unsupported_reason)
+from .implementation import (Implementation, LayerFunctions, gradient_tuple, hparams_for_call,
+                             load_implementation, unsupported_reason)
 from .inputs import make_inputs, make_upstream_gradient
 from .selfcheck import SELFCHECK_LIMIT, self_consistency
 from .specs import LAYERS, LayerSpec
@@ -117,7 +117,9 @@ def _execute(run: CaseRun) -> list[dict[str, Any]]:
 
     case, spec = run.case, run.spec
     run.reference = torch_results(case.layer, run.tensors, case.hparam_map, run.dout, "float64")
-    run.torch_at_dtype = torch_results(case.layer, run.tensors, case.hparam_map, run.dout, case.dtype)
+    # For a float64 case torch at the case's dtype is the reference itself: no second run.
+    run.torch_at_dtype = run.reference if case.dtype == "float64" else torch_results(
+        case.layer, run.tensors, case.hparam_map, run.dout, case.dtype)
     handed = _copies(run.tensors)
     phase = "forward"
     try:
@@ -125,16 +127,15 @@ def _execute(run: CaseRun) -> list[dict[str, Any]]:
         if not isinstance(returned, tuple) or len(returned) != 2:
             return status_records(case, "error", f"forward must return (out, cache), got {_describe(returned)}")
         run.results["output"], cache = returned
-        run.mutated += [f"forward mutated its input '{n}' in place" for n in spec.tensors
-                        if _changed(run.tensors[n], handed[n])]
+        changed_by_forward = [n for n in spec.tensors if _changed(run.tensors[n], handed[n])]
+        run.mutated += [f"forward mutated its input '{n}' in place" for n in changed_by_forward]
         phase = "backward"
         handed_dout = run.dout.copy()
         grads = run.functions.backward(handed_dout, cache)
         if _changed(run.dout, handed_dout):
             run.mutated.append("backward mutated the upstream gradient 'dout' in place")
         run.mutated += [f"backward mutated the input '{n}' in place" for n in spec.tensors
-                        if _changed(run.tensors[n], handed[n]) and f"forward mutated its input '{n}' in place"
-                        not in run.mutated]
+                        if n not in changed_by_forward and _changed(run.tensors[n], handed[n])]
     except Unsupported as error:
         return status_records(case, "skipped", f"unsupported: {error}")
     except Exception as error:  # the user's code may raise anything: it becomes a row, not a crash
@@ -165,8 +166,7 @@ def _describe(value: Any) -> str:
 
 def _unpack_grads(run: CaseRun, grads: Any) -> str:
     names = run.spec.differentiable
-    if not isinstance(grads, (tuple, list)):
-        grads = (grads,)
+    grads = gradient_tuple(grads)
     if len(grads) != len(names):
         return (f"backward returned {len(grads)} gradient(s), expected {len(names)} "
                 f"({', '.join(names)}, in forward's order)")
@@ -195,8 +195,7 @@ def _compare(run: CaseRun) -> list[dict[str, Any]]:
 
 
 def _add_selfcheck(run: CaseRun, records: list[dict[str, Any]]) -> None:
-    outcome = self_consistency(run.spec, run.functions.forward, run.functions.backward, run.tensors,
-                               run.hparams, run.dout, run.case.seed)
+    outcome = self_consistency(run.spec, run.functions, run.tensors, run.hparams, run.dout, run.case.seed)
     for record in records:
         value = outcome.get(record["tensor"])
         if isinstance(value, float):
@@ -209,10 +208,8 @@ def _add_selfcheck(run: CaseRun, records: list[dict[str, Any]]) -> None:
 
 
 def _add_diagnosis(run: CaseRun, records: list[dict[str, Any]]) -> None:
-    try:
-        from .diagnose import diagnose
-    except ImportError:
-        return
+    from .diagnose import diagnose  # imported here: diagnosis imports this module's CaseRun
+
     try:
         findings = diagnose(run)
     except Exception:  # a diagnosis is a hint: it must never turn a failure into a crash

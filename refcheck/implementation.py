@@ -12,11 +12,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .errors import UsageError
-from .specs import LAYERS, layer_spec
+import numpy as np
 
-__all__ = ["BUILTIN", "Implementation", "LayerFunctions", "accepted_keywords", "contract_layers",
-           "hparams_for_call", "load_implementation", "unsupported_reason"]
+from .errors import UsageError
+from .specs import LAYERS, LayerSpec, layer_spec
+
+__all__ = ["BUILTIN", "Implementation", "LayerFunctions", "accepted_keywords", "call_forward_backward",
+           "contract_layers", "gradient_tuple", "hparams_for_call", "load_implementation", "unsupported_reason"]
 
 
 @dataclass(frozen=True)
@@ -116,11 +118,9 @@ def load_implementation(reference: str | None = None) -> Implementation:
         reference = str(Path(reference).resolve())
     module = _import(reference)
     layers = {}
-    try:
-        from .adapters import adapt
-    except ImportError:  # pragma: no cover - adapters ship with the package
-        adapt = None
-    if adapt is not None and reference != BUILTIN:
+    if reference != BUILTIN:
+        from .adapters import adapt  # imported here: the adapters import this module
+
         layers.update(adapt(module))
     layers.update(contract_layers(module))
     return Implementation(reference, layers)
@@ -145,6 +145,23 @@ def unsupported_reason(functions: LayerFunctions, hparams: Mapping[str, Any]) ->
         if reason:
             return reason if reason.startswith("unsupported") else f"unsupported: {reason}"
     return None
+
+
+def gradient_tuple(grads: Any) -> tuple[Any, ...]:
+    """backward's return value as a tuple (one-input layers may return a single array)."""
+    return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+
+
+def call_forward_backward(spec: LayerSpec, functions: LayerFunctions, tensors: Mapping[str, Any],
+                          hparams: Mapping[str, Any], dout: Any) -> dict[str, Any]:
+    """Run forward then backward on fresh copies: ``{"output": ..., "grad_<tensor>": ...}``.
+
+    Whatever the implementation raises propagates to the caller.
+    """
+    handed = [None if tensors[name] is None else np.array(tensors[name], copy=True) for name in spec.tensors]
+    output, cache = functions.forward(*handed, **hparams)
+    grads = gradient_tuple(functions.backward(np.array(dout, copy=True), cache))
+    return {"output": output, **{f"grad_{name}": grad for name, grad in zip(spec.differentiable, grads)}}
 
 
 def hparams_for_call(functions: LayerFunctions, hparams: Mapping[str, Any]) -> dict[str, Any]:

@@ -186,7 +186,7 @@ def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]], met
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    frame = cases_frame(records) if records else cases_frame([])
+    frame = cases_frame(records)
     summary = summary_frame(frame, not_implemented)
     payload = _json_safe({**meta, "summary": summary.to_dict(orient="records"), "records": list(records)})
     contents = {

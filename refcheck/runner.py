@@ -11,7 +11,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -154,7 +154,7 @@ def run_cases(reference: str | None, cases: Sequence[Case], *, workers: int = 2,
             futures[future] = case
             if future.done():  # an in-process executor ran it inside submit: keep it before a Ctrl-C can
                 collect(future)
-        for future in _as_completed([f for f, c in futures.items() if c.id not in by_case]):
+        for future in concurrent.futures.as_completed([f for f, c in futures.items() if c.id not in by_case]):
             collect(future)
     except KeyboardInterrupt:
         interrupted = True
@@ -164,6 +164,3 @@ def run_cases(reference: str | None, cases: Sequence[Case], *, workers: int = 2,
     ordered = [record for case in cases if case.id in by_case for record in by_case[case.id]]
     return SweepResult(ordered, interrupted, len(by_case), len(cases))
 
-
-def _as_completed(futures: Iterable[Future]) -> Iterable[Future]:
-    return concurrent.futures.as_completed(list(futures))

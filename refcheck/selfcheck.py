@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .implementation import LayerFunctions, call_forward_backward
 from .specs import LayerSpec
 
 __all__ = ["SELFCHECK_LIMIT", "self_consistency"]
@@ -35,7 +36,7 @@ def _generic_point(spec: LayerSpec, tensors: Mapping[str, np.ndarray | None], rn
     return point
 
 
-def self_consistency(spec: LayerSpec, forward: Callable[..., Any], backward: Callable[..., Any],
+def self_consistency(spec: LayerSpec, functions: LayerFunctions,
                      tensors: Mapping[str, np.ndarray | None], hparams: Mapping[str, Any],
                      dout: np.ndarray, seed: int) -> dict[str, float | str]:
     """Relative disagreement per gradient (``grad_<tensor>`` -> float), or a reason string.
@@ -47,20 +48,17 @@ def self_consistency(spec: LayerSpec, forward: Callable[..., Any], backward: Cal
     upstream = np.asarray(dout, dtype=np.float64)
 
     def loss(values: Mapping[str, Any]) -> float:
-        out, _ = forward(*[None if values[n] is None else np.array(values[n], copy=True) for n in spec.tensors],
-                         **hparams)
+        out, _ = functions.forward(*[None if values[n] is None else np.array(values[n], copy=True)
+                                     for n in spec.tensors], **hparams)
         return float(np.sum(np.asarray(out, dtype=np.float64) * upstream))
 
     try:
-        _, cache = forward(*[None if point[n] is None else np.array(point[n], copy=True) for n in spec.tensors],
-                           **hparams)
-        grads = backward(upstream.copy(), cache)
+        analytic = call_forward_backward(spec, functions, point, hparams, upstream)
     except Exception as error:  # the user's code: any failure is a finding, not a crash
         return {"reason": f"self-check not possible: {type(error).__name__}: {error}"}
-    if not isinstance(grads, (tuple, list)):
-        grads = (grads,)
     results: dict[str, float | str] = {}
-    for name, grad in zip(spec.differentiable, grads):
+    for name in spec.differentiable:
+        grad = analytic.get(f"grad_{name}")
         if point[name] is None or grad is None:
             continue
         try:

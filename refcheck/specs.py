@@ -118,7 +118,7 @@ def _conv2d_shape(shapes: Mapping[str, Shape], hp: Mapping[str, Any]) -> Shape:
     stride, dilation, padding = hp["stride"], hp["dilation"], hp["padding"]
     if padding == "same":
         _check(stride == (1, 1), "padding='same' is not supported for strided convolutions")
-        return (n, f, h, w) if (h >= 1 and w >= 1) else _raise("empty input")
+        return (n, f, h, w)
     pad = (0, 0) if padding == "valid" else padding
     out = []
     for size, k, s, p, d in zip((h, w), (kh, kw), stride, pad, dilation):
@@ -126,10 +126,6 @@ def _conv2d_shape(shapes: Mapping[str, Shape], hp: Mapping[str, Any]) -> Shape:
                f"dilated kernel {d * (k - 1) + 1} is larger than the padded input {size + 2 * p}")
         out.append((size + 2 * p - d * (k - 1) - 1) // s + 1)
     return (n, f, out[0], out[1])
-
-
-def _raise(message: str) -> Shape:
-    raise InvalidConfig(message)
 
 
 def _pool_shape(shapes: Mapping[str, Shape], hp: Mapping[str, Any], *, has_padding: bool = True,

@@ -17,7 +17,7 @@ from .report import cases_frame
 from .runner import Executor, SweepResult, run_cases
 from .specs import LAYERS
 
-__all__ = ["Plan", "check", "parse_list", "plan_sweep"]
+__all__ = ["Plan", "check", "layers_of", "parse_list", "plan_sweep", "run_plan"]
 
 
 @dataclass
@@ -106,4 +106,5 @@ def run_plan(plan: Plan, *, timeout: float | None = 60.0, workers: int = 2, exec
 
 
 def layers_of(cases: Iterable[Case]) -> list[str]:
+    """The layers of some cases, in first-seen order."""
     return list(dict.fromkeys(c.layer for c in cases))

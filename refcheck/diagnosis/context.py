@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compare import compare_tensor, relative_error_eps, tolerance_eps
+from ..implementation import call_forward_backward
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; execute imports the diagnosis lazily
     from ..execute import CaseRun
@@ -127,19 +128,13 @@ class Context:
 
         Cached under ``key``; a configuration torch rejects raises (each time it is asked for).
         """
-        if key not in self._torch:
+        def compute() -> dict[str, Any]:
             from ..oracle import torch_results  # torch only where a diagnosis needs it
 
-            try:
-                self._torch[key] = torch_results(self.layer, {**self.tensors, **(tensors or {})},
-                                                 {**self.hparams, **(hparams or {})},
-                                                 self.dout if dout is None else dout, dtype)
-            except Exception as error:
-                self._torch[key] = error
-        value = self._torch[key]
-        if isinstance(value, Exception):
-            raise value
-        return value
+            return torch_results(self.layer, {**self.tensors, **(tensors or {})}, {**self.hparams, **(hparams or {})},
+                                 self.dout if dout is None else dout, dtype)
+
+        return _cached(self._torch, key, compute)
 
     def rerun(self, key: str, tensors: Mapping[str, Any], dout: np.ndarray) -> dict[str, Any]:
         """The user's forward and backward on replaced inputs: ``{"output": ..., "grad_<t>": ...}``.
@@ -147,24 +142,21 @@ class Context:
         Inputs are handed as fresh copies; cached under ``key``; whatever the user's code raises
         propagates (the caller treats it as "this mistake does not apply").
         """
-        if key not in self._reruns:
-            spec, functions = self.run.spec, self.run.functions
-            merged = {**self.tensors, **tensors}
-            handed = [None if merged[name] is None else np.array(merged[name], copy=True) for name in spec.tensors]
-            try:
-                output, cache = functions.forward(*handed, **self.run.hparams)
-                grads = functions.backward(np.array(dout, copy=True), cache)
-                if not isinstance(grads, (tuple, list)):
-                    grads = (grads,)
-                results = {"output": output}
-                results.update({f"grad_{name}": grad for name, grad in zip(spec.differentiable, grads)})
-                self._reruns[key] = results
-            except Exception as error:
-                self._reruns[key] = error
-        value = self._reruns[key]
-        if isinstance(value, Exception):
-            raise value
-        return value
+        return _cached(self._reruns, key, lambda: call_forward_backward(
+            self.run.spec, self.run.functions, {**self.tensors, **tensors}, self.run.hparams, dout))
+
+
+def _cached(store: dict[str, Any], key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``compute()`` once per key; an exception is cached too and raised again each time it is asked for."""
+    if key not in store:
+        try:
+            store[key] = compute()
+        except Exception as error:
+            store[key] = error
+    value = store[key]
+    if isinstance(value, Exception):
+        raise value
+    return value
 
 
 Check = Callable[[Context, str], "str | None"]

@@ -9,8 +9,6 @@ gradient through relu (torch tests ``out <= 0``, which is false for NaN).
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 __all__ = [
