@@ -38,10 +38,10 @@ def layer_speed_ratios() -> list[tuple[str, float]]:
     import numpy as np
     import torch
 
-    from refcheck.implementation import load_implementation
-    from refcheck.inputs import make_inputs, make_upstream_gradient
+    from refcheck.execution.implementation import load_implementation
+    from refcheck.cases.inputs import make_inputs, make_upstream_gradient
     from refcheck.oracle import torch_results
-    from refcheck.sweep import plan_sweep
+    from refcheck.execution.sweep import plan_sweep
 
     torch.set_num_threads(1)
     layers = load_implementation(None).layers

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import CaseFileError, RefcheckError, Unsupported, UsageError
+from .specs.errors import CaseFileError, RefcheckError, Unsupported, UsageError
 
 __version__ = "0.1.0"
 __all__ = ["CaseFileError", "RefcheckError", "Unsupported", "UsageError", "__version__", "check"]
@@ -16,7 +16,7 @@ __all__ = ["CaseFileError", "RefcheckError", "Unsupported", "UsageError", "__ver
 
 def __getattr__(name: str) -> Any:
     if name == "check":
-        from .sweep import check
+        from .execution.sweep import check
 
         return check
     raise AttributeError(f"module 'refcheck' has no attribute {name!r}")

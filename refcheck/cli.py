@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import RefcheckError, UsageError
+from .specs import RefcheckError, UsageError
 
 __all__ = ["main"]
 
@@ -78,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from .console import make_console, print_coverage, print_summary, progress_bar
+    from .report.console import make_console, print_coverage, print_summary, progress_bar
     from .report import case_statuses, cases_frame, summary_frame, write_reports
-    from .sweep import plan_sweep, run_plan
+    from .execution.sweep import plan_sweep, run_plan
 
     console = make_console()
     if args.workers < 0:
@@ -129,13 +129,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _convention(args: argparse.Namespace) -> int:
-    from .console import make_console
+    from .report.console import make_console
     from .convention import classify_conv2d, key_table, write_convention_report
 
     console = make_console()
     impl_report = None
     if args.impl:
-        from .implementation import load_implementation
+        from .execution.implementation import load_implementation
 
         implementation = load_implementation(args.impl)
         functions = implementation.layers.get("conv2d")

@@ -5,10 +5,10 @@ Usage, in any folder (no test files needed)::
     pytest --refcheck-impl my_layers.py [--refcheck-layers conv2d,relu] [--refcheck-cases DIR]
            [--refcheck-quick] [--refcheck-timeout S] [--refcheck-workers N] [--junitxml report.xml]
 
-Each case of the sweep (:func:`refcheck.sweep.plan_sweep`) becomes one test item whose name is
+Each case of the sweep (:func:`refcheck.execution.sweep.plan_sweep`) becomes one test item whose name is
 the case id, under ``refcheck/<layer>``: ``refcheck/conv2d::conv2d[s2-p1-d2-g1-k3x3-2x4x9x7-o6-f32]``.
 Select cases with ``-k`` (``-k "conv2d and f32"``). A case runs exactly as in ``refcheck run``
-(:func:`refcheck.execute.run_case`) in a process pool, so a crash or a hang of the implementation
+(:func:`refcheck.execution.run_case.run_case`) in a process pool, so a crash or a hang of the implementation
 fails only that test. passed -> pass; failed or error -> failure with an
 ``assert_close``-like message and the ``refcheck run`` command reproducing the case; skipped
 (not implemented, unsupported hyperparameter) -> skip with the reason.
@@ -150,8 +150,8 @@ class RefcheckSweep(pytest.Collector):
     """The sweep: plans the cases and yields one collector per layer."""
 
     def collect(self) -> Iterator[RefcheckLayer]:
-        from .errors import RefcheckError
-        from .sweep import layers_of, plan_sweep
+        from .specs import RefcheckError
+        from .execution.sweep import layers_of, plan_sweep
 
         state = self.config.stash[_STATE]
         options = state.options
@@ -205,9 +205,9 @@ class RefcheckCase(pytest.Item):
 
 def _records(state: _SweepState, item: RefcheckCase) -> list[dict[str, Any]]:
     """The case's records from the pool; the next few cases are submitted now so the workers keep busy."""
-    from .execute import run_case
-    from .implementation import BUILTIN
-    from .runner import InlineExecutor, ProcessExecutor, failure_records
+    from .execution.run_case import run_case
+    from .execution.implementation import BUILTIN
+    from .execution.runner import InlineExecutor, ProcessExecutor, failure_records
 
     options = state.options
     if state.executor is None:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from refcheck.adapters import adapt, adapt_cs231n, adapt_objects
 from refcheck.adapters.cs231n import conv_param_for, pool_param_for
-from refcheck.implementation import LayerFunctions
+from refcheck.adapters import LayerFunctions
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from refcheck.case import case_seed
+from refcheck.cases.case import case_seed
 from refcheck.cases import build_case, expand, load_spaces
-from refcheck.errors import CaseFileError
+from refcheck.specs import CaseFileError
 from refcheck.oracle import torch_accepts
 from refcheck.specs import LAYERS, InvalidConfig
 

@@ -2,7 +2,7 @@
 
 Each fixture in tests/impls misbehaves on a few cases only (raises, wrong shape or dtype, NaN,
 mutates its inputs, hangs, kills its process). The sweeps run through the real path (the
-process pool behind ``refcheck.sweep.check`` and ``refcheck.cli.main``), and every test checks
+process pool behind ``refcheck.execution.sweep.check`` and ``refcheck.cli.main``), and every test checks
 both the rows of the affected cases and that the unaffected cases still pass.
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import refcheck.sweep
+import refcheck.execution.sweep
 from refcheck.cli import main
-from refcheck.runner import run_cases
-from refcheck.sweep import check, plan_sweep
+from refcheck.execution.runner import run_cases
+from refcheck.execution.sweep import check, plan_sweep
 
 IMPLS = Path(__file__).parent / "impls"
 
@@ -260,7 +260,7 @@ def test_cli_returns_130_and_writes_the_partial_report_when_interrupted(tmp_path
     def interrupting_run_cases(*args: Any, on_case: Any = None, **kwargs: Any) -> Any:
         return run_cases(*args, on_case=InterruptAfter(3, on_case), **kwargs)
 
-    monkeypatch.setattr(refcheck.sweep, "run_cases", interrupting_run_cases)
+    monkeypatch.setattr(refcheck.execution.sweep, "run_cases", interrupting_run_cases)
     out = tmp_path / "reports"
     code = main(["run", "--layers", "relu", "--workers", "1", "--timeout", "30", "--out", str(out)])
     assert code == 130

@@ -1,7 +1,7 @@
 """Tests of the diagnosis column: planted mistakes are named, correct and random results are not.
 
 Each module in tests/impls_diagnose/ is a built-in layer with one mistake planted. It is checked
-through the public API (``refcheck.sweep.check``) on a small case space written here, and every
+through the public API (``refcheck.execution.sweep.check``) on a small case space written here, and every
 failing row must carry the diagnosis naming that mistake, on exactly the tensors it breaks.
 """
 from __future__ import annotations
@@ -14,13 +14,14 @@ import pytest
 import torch
 
 from refcheck.cases import build_case, load_spaces
-from refcheck.diagnose import diagnose
-from refcheck.execute import CaseRun
-from refcheck.implementation import hparams_for_call, load_implementation
-from refcheck.inputs import make_inputs, make_upstream_gradient
+from refcheck.diagnosis import diagnose
+from refcheck.compare import CaseRun
+from refcheck.adapters import hparams_for_call
+from refcheck.execution.implementation import load_implementation
+from refcheck.cases.inputs import make_inputs, make_upstream_gradient
 from refcheck.oracle import torch_results
 from refcheck.specs import LAYERS
-from refcheck.sweep import check
+from refcheck.execution.sweep import check
 
 FIXTURES = Path(__file__).parent / "impls_diagnose"
 

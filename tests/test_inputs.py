@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from refcheck.cases import expand, load_spaces
-from refcheck.inputs import make_inputs, make_upstream_gradient
+from refcheck.cases.inputs import make_inputs, make_upstream_gradient
 from refcheck.specs import LAYERS
 
 

@@ -33,12 +33,11 @@ from refcheck.layers.adaptive import (
 from refcheck.layers.pooling import (
     avg_pool2d_backward,
     avg_pool2d_forward,
-    lp_pool2d_backward,
-    lp_pool2d_forward,
     max_pool2d_backward,
     max_pool2d_forward,
     pool_output_size,
 )
+from refcheck.layers.lp_pooling import lp_pool2d_backward, lp_pool2d_forward
 
 
 @pytest.fixture(autouse=True, scope="module")

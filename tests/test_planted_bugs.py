@@ -14,10 +14,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from refcheck.case import Case
+from refcheck.cases.case import Case
 from refcheck.report import summary_frame
 from refcheck.specs import LAYERS
-from refcheck.sweep import check, plan_sweep
+from refcheck.execution.sweep import check, plan_sweep
 
 IMPLS = Path(__file__).parent / "impls"
 DISAGREES = "backward disagrees with own forward"

@@ -16,7 +16,7 @@ import pytest
 
 from refcheck.cli import main as refcheck_main
 from refcheck.pytest_plugin import RefcheckOptions, case_outcome, failure_message, reproduce_command
-from refcheck.sweep import plan_sweep
+from refcheck.execution.sweep import plan_sweep
 
 pytest_plugins = ["pytester"]
 
@@ -67,7 +67,7 @@ def _failure_section(output: str, case_id: str) -> str:
 
 def test_importing_the_plugin_loads_neither_torch_nor_pandas() -> None:
     probe = ("import sys, refcheck.pytest_plugin; "
-             "print(','.join(m for m in ('torch', 'pandas', 'numpy', 'refcheck.sweep') if m in sys.modules))")
+             "print(','.join(m for m in ('torch', 'pandas', 'numpy', 'refcheck.execution.sweep') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == ""
 

@@ -1,7 +1,8 @@
 """Adapters: layers written in other common styles, plugged into refcheck's implementation contract.
 
-``adapt(module)`` returns, for each layer the module implements in a non-contract style, a
-:class:`~refcheck.implementation.LayerFunctions` whose forward/backward follow the contract's
+Takes the user's module, gives :class:`LayerFunctions` (the contract's calling convention, in
+:mod:`refcheck.adapters.contract`). ``adapt(module)`` returns, for each layer the module implements in a non-contract style, a
+:class:`LayerFunctions` whose forward/backward follow the contract's
 calling convention. Two styles are recognised:
 
 - CS231n functions (``conv_forward_naive(x, w, b, conv_param)`` ...): see ``refcheck.adapters.cs231n``;
@@ -14,11 +15,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from refcheck.adapters.cs231n import adapt_cs231n
-from refcheck.adapters.objects import adapt_objects
-from refcheck.implementation import LayerFunctions
+from .contract import (LayerFunctions, accepted_keywords, call_forward_backward, contract_layers, gradient_tuple,
+                       hparams_for_call, unsupported_reason)
+from .cs231n import adapt_cs231n
+from .objects import adapt_objects
 
-__all__ = ["adapt", "adapt_cs231n", "adapt_objects"]
+__all__ = ["LayerFunctions", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects", "call_forward_backward",
+           "contract_layers", "gradient_tuple", "hparams_for_call", "unsupported_reason"]
 
 
 def _has_contract_functions(module: ModuleType, layer: str) -> bool:

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from refcheck.errors import Unsupported
-from refcheck.implementation import LayerFunctions
+from ..specs import Unsupported
+from .contract import LayerFunctions
 
 __all__ = ["adapt_cs231n", "conv_param_for", "pool_param_for"]
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from refcheck.implementation import LayerFunctions
+from .contract import LayerFunctions
 
 __all__ = [
     "BIAS_GRAD_ATTRIBUTES",

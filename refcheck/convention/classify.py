@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..implementation import accepted_keywords
+from ..adapters import accepted_keywords
 from .formulas import (
     cross_correlate2d,
     grad_input_full_convolution,

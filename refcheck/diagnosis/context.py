@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..adapters import call_forward_backward
 from ..compare import compare_tensor, relative_error_eps, tolerance_eps
-from ..implementation import call_forward_backward
 
-if TYPE_CHECKING:  # pragma: no cover - typing only; execute imports the diagnosis lazily
-    from ..execute import CaseRun
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..compare import CaseRun
 
 __all__ = ["Check", "Context"]
 

@@ -11,4 +11,5 @@ from .adaptive import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .dense import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
+from .lp_pooling import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403

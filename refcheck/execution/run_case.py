@@ -10,71 +10,25 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from .case import Case
-from .compare import compare_tensor
-from .errors import Unsupported
-from .implementation import (Implementation, LayerFunctions, gradient_tuple, hparams_for_call,
-                             load_implementation, unsupported_reason)
-from .inputs import make_inputs, make_upstream_gradient
+from ..adapters import gradient_tuple, hparams_for_call, unsupported_reason
+from ..cases import Case, make_inputs, make_upstream_gradient
+from ..compare import CaseRun, compare_tensor, compared_tensors, status_records, base_record
+from ..diagnosis import diagnose
+from ..specs import LAYERS, Unsupported
+from .implementation import Implementation, load_implementation
 from .selfcheck import SELFCHECK_LIMIT, self_consistency
-from .specs import LAYERS, LayerSpec
 
-__all__ = ["CaseRun", "base_record", "run_case", "status_records"]
+__all__ = ["run_case"]
 
 
 @lru_cache(maxsize=8)
 def _implementation(reference: str | None) -> Implementation:
     return load_implementation(reference)
-
-
-@dataclass
-class CaseRun:
-    """Everything known about one executed case; diagnosis reads it to explain a failure.
-
-    tensors/dout: what was handed to the implementation (pristine copies).
-    results/reference/torch_at_dtype: compared-tensor name -> array (None where absent).
-    """
-
-    case: Case
-    spec: LayerSpec
-    functions: LayerFunctions
-    tensors: dict[str, np.ndarray | None]
-    dout: np.ndarray
-    hparams: dict[str, Any]
-    results: dict[str, Any] = field(default_factory=dict)
-    reference: dict[str, np.ndarray | None] = field(default_factory=dict)
-    torch_at_dtype: dict[str, np.ndarray | None] = field(default_factory=dict)
-    mutated: list[str] = field(default_factory=list)
-
-
-def base_record(case: Case, tensor: str) -> dict[str, Any]:
-    """The descriptive columns of a record: ids, hyperparameters (torch names), shapes."""
-    record: dict[str, Any] = {"layer": case.layer, "case": case.id, "tensor": tensor, "dtype": case.dtype,
-                              "status": "", "reason": ""}
-    for name, value in case.hparams:
-        record[name] = repr(value) if isinstance(value, (tuple, str)) else value
-    for name, shape in case.shapes:
-        record[f"{name}_shape"] = repr(shape) if shape is not None else "None"
-    record.update(values=case.values, seed=case.seed)
-    return record
-
-
-def status_records(case: Case, status: str, reason: str, **extra: Any) -> list[dict[str, Any]]:
-    """One record per compared tensor, all with the same status (skipped, error, ...)."""
-    return [{**base_record(case, tensor), "status": status, "reason": reason, **extra}
-            for tensor in _compared(case)]
-
-
-def _compared(case: Case) -> tuple[str, ...]:
-    spec = LAYERS[case.layer]
-    shapes = case.shape_map
-    return ("output",) + tuple(f"grad_{n}" for n in spec.differentiable if shapes.get(n) is not None)
 
 
 def _copies(tensors: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray | None]:
@@ -113,7 +67,7 @@ def run_case(reference: str | None, case: Case, selfcheck: bool = True, diagnose
 
 
 def _execute(run: CaseRun) -> list[dict[str, Any]]:
-    from .oracle import torch_results  # imported here: only the checking path needs torch
+    from ..oracle import torch_results  # imported here: only the checking path needs torch
 
     case, spec = run.case, run.spec
     run.reference = torch_results(case.layer, run.tensors, case.hparam_map, run.dout, "float64")
@@ -178,7 +132,7 @@ def _unpack_grads(run: CaseRun, grads: Any) -> str:
 def _compare(run: CaseRun) -> list[dict[str, Any]]:
     case = run.case
     records = []
-    for tensor in _compared(case):
+    for tensor in compared_tensors(case):
         comparison = compare_tensor(tensor, run.results.get(tensor), run.reference.get(tensor),
                                     run.torch_at_dtype.get(tensor), case.dtype, case.tolerance_map)
         record = base_record(case, tensor)
@@ -208,8 +162,6 @@ def _add_selfcheck(run: CaseRun, records: list[dict[str, Any]]) -> None:
 
 
 def _add_diagnosis(run: CaseRun, records: list[dict[str, Any]]) -> None:
-    from .diagnose import diagnose  # imported here: diagnosis imports this module's CaseRun
-
     try:
         findings = diagnose(run)
     except Exception:  # a diagnosis is a hint: it must never turn a failure into a crash

@@ -16,9 +16,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .case import Case
-from .errors import UsageError
-from .execute import run_case, status_records
+from ..cases import Case
+from ..compare import status_records
+from ..specs import UsageError
+from .run_case import run_case
 
 __all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "SweepResult", "failure_records", "run_cases"]
 
@@ -50,14 +51,14 @@ class InlineExecutor:
         return None
 
 
-_PRELOAD = ["numpy", "torch", "torch.nn.functional", "refcheck.oracle", "refcheck.execute", "refcheck.layers"]
+_PRELOAD = ["numpy", "torch", "torch.nn.functional", "refcheck.oracle.torch_reference", "refcheck.execution.run_case", "refcheck.layers"]
 
 
 def _prepare_worker() -> None:
     """Worker start-up: one thread per process (the pool is the parallelism)."""
-    import torch
+    from ..oracle import use_one_thread
 
-    torch.set_num_threads(1)
+    use_one_thread()
 
 
 def _context() -> multiprocessing.context.BaseContext:

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .implementation import LayerFunctions, call_forward_backward
-from .specs import LayerSpec
+from ..adapters import LayerFunctions, call_forward_backward
+from ..specs import LayerSpec
 
 __all__ = ["SELFCHECK_LIMIT", "self_consistency"]
 

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .diagnosis import Context, checks_for, mutation_message
+from .checks import checks_for
+from .context import Context
+from .generic import mutation_message
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .execute import CaseRun
+    from ..compare import CaseRun
 
 __all__ = ["diagnose"]
 

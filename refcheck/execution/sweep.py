@@ -9,13 +9,11 @@ from typing import Any
 
 import pandas as pd
 
-from .case import DTYPES, Case
-from .cases import Coverage, expand, load_spaces
-from .errors import UsageError
+from ..cases import DTYPES, Case, Coverage, expand, load_spaces
+from ..report import cases_frame
+from ..specs import LAYERS, UsageError
 from .implementation import BUILTIN, Implementation, load_implementation
-from .report import cases_frame
 from .runner import Executor, SweepResult, run_cases
-from .specs import LAYERS
 
 __all__ = ["Plan", "check", "layers_of", "parse_list", "plan_sweep", "run_plan"]
 

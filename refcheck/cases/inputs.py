@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..specs import LAYERS
 from .case import Case
-from .specs import LAYERS
 
 __all__ = ["VALUE_KINDS", "make_inputs", "make_upstream_gradient"]
 

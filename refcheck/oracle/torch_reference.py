@@ -14,9 +14,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .specs import LAYERS
+from ..specs import LAYERS
 
-__all__ = ["torch_results", "torch_accepts"]
+__all__ = ["torch_accepts", "torch_results", "use_one_thread"]
+
+
+def use_one_thread() -> None:
+    """One torch thread in this process (a worker pool is the parallelism)."""
+    torch.set_num_threads(1)
 
 
 def _torch_function(layer: str):

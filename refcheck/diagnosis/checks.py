@@ -1,0 +1,28 @@
+"""Which checks apply to which layer, in the order they are tried."""
+from __future__ import annotations
+
+from .context import Check
+from .conv import CONV2D_CHECKS
+from .dense import LINEAR_CHECKS
+from .generic import float32_arithmetic
+from .losses import LOSS_CHECKS
+from .pooling import POOLING_CHECKS
+
+__all__ = ["checks_for"]
+
+_GENERIC: list[tuple[tuple[str, ...], Check]] = [
+    (("output", "grad_input", "grad_weight", "grad_bias"), float32_arithmetic),
+]
+
+
+def checks_for(layer: str) -> list[tuple[tuple[str, ...], Check]]:
+    """The checks relevant to a layer, in the order they are tried: (tensors each applies to, check)."""
+    if layer == "conv2d":
+        return CONV2D_CHECKS
+    if layer == "linear":
+        return LINEAR_CHECKS
+    if layer in POOLING_CHECKS:
+        return POOLING_CHECKS[layer]
+    if layer in ("mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy"):
+        return LOSS_CHECKS
+    return _GENERIC
