@@ -218,7 +218,7 @@ def test_sequence_matches_torch_cells(lstm, case, dtype) -> None:
 @pytest.mark.parametrize("lstm", [False, True], ids=["rnn_tanh", "lstm"])
 def test_sequence_matches_torch_nn_module(lstm, case) -> None:
     """Weights copied into a one-layer torch.nn.RNN / torch.nn.LSTM (seq-first)."""
-    steps, batch, input_size, hidden, with_bias, _, with_state, _ = case
+    _, _, input_size, hidden, with_bias, _, _, _ = case
     arrays, upstream = seq_inputs(lstm, *case, np.float64, seed=11)
     module_class = torch.nn.LSTM if lstm else torch.nn.RNN
     module = module_class(input_size, hidden, num_layers=1, bias=with_bias).double()
@@ -322,7 +322,7 @@ def gru_cell_forward_reset_before_matmul(x, h, weight_ih, weight_hh, bias_ih, bi
 
 def rnn_tanh_backward_no_recurrent_gradient(douts, cache):
     """Each step sees only its own output's gradient: dh is never passed back through time."""
-    x, h0, weight_ih, weight_hh, bias_ih, bias_hh, output = cache
+    x, h0, weight_ih, weight_hh, _, _, output = cache
     d_output, d_h_n = douts
     d_output = d_output.copy()
     d_output[-1] += d_h_n
