@@ -290,3 +290,13 @@ def test_planted_attention_mistakes_are_caught(wrong) -> None:
     right, _ = scaled_dot_product_attention_forward(*arrays, **hyper)
     np.testing.assert_allclose(right, expected_out, rtol=1e-10, atol=1e-12)
     assert not np.allclose(wrong(*arrays, **hyper)[0], expected_out, rtol=1e-10, atol=1e-12)
+
+
+def test_loop_twins_match_torch() -> None:
+    """The twins are oracles only if they agree with torch themselves."""
+    arrays, hyper, dout = sdpa_inputs(SDPA_CASES[6], np.float64, seed=5)
+    twin_out, twin_grads = scaled_dot_product_attention_loops(*arrays, dout, **hyper)
+    check(twin_out, twin_grads, *torch_sdpa(arrays, hyper, dout), np.float64, SDPA_GRADS, "sdpa")
+    arrays, hyper, dout = mha_inputs(MHA_CASES[4], np.float64, seed=5)
+    twin_out, twin_grads = multi_head_attention_loops(*arrays, dout, **hyper)
+    check(twin_out, twin_grads, *torch_mha(arrays, hyper, dout), np.float64, MHA_GRADS, "mha")
