@@ -274,7 +274,9 @@ VALID_EDGES = [
 ]
 
 
-@pytest.mark.parametrize(("rule", "hyper"), INVALID, ids=[f"{r}[{_hyper_id(h)}]" for r, h in INVALID])
+@pytest.mark.parametrize(
+    ("rule", "hyper"), INVALID, ids=[f"{r}[{_hyper_id(h)}]" for r, h in INVALID]
+)
 def test_invalid_hyperparameters_rejected_like_torch(rule, hyper):
     with pytest.raises(ValueError):
         TORCH_OPTIMIZERS[rule]([torch.zeros(2, requires_grad=True)], **hyper)
