@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -288,7 +288,7 @@ def test_planted_dx_ignoring_stride_is_caught() -> None:
     for case in strided:
         inputs = make_inputs(case, np.float64)
         out, grads = run_layer(conv1d_forward, conv1d_backward_ignoring_stride, case, inputs)
-        expected_out, expected_grads = torch_conv(case, **inputs)
+        _expected_out, expected_grads = torch_conv(case, **inputs)
         with pytest.raises(AssertionError, match="grad_input"):
             assert_close(grads[0], expected_grads[0], rtol=1e-10, name="grad_input", case=case)
     # The mistake is invisible at stride 1, which is why the table needs strided rows.

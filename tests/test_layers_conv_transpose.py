@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from twins_conv_nd import conv_transpose2d_backward_loops, conv_transpose2d_forward_loops
+from twins_conv_nd import (
+    conv_transpose2d_backward_loops,
+    conv_transpose2d_forward_loops,
+)
 
 from refcheck.layers.conv_nd import cross_correlate_nd, pad_nd
 from refcheck.layers.conv_transpose import (

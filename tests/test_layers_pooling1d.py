@@ -193,11 +193,11 @@ def test_output_length_and_validity_match_torch_on_a_grid() -> None:
     """Every (L, k, s, p, d, ceil_mode) in a small grid: same length as torch, or both refuse."""
     x_cache = {}
     for size, kernel, stride, padding, dilation, ceil_mode in itertools.product(
-        range(1, 8), range(1, 5), range(1, 4), range(0, 3), range(1, 3), (False, True)
+        range(1, 8), range(1, 5), range(1, 4), range(3), range(1, 3), (False, True)
     ):
         x = x_cache.setdefault(size, torch.zeros(1, 1, size))
-        hyper = dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
-                     ceil_mode=ceil_mode)
+        hyper = {"kernel_size": kernel, "stride": stride, "padding": padding,
+                 "dilation": dilation, "ceil_mode": ceil_mode}
         try:
             expected = F.max_pool1d(x, **hyper).shape[-1]
         except RuntimeError:
@@ -255,7 +255,7 @@ def test_avg_pool1d_hand_worked_ceil_mode_divisors() -> None:
     """L=5, k=3, s=2, p=1, ceil_mode: windows start at -1, 1, 3 and the last hangs past the right
     padding, which never counts: divisors 3, 3, 2 with padding, 2, 3, 2 without."""
     x = np.array([[[1.0, 2.0, 3.0, 4.0, 5.0]]])
-    hyper = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)
+    hyper = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
     with_pad, _ = avg_pool1d_forward(x, **hyper, count_include_pad=True)
     np.testing.assert_allclose(with_pad, [[[3 / 3, 9 / 3, 9 / 3]]])
     without_pad, _ = avg_pool1d_forward(x, **hyper, count_include_pad=False)
