@@ -16,7 +16,7 @@ import numpy as np
 from ..specs import LAYERS, LayerSpec, layer_spec
 
 __all__ = ["LayerFunctions", "accepted_keywords", "call_forward_backward", "contract_layers", "gradient_tuple",
-           "hparams_for_call", "unsupported_reason"]
+           "hparams_for_call", "named_outputs", "unsupported_reason", "upstream_for_backward"]
 
 
 @dataclass(frozen=True)
@@ -88,16 +88,40 @@ def gradient_tuple(grads: Any) -> tuple[Any, ...]:
     return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
 
 
+def upstream_for_backward(spec: LayerSpec, gradients: Mapping[str, Any]) -> Any:
+    """What backward receives: the one upstream gradient, or a tuple of them in output order.
+
+    ``gradients`` maps differentiable output names to arrays (absent outputs give None); each is
+    copied, so the caller's arrays stay pristine.
+    """
+    copies = [None if gradients.get(name) is None else np.array(gradients[name], copy=True)
+              for name in spec.differentiable_outputs]
+    return copies[0] if len(copies) == 1 else tuple(copies)
+
+
+def named_outputs(spec: LayerSpec, returned: Any) -> dict[str, Any]:
+    """forward's first return value by output name; ValueError when a multi-output layer's is not
+    a tuple of the right length."""
+    if not spec.multi_output:
+        return {spec.outputs[0]: returned}
+    if not isinstance(returned, (tuple, list)) or len(returned) != len(spec.outputs):
+        got = f"a tuple of {len(returned)}" if isinstance(returned, (tuple, list)) else type(returned).__name__
+        raise ValueError(f"forward must return (({', '.join(spec.outputs)}), cache); its first item is {got}")
+    return dict(zip(spec.outputs, returned))
+
+
 def call_forward_backward(spec: LayerSpec, functions: LayerFunctions, tensors: Mapping[str, Any],
-                          hparams: Mapping[str, Any], dout: Any) -> dict[str, Any]:
+                          hparams: Mapping[str, Any], gradients: Mapping[str, Any]) -> dict[str, Any]:
     """Run forward then backward on fresh copies: ``{"output": ..., "grad_<tensor>": ...}``.
 
+    ``gradients``: the upstream gradient of each differentiable output, by output name.
     Whatever the implementation raises propagates to the caller.
     """
     handed = [None if tensors[name] is None else np.array(tensors[name], copy=True) for name in spec.tensors]
-    output, cache = functions.forward(*handed, **hparams)
-    grads = gradient_tuple(functions.backward(np.array(dout, copy=True), cache))
-    return {"output": output, **{f"grad_{name}": grad for name, grad in zip(spec.differentiable, grads)}}
+    returned, cache = functions.forward(*handed, **hparams)
+    outputs = named_outputs(spec, returned)
+    grads = gradient_tuple(functions.backward(upstream_for_backward(spec, gradients), cache))
+    return {**outputs, **{f"grad_{name}": grad for name, grad in zip(spec.differentiable, grads)}}
 
 
 def hparams_for_call(functions: LayerFunctions, hparams: Mapping[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def build_case(space: Space, params: Mapping[str, Any], base_seed: int = 0) -> C
         if hparams[hyper.name] is None and hyper.name not in ("divisor_override",):
             raise InvalidConfig(f"{hyper.name} has no default; give it in the case file")
     shapes, kernel = _shapes(spec, p, hparams)
-    spec.output_shape(shapes, hparams)  # raises InvalidConfig
+    spec.output_shapes(shapes, hparams)  # raises InvalidConfig
     values = p["values"]
     identifier = case_id(spec.name, hparams, shapes, p["dtype"], values, kernel)
     return Case(

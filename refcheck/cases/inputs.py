@@ -11,7 +11,7 @@ import numpy as np
 from ..specs import LAYERS
 from .case import Case
 
-__all__ = ["VALUE_KINDS", "make_inputs", "make_upstream_gradient"]
+__all__ = ["VALUE_KINDS", "make_inputs", "make_upstream_gradient", "make_upstream_gradients"]
 
 _MAX_POOLS = ("normal", "ties", "very_negative")
 _SATURATING = ("normal", "large")
@@ -118,3 +118,23 @@ def make_upstream_gradient(case: Case, shape: tuple[int, ...]) -> np.ndarray:
     """
     rng = np.random.default_rng([case.seed, 1])
     return rng.standard_normal(shape).astype(np.dtype(case.dtype))
+
+
+def make_upstream_gradients(case: Case) -> dict[str, np.ndarray]:
+    """One random upstream gradient per differentiable output present in the case, by output name.
+
+    The first output's gradient is :func:`make_upstream_gradient`'s; each further output draws
+    from its own seeded stream.
+    """
+    spec = LAYERS[case.layer]
+    shapes = spec.output_shapes(case.shape_map, case.hparam_map)
+    gradients = {}
+    for index, name in enumerate(spec.differentiable_outputs):
+        if shapes.get(name) is None:
+            continue
+        if index == 0:
+            gradients[name] = make_upstream_gradient(case, shapes[name])
+        else:
+            rng = np.random.default_rng([case.seed, 1, index])
+            gradients[name] = rng.standard_normal(shapes[name]).astype(np.dtype(case.dtype))
+    return gradients

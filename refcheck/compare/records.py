@@ -22,7 +22,9 @@ __all__ = ["CaseRun", "base_record", "compared_tensors", "status_records"]
 class CaseRun:
     """Everything known about one executed case; diagnosis reads it to explain a failure.
 
-    tensors/dout: what was handed to the implementation (pristine copies).
+    tensors/dout: what was handed to the implementation (pristine copies); ``dout`` is the upstream
+        gradient of the first differentiable output, ``gradients`` every output's by name (filled
+        from ``dout`` for a one-output layer).
     results/reference/torch_at_dtype: compared-tensor name -> array (None where absent).
     """
 
@@ -36,6 +38,11 @@ class CaseRun:
     reference: dict[str, np.ndarray | None] = field(default_factory=dict)
     torch_at_dtype: dict[str, np.ndarray | None] = field(default_factory=dict)
     mutated: list[str] = field(default_factory=list)
+    gradients: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.gradients:
+            self.gradients = {self.spec.differentiable_outputs[0]: self.dout}
 
 
 def base_record(case: Case, tensor: str) -> dict[str, Any]:
@@ -57,7 +64,11 @@ def status_records(case: Case, status: str, reason: str, **extra: Any) -> list[d
 
 
 def compared_tensors(case: Case) -> tuple[str, ...]:
-    """The tensors compared for a case: the output, then the gradient of each tensor the case has."""
+    """The tensors compared for a case: its outputs, then the gradient of each tensor the case has."""
     spec = LAYERS[case.layer]
     shapes = case.shape_map
-    return ("output",) + tuple(f"grad_{n}" for n in spec.differentiable if shapes.get(n) is not None)
+    outputs = spec.outputs
+    if spec.multi_output:
+        present = spec.output_shapes(shapes, case.hparam_map)
+        outputs = tuple(name for name in spec.outputs if present.get(name) is not None)
+    return outputs + tuple(f"grad_{n}" for n in spec.differentiable if shapes.get(n) is not None)

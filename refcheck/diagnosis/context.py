@@ -143,7 +143,8 @@ class Context:
         propagates (the caller treats it as "this mistake does not apply").
         """
         return _cached(self._reruns, key, lambda: call_forward_backward(
-            self.run.spec, self.run.functions, {**self.tensors, **tensors}, self.run.hparams, dout))
+            self.run.spec, self.run.functions, {**self.tensors, **tensors}, self.run.hparams,
+            {self.run.spec.differentiable_outputs[0]: dout}))
 
 
 def _cached(store: dict[str, Any], key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..adapters import gradient_tuple, hparams_for_call, unsupported_reason
-from ..cases import Case, make_inputs, make_upstream_gradient
+from ..adapters import gradient_tuple, hparams_for_call, named_outputs, unsupported_reason, upstream_for_backward
+from ..cases import Case, make_inputs, make_upstream_gradients
 from ..compare import CaseRun, compare_tensor, compared_tensors, status_records, base_record
 from ..diagnosis import diagnose
 from ..specs import LAYERS, Unsupported
@@ -53,8 +53,9 @@ def run_case(reference: str | None, case: Case, selfcheck: bool = True, diagnose
         return status_records(case, "skipped", reason)
     spec = LAYERS[case.layer]
     tensors = make_inputs(case)
-    dout = make_upstream_gradient(case, spec.output_shape(case.shape_map, case.hparam_map))
-    run = CaseRun(case, spec, functions, tensors, dout, hparams_for_call(functions, case.hparam_map))
+    gradients = make_upstream_gradients(case)
+    run = CaseRun(case, spec, functions, tensors, next(iter(gradients.values()), None),
+                  hparams_for_call(functions, case.hparam_map), gradients=gradients)
     records = _execute(run)
     if selfcheck and not run.mutated and any(r["status"] in ("passed", "failed") for r in records):
         _add_selfcheck(run, records)
@@ -70,23 +71,28 @@ def _execute(run: CaseRun) -> list[dict[str, Any]]:
     from ..oracle import torch_results  # imported here: only the checking path needs torch
 
     case, spec = run.case, run.spec
-    run.reference = torch_results(case.layer, run.tensors, case.hparam_map, run.dout, "float64")
+    run.reference = torch_results(case.layer, run.tensors, case.hparam_map, run.gradients, "float64")
     # For a float64 case torch at the case's dtype is the reference itself: no second run.
     run.torch_at_dtype = run.reference if case.dtype == "float64" else torch_results(
-        case.layer, run.tensors, case.hparam_map, run.dout, case.dtype)
+        case.layer, run.tensors, case.hparam_map, run.gradients, case.dtype)
     handed = _copies(run.tensors)
     phase = "forward"
     try:
         returned = run.functions.forward(*[handed[n] for n in spec.tensors], **run.hparams)
         if not isinstance(returned, tuple) or len(returned) != 2:
             return status_records(case, "error", f"forward must return (out, cache), got {_describe(returned)}")
-        run.results["output"], cache = returned
+        outputs, cache = returned
+        try:
+            run.results.update(named_outputs(spec, outputs))
+        except ValueError as error:
+            return status_records(case, "error", str(error))
         changed_by_forward = [n for n in spec.tensors if _changed(run.tensors[n], handed[n])]
         run.mutated += [f"forward mutated its input '{n}' in place" for n in changed_by_forward]
         phase = "backward"
-        handed_dout = run.dout.copy()
+        handed_dout = upstream_for_backward(spec, run.gradients)
         grads = run.functions.backward(handed_dout, cache)
-        if _changed(run.dout, handed_dout):
+        if any(_changed(run.gradients.get(name), handed) for name, handed in
+               zip(spec.differentiable_outputs, handed_dout if spec.multi_output else (handed_dout,))):
             run.mutated.append("backward mutated the upstream gradient 'dout' in place")
         run.mutated += [f"backward mutated the input '{n}' in place" for n in spec.tensors
                         if n not in changed_by_forward and _changed(run.tensors[n], handed[n])]
@@ -99,13 +105,13 @@ def _execute(run: CaseRun) -> list[dict[str, Any]]:
             return status_records(case, "error", message, traceback=trace)
         records = _compare(run)
         for record in records:
-            if record["tensor"] != "output":
+            if record["tensor"].startswith("grad_"):
                 record.update(status="error", reason=message, traceback=trace)
         return records
     grad_error = _unpack_grads(run, grads)
     records = _compare(run)
     for record in records:
-        if grad_error and record["tensor"] != "output":
+        if grad_error and record["tensor"].startswith("grad_"):
             record.update(status="failed", reason=grad_error)
         if run.mutated:
             record.update(status="failed", reason="; ".join(run.mutated + ([record["reason"]] if record["reason"] else [])))
@@ -149,7 +155,7 @@ def _compare(run: CaseRun) -> list[dict[str, Any]]:
 
 
 def _add_selfcheck(run: CaseRun, records: list[dict[str, Any]]) -> None:
-    outcome = self_consistency(run.spec, run.functions, run.tensors, run.hparams, run.dout, run.case.seed)
+    outcome = self_consistency(run.spec, run.functions, run.tensors, run.hparams, run.gradients, run.case.seed)
     for record in records:
         value = outcome.get(record["tensor"])
         if isinstance(value, float):

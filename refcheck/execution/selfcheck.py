@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..adapters import LayerFunctions, call_forward_backward
+from ..adapters import LayerFunctions, call_forward_backward, named_outputs
 from ..specs import LayerSpec
 
 __all__ = ["SELFCHECK_LIMIT", "self_consistency"]
@@ -38,19 +38,21 @@ def _generic_point(spec: LayerSpec, tensors: Mapping[str, np.ndarray | None], rn
 
 def self_consistency(spec: LayerSpec, functions: LayerFunctions,
                      tensors: Mapping[str, np.ndarray | None], hparams: Mapping[str, Any],
-                     dout: np.ndarray, seed: int) -> dict[str, float | str]:
+                     gradients: Mapping[str, np.ndarray], seed: int) -> dict[str, float | str]:
     """Relative disagreement per gradient (``grad_<tensor>`` -> float), or a reason string.
 
+    ``gradients``: the upstream gradient of each differentiable output, by output name.
     Calls the implementation on float64 copies; exceptions become the reason (not raised).
     """
     rng = np.random.default_rng([seed, 2])
     point = _generic_point(spec, tensors, rng)
-    upstream = np.asarray(dout, dtype=np.float64)
+    upstream = {name: np.asarray(g, dtype=np.float64) for name, g in gradients.items()}
 
     def loss(values: Mapping[str, Any]) -> float:
-        out, _ = functions.forward(*[None if values[n] is None else np.array(values[n], copy=True)
-                                     for n in spec.tensors], **hparams)
-        return float(np.sum(np.asarray(out, dtype=np.float64) * upstream))
+        returned, _ = functions.forward(*[None if values[n] is None else np.array(values[n], copy=True)
+                                          for n in spec.tensors], **hparams)
+        outputs = named_outputs(spec, returned)
+        return float(sum(np.sum(np.asarray(outputs[name], dtype=np.float64) * g) for name, g in upstream.items()))
 
     try:
         analytic = call_forward_backward(spec, functions, point, hparams, upstream)

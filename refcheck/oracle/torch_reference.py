@@ -30,11 +30,13 @@ def _torch_function(layer: str):
 
 
 def torch_results(layer: str, tensors: Mapping[str, np.ndarray | None], hparams: Mapping[str, Any],
-                  dout: np.ndarray | None, dtype: str = "float64") -> dict[str, np.ndarray | None]:
-    """Run torch on the given tensors at ``dtype``: output and, with ``dout``, the gradients.
+                  upstream: np.ndarray | Mapping[str, np.ndarray] | None, dtype: str = "float64"
+                  ) -> dict[str, np.ndarray | None]:
+    """Run torch on the given tensors at ``dtype``: the outputs and, with ``upstream``, the gradients.
 
+    ``upstream``: the upstream gradient of a one-output layer, or ``{output name: gradient}``.
     Returns numpy arrays keyed by compared-tensor name (``output``, ``grad_input``, ...); the
-    gradient of an absent optional tensor is None. Integer tensors (class targets) keep their type.
+    gradient of an absent optional tensor is None. Integer and boolean tensors keep their type.
     """
     spec = LAYERS[layer]
     torch_dtype = getattr(torch, dtype)
@@ -43,27 +45,38 @@ def torch_results(layer: str, tensors: Mapping[str, np.ndarray | None], hparams:
         value = tensors[name]
         if value is None:
             args.append(None)
-            continue
-        if name in spec.integer:
+        elif name in spec.integer:
             args.append(torch.from_numpy(np.asarray(value, dtype=np.int64)))
-            continue
-        leaf = torch.tensor(np.asarray(value, dtype=np.float64), dtype=torch_dtype,
-                            requires_grad=name in spec.differentiable)
-        leaves[name] = leaf
-        args.append(leaf)
+        elif name in spec.boolean:
+            args.append(torch.from_numpy(np.asarray(value, dtype=bool)))
+        else:
+            leaf = torch.tensor(np.asarray(value, dtype=np.float64), dtype=torch_dtype,
+                                requires_grad=name in spec.differentiable)
+            leaves[name] = leaf
+            args.append(leaf)
     with warnings.catch_warnings():
         # e.g. padding='same' with an even kernel warns about an extra padded copy.
         warnings.simplefilter("ignore")
-        output = _torch_function(layer)(*args, **dict(hparams))
-    results: dict[str, np.ndarray | None] = {"output": output.detach().numpy().copy()}
-    if dout is not None:
-        grads = torch.autograd.grad(output, [leaves[n] for n in spec.differentiable if n in leaves],
-                                    grad_outputs=torch.tensor(np.asarray(dout, dtype=np.float64), dtype=torch_dtype),
-                                    allow_unused=True)
-        by_name = dict(zip([n for n in spec.differentiable if n in leaves], grads))
-        for name in spec.differentiable:
-            grad = by_name.get(name)
-            results[f"grad_{name}"] = None if grad is None else grad.numpy().copy()
+        returned = _torch_function(layer)(*args, **dict(hparams))
+    produced = dict(zip(spec.outputs, returned)) if spec.multi_output else {spec.outputs[0]: returned}
+    results: dict[str, np.ndarray | None] = {
+        name: None if value is None else value.detach().numpy().copy() for name, value in produced.items()}
+    if upstream is None:
+        return results
+    gradients = upstream if isinstance(upstream, Mapping) else {spec.differentiable_outputs[0]: upstream}
+    targets = [(produced[name], gradients[name]) for name in spec.differentiable_outputs
+               if produced.get(name) is not None and gradients.get(name) is not None and produced[name].requires_grad]
+    wanted = [n for n in spec.differentiable if n in leaves]
+    by_name: dict[str, Any] = {}
+    if targets and wanted:
+        grads = torch.autograd.grad(
+            [out for out, _ in targets], [leaves[n] for n in wanted],
+            grad_outputs=[torch.tensor(np.asarray(g, dtype=np.float64), dtype=torch_dtype) for _, g in targets],
+            allow_unused=True)
+        by_name = dict(zip(wanted, grads))
+    for name in spec.differentiable:
+        grad = by_name.get(name)
+        results[f"grad_{name}"] = None if grad is None else grad.detach().numpy().copy()
     return results
 
 
@@ -77,6 +90,8 @@ def torch_accepts(layer: str, shapes: Mapping[str, tuple[int, ...] | None], hpar
             tensors[name] = None
         elif name in spec.integer:
             tensors[name] = np.zeros(shape, dtype=np.int64)
+        elif name in spec.boolean:
+            tensors[name] = np.ones(shape, dtype=bool)
         else:
             tensors[name] = np.full(shape, 0.5)
     try:

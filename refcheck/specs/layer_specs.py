@@ -53,9 +53,15 @@ class LayerSpec:
     tensors: forward's positional tensor arguments, in torch.nn.functional's order.
     differentiable: the tensors that get a gradient, in order (backward returns these).
     optional: tensors that may be None (bias).
-    integer: tensors of integer type (cross_entropy's class-index target).
+    integer: tensors of integer type (cross_entropy's class-index target, embedding's indices).
+    boolean: tensors of boolean type (a boolean attention mask).
     output_shape: ``(shapes, hparams) -> shape`` of the output; raises InvalidConfig where
-        torch would reject the configuration.
+        torch would reject the configuration. A layer with several outputs returns
+        ``{output name: shape or None}`` (None: that output is absent in this case).
+    outputs: the names of forward's outputs, in order. One output is called ``output``; a layer
+        with several returns them as a tuple from forward (``((out, new_running_mean, ...), cache)``).
+    differentiable_outputs: the outputs that get an upstream gradient, in order (default: all).
+        backward receives their upstream gradients as a tuple, or as one array when there is one.
     """
 
     name: str
@@ -63,14 +69,19 @@ class LayerSpec:
     tensors: tuple[str, ...]
     differentiable: tuple[str, ...]
     hypers: tuple[Hyper, ...]
-    output_shape: Callable[[Mapping[str, Shape], Mapping[str, Any]], Shape]
+    output_shape: Callable[[Mapping[str, Shape], Mapping[str, Any]], Any]
     optional: frozenset[str] = frozenset()
     integer: frozenset[str] = frozenset()
     torch_function: str = ""
+    outputs: tuple[str, ...] = ("output",)
+    differentiable_outputs: tuple[str, ...] | None = None
+    boolean: frozenset[str] = frozenset()
     hyper_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hyper_names", tuple(h.name for h in self.hypers))
+        if self.differentiable_outputs is None:
+            object.__setattr__(self, "differentiable_outputs", self.outputs)
         if not self.torch_function:
             object.__setattr__(self, "torch_function", f"torch.nn.functional.{self.name}")
 
@@ -82,8 +93,19 @@ class LayerSpec:
 
     @property
     def compared(self) -> tuple[str, ...]:
-        """Names of the compared tensors: output, then grad_<tensor> in forward's order."""
-        return ("output",) + tuple(f"grad_{name}" for name in self.differentiable)
+        """Names of the compared tensors: the outputs, then grad_<tensor> in forward's order."""
+        return self.outputs + tuple(f"grad_{name}" for name in self.differentiable)
+
+    @property
+    def multi_output(self) -> bool:
+        return len(self.outputs) > 1
+
+    def output_shapes(self, shapes: Mapping[str, Shape | None], hparams: Mapping[str, Any]) -> dict[str, Shape | None]:
+        """``{output name: shape}`` (None for an output absent in this case); raises InvalidConfig."""
+        shape = self.output_shape(shapes, hparams)
+        if isinstance(shape, Mapping):
+            return {name: None if shape.get(name) is None else tuple(shape[name]) for name in self.outputs}
+        return {self.outputs[0]: tuple(shape)}
 
 
 def _check(condition: bool, message: str) -> None:
