@@ -55,7 +55,7 @@ _GELU_KAPPA = 0.044715
 # erf/erfc: below _SERIES_LIMIT a power series for erf; above it a continued fraction for erfc,
 # evaluated bottom-up to a fixed depth that is enough for full float64 precision in each band.
 _SERIES_LIMIT = 1.0
-_SERIES_TERMS = 40
+_SERIES_TERMS = 22
 _FRACTION_BANDS = ((1.0, 200), (2.0, 60), (4.0, 25))
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
@@ -84,7 +84,8 @@ def _exp_minus_square(x: np.ndarray) -> np.ndarray:
 def _erf_series(x: np.ndarray) -> np.ndarray:
     """``erf(x) = 2/sqrt(pi) * exp(-x**2) * sum_n (2 x**2)**n x / (1*3*...*(2n+1))``.
 
-    All terms have the sign of ``x``, so nothing cancels; 40 terms suffice for ``|x| < 1``.
+    All terms have the sign of ``x``, so nothing cancels; for ``|x| < 1`` the 22nd term is
+    below 1e-20 of the sum.
     """
     two_x_squared = 2.0 * x * x
     term = x.copy()
