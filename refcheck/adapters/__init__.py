@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from .contract import (LayerFunctions, accepted_keywords, call_forward_backward, contract_layers, gradient_tuple,
+from .contract import (ForeignResult, LayerFunctions, accepted_keywords, call_forward_backward, contract_layers, gradient_tuple,
                        hparams_for_call, named_outputs, unsupported_reason, upstream_for_backward)
 from .cs231n import adapt_cs231n
 from .objects import adapt_objects
 
-__all__ = ["LayerFunctions", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects", "call_forward_backward",
+__all__ = ["ForeignResult", "LayerFunctions", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects", "call_forward_backward",
            "contract_layers", "gradient_tuple", "hparams_for_call", "named_outputs", "unsupported_reason",
            "upstream_for_backward"]
 

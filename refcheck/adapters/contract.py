@@ -15,7 +15,7 @@ import numpy as np
 
 from ..specs import LAYERS, LayerSpec, layer_spec
 
-__all__ = ["LayerFunctions", "accepted_keywords", "call_forward_backward", "contract_layers", "gradient_tuple",
+__all__ = ["ForeignResult", "LayerFunctions", "accepted_keywords", "call_forward_backward", "contract_layers", "gradient_tuple",
            "hparams_for_call", "named_outputs", "unsupported_reason", "upstream_for_backward"]
 
 
@@ -28,14 +28,27 @@ class LayerFunctions:
     constraint: optional extra limit, ``constraint(hparams) -> reason | None``; a reason
         means the case is skipped as unsupported (e.g. an adapter that only has square strides).
     origin: where the functions come from, for reports ("mymod.conv2d_forward").
+    missing: the name of the function the module lacks when it has only one of the pair
+        (``backward`` is then None: the output is still checked, the gradients are errors).
     """
 
     layer: str
     forward: Callable[..., Any]
-    backward: Callable[..., Any]
+    backward: Callable[..., Any] | None
     accepted: frozenset[str] | None
     constraint: Callable[[Mapping[str, Any]], str | None] | None = None
     origin: str = ""
+    missing: str = ""
+
+
+@dataclass(frozen=True)
+class ForeignResult:
+    """Stands for a result that is not a numeric numpy array (a list, another library's tensor...).
+
+    Only its type name crosses from the implementation's process to the trusted side.
+    """
+
+    type_name: str
 
 
 def accepted_keywords(function: Callable[..., Any]) -> frozenset[str] | None:
@@ -59,6 +72,9 @@ def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
         if callable(forward) and callable(backward):
             found[name] = LayerFunctions(name, forward, backward, accepted_keywords(forward),
                                          origin=f"{module.__name__}.{name}_forward")
+        elif callable(forward):
+            found[name] = LayerFunctions(name, forward, None, accepted_keywords(forward),
+                                         origin=f"{module.__name__}.{name}_forward", missing=f"{name}_backward")
     return found
 
 

@@ -142,9 +142,12 @@ class Context:
         Inputs are handed as fresh copies; cached under ``key``; whatever the user's code raises
         propagates (the caller treats it as "this mistake does not apply").
         """
+        replaced = {**self.tensors, **tensors}
+        gradients = {self.run.spec.differentiable_outputs[0]: dout}
+        if self.run.rerun is not None:  # the user's code runs in its own process, never here
+            return _cached(self._reruns, key, lambda: self.run.rerun(replaced, gradients))
         return _cached(self._reruns, key, lambda: call_forward_backward(
-            self.run.spec, self.run.functions, {**self.tensors, **tensors}, self.run.hparams,
-            {self.run.spec.differentiable_outputs[0]: dout}))
+            self.run.spec, self.run.functions, replaced, self.run.hparams, gradients))
 
 
 def _cached(store: dict[str, Any], key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:

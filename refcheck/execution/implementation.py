@@ -24,6 +24,7 @@ class Implementation:
 
     name: str
     layers: dict[str, LayerFunctions]
+    module: ModuleType | None = None
 
 
 def _import(reference: str) -> ModuleType:
@@ -72,5 +73,5 @@ def load_implementation(reference: str | None = None) -> Implementation:
     if reference != BUILTIN:
         layers.update(adapt(module))
     layers.update(contract_layers(module))
-    return Implementation(reference, layers)
+    return Implementation(reference, layers, module)
 
