@@ -432,10 +432,14 @@ def avg_pool2d_forward(
     rows, cols = _axes(x, kernel_size, stride, padding, (1, 1), ceil_mode)
     if _disjoint_tiles(rows, cols):
         # stride == kernel, no padding: the windows tile the input; reshape and sum.
+        # (numpy reduces a short LAST axis slowly, so the kernel columns are added as slices.)
         tiles = x[..., : rows.out * rows.kernel, : cols.out * cols.kernel].reshape(
             x.shape[:-2] + (rows.out, rows.kernel, cols.out, cols.kernel)
         )
-        total = tiles.sum(axis=(-3, -1))
+        row_sums = tiles.sum(axis=-3)  # (..., H_out, W_out, kw)
+        total = row_sums[..., 0].copy()
+        for j in range(1, cols.kernel):
+            total += row_sums[..., j]
     else:
         # The window sum is separable: sum the kernel rows, then the kernel columns.
         buffer = _zero_padded(x, rows, cols) if _needs_buffer(rows, cols) else x
@@ -467,10 +471,11 @@ def avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
     lead = share.shape[:-2]
     if _disjoint_tiles(rows, cols):
         grad = np.zeros(cache["shape"], dtype=cache["dtype"])
-        tiles = np.broadcast_to(
-            share[..., :, None, :, None],
-            lead + (rows.out, rows.kernel, cols.out, cols.kernel),
-        )
+        tiles = grad[..., : rows.out * rows.kernel, : cols.out * cols.kernel].reshape(
+            lead + (rows.out, rows.kernel, cols.out, cols.kernel)
+        )  # a view when the input is tiled exactly, else written back below
+        for j in range(cols.kernel):
+            tiles[..., j] = share[..., :, None, :]
         grad[..., : rows.out * rows.kernel, : cols.out * cols.kernel] = tiles.reshape(
             lead + (rows.out * rows.kernel, cols.out * cols.kernel)
         )
