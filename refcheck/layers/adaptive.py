@@ -227,6 +227,8 @@ def adaptive_max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.
     shape, dtype = cache["shape"], cache["dtype"]
     best_flat = cache["best_flat"]
     dout = np.asarray(dout, dtype=dtype)
+    if dout.shape != best_flat.shape:
+        raise ValueError(f"dout has shape {dout.shape}, expected {best_flat.shape}")
     planes = int(np.prod(shape[:-2]))
     plane_size = shape[-2] * shape[-1]
     target = best_flat.reshape(planes, -1) + (np.arange(planes) * plane_size)[:, None]

@@ -362,6 +362,8 @@ def max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
         Each window sends ``dout`` to its selected element; overlapping windows accumulate.
     """
     dout = np.asarray(dout, dtype=cache["dtype"])
+    if dout.shape != cache["best_offset"].shape:
+        raise ValueError(f"dout has shape {dout.shape}, expected {cache['best_offset'].shape}")
     rows, cols = cache["rows"], cache["cols"]
     best_offset = cache["best_offset"].reshape(-1, rows.out, cols.out)
     planes = best_offset.shape[0]
