@@ -17,14 +17,15 @@ Its three gradients are again cross-correlations, built from the same reusable p
   (in/out channels swapped per group), cropped by the forward padding.
 
 Those derivation-shaped forms are kept as :func:`conv2d_input_grad_by_full_convolution` and
-:func:`conv2d_weight_grad_by_cross_correlation`. The layer itself computes the same sums as
-matrix products (im2col): forward copies every kernel window once into a column matrix
-``cols[g, (c, i, j), (n, oh, ow)]`` (kept in the cache) and multiplies it by the kernel matrix;
-the weight gradient is ``dout @ cols.T`` and the input gradient ``W.T @ dout`` scattered back
-onto the input positions (col2im: a loop over the kh*kw kernel offsets adding strided slices).
-Both are exactly the sums of the full convolution, grouped differently; no zero-stuffed (dilated)
-buffer is built. Depthwise-style convolutions (one input channel per group) loop over kernel
-offsets instead, as their matrix products would be too thin for BLAS.
+:func:`conv2d_weight_grad_by_cross_correlation`. The layer computes the same sums as matrix
+products (im2col): forward copies every kernel window once into a column matrix
+``cols[g, (i, j, c), (n, oh, ow)]`` (kept in the cache) and multiplies it by the kernel matrix,
+one GEMM per group; grad_weight is ``dout @ cols.T``. grad_input at stride 1 is the full
+convolution itself, evaluated by im2col of the padded dout and one GEMM with the rotated kernel
+(at stride 1 the "stride-dilated" dout is dout); at larger strides it is ``W.T @ dout`` scattered
+back onto the input positions (col2im: a loop over the kh*kw kernel offsets adding strided
+slices), the same sums without the zero rows of the dilated dout. Depthwise convolutions (one
+input channel per group) loop over the kernel offsets instead, as their GEMMs would be too thin.
 """
 from __future__ import annotations
 
