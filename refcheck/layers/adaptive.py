@@ -81,7 +81,7 @@ def adaptive_avg_pool2d_forward(
 
 
 def _separable(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``rows @ x @ cols.T`` for every (H, W) plane of ``x``, as two GEMMs over all planes at once.
+    """``rows @ x @ cols.T`` for every (H, W) plane of ``x``.
 
     Parameters
     ----------
@@ -93,20 +93,12 @@ def _separable(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (..., R, Q)
     """
-    lead, (height, width) = x.shape[:-2], x.shape[-2:]
-    planes = int(np.prod(lead))
-    if height * width * rows.shape[0] * cols.shape[0] <= 1 << 20:
-        # Small planes: one GEMM against kron(rows, cols), out[(r, q)] = sum_{h,w} rows[r, h]
-        # * cols[q, w] * x[h, w], whose result is already in the output layout.
-        kron = np.kron(rows, cols)  # (R*Q, H*W)
-        out = np.ascontiguousarray(x).reshape(planes, height * width) @ kron.T
-        return out.reshape(lead + (rows.shape[0], cols.shape[0]))
-    # (planes*H, W) @ (W, Q): one GEMM; then bring H last (a small copy) for the second one.
-    by_cols = np.ascontiguousarray(x).reshape(planes * height, width) @ cols.T
-    by_cols = np.ascontiguousarray(by_cols.reshape(planes, height, -1).transpose(0, 2, 1))
-    both = by_cols.reshape(-1, height) @ rows.T  # (planes*Q, R)
-    both = both.reshape(planes, cols.shape[0], rows.shape[0]).transpose(0, 2, 1)
-    return np.ascontiguousarray(both).reshape(lead + (rows.shape[0], cols.shape[0]))
+    if rows.shape[0] == 1 and cols.shape[0] == 1:
+        # Global pooling (1x1 output): every weight is 1/H * 1/W, so one contiguous sum per plane.
+        lead, (height, width) = x.shape[:-2], x.shape[-2:]
+        flat = np.ascontiguousarray(x).reshape(lead + (height * width,))
+        return (flat.sum(axis=-1) * (rows[0, 0] * cols[0, 0]))[..., None, None]
+    return rows @ x @ cols.T
 
 
 def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
@@ -122,7 +114,10 @@ def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.
     dx : ndarray, shape (N, C, H, W)
     """
     dout = np.asarray(dout, dtype=cache["dtype"])
-    return _separable(dout, cache["rows"].T, cache["cols"].T)
+    rows, cols = cache["rows"], cache["cols"]
+    if rows.shape[0] == 1 and cols.shape[0] == 1:  # global pooling: dout spread evenly
+        return dout * np.outer(rows[0], cols[0])
+    return _separable(dout, rows.T, cols.T)
 
 
 def adaptive_max_pool2d_forward(
