@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..specs import LAYERS, InvalidConfig, LayerSpec
+from ..specs import LAYERS, CaseFileError, InvalidConfig, LayerSpec
 from .case import Case, case_id, case_seed
 from .spaces import SHAPE_DEFAULTS, Space
 
@@ -140,6 +140,15 @@ def _try_build(space: Space, choice: Mapping[str, Any], base_seed: int) -> Case 
         return None
 
 
+def _first_rejection(space: Space) -> str:
+    """Why torch rejects the space's first configuration (for the error message)."""
+    try:
+        build_case(space, {name: values[0] for name, values in space.params.items()})
+    except InvalidConfig as error:
+        return str(error)
+    return "no valid combination found"
+
+
 def _rotated(values: Sequence[Any], start: int) -> list[Any]:
     start %= len(values)
     return list(values[start:]) + list(values[:start])
@@ -209,6 +218,9 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0) -> tuple[li
             continue
         add(*found)
         covered |= _items_of(found[0], space)
+    if not chosen:
+        raise CaseFileError(space.source, space.layer, "has no configuration torch accepts: every combination of its "
+                            f"values is invalid (for example: {_first_rejection(space)})")
     missing = [item for item in required if item not in covered and item not in infeasible]
     coverage = Coverage(space.layer, len(required), sum(1 for item in required if item in covered), infeasible,
                         missing)

@@ -131,7 +131,27 @@ def _space_from_table(layer: str, table: Any, source: str) -> Space:
     for name, values in space.params.items():
         for value in values:
             _check_value_type(space, name, value)
+            _check_value_range(space, name, value)
     return space
+
+
+# Smallest value torch takes for each integer parameter (every element of a tuple is checked).
+_MINIMUM = {"kernel_size": 1, "stride": 1, "dilation": 1, "groups": 1, "batch": 1, "channels": 1,
+            "input_size": 1, "output_size": 1, "features": 1, "batch_shape": 1, "input_shape": 1,
+            "padding": 0, "output_padding": 0}
+
+
+def _check_value_range(space: Space, name: str, value: Any) -> None:
+    """Reject values torch cannot take (stride 0, negative padding, kernel 0...), naming file, key and value."""
+    minimum = _MINIMUM.get(name)
+    if minimum is None:
+        return
+    numbers = value if isinstance(value, tuple) else (value,)
+    for number in numbers:
+        if isinstance(number, (int, float)) and not isinstance(number, bool) and number < minimum:
+            need = "at least 1" if minimum == 1 else "0 or more"
+            raise CaseFileError(space.source, f"{space.layer}.{name}",
+                                f"{value!r} is out of range: torch needs {name} {need}")
 
 
 def _check_value_type(space: Space, name: str, value: Any) -> None:

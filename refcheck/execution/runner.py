@@ -22,7 +22,7 @@ from .executors import Executor, InlineExecutor, ProcessExecutor
 from .judge import judge
 from .limits import default_memory_limit, format_size
 from .options import CheckOptions
-from .worker import rerun_implementation, run_implementation
+from .worker import EXIT_ZERO_CODE, rerun_implementation, run_implementation
 
 __all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run_cases"]
 
@@ -47,6 +47,8 @@ def failure_records(case: Case, error: BaseException, timeout: float | None, not
         reason = f"timeout: the case did not finish within {timeout:g} s (the worker was stopped){note}"
     elif isinstance(error, pebble.ProcessExpired):
         reason = f"worker died: the process running the case exited with code {error.exitcode}"
+        if error.exitcode == EXIT_ZERO_CODE:
+            reason = "worker died: the process running the case exited with code 0 (the implementation called os._exit(0))"
         if error.exitcode and error.exitcode < 0:
             reason += f" (signal {-error.exitcode})"
         reason += note

@@ -10,6 +10,7 @@ means the user's code imported it. Whatever the user's code raises, ``SystemExit
 """
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from functools import lru_cache
@@ -26,15 +27,25 @@ from .frameworks import frameworks_in_namespace, frameworks_loaded
 from .implementation import Implementation, load_implementation
 from .selfcheck import self_consistency
 
-__all__ = ["in_worker", "mark_worker", "plain", "rerun_implementation", "run_implementation"]
+__all__ = ["EXIT_ZERO_CODE", "in_worker", "mark_worker", "plain", "rerun_implementation", "run_implementation"]
 
 _IN_WORKER = False
 
+EXIT_ZERO_CODE = 86
+"""A worker that the user's code ends with ``os._exit(0)`` exits with this code instead: a process
+pool takes a worker's exit with code 0 for a normal end, and the case would only time out."""
+
+
+def _exit_nonzero(code: int = 0, _real_exit=os._exit) -> None:  # type: ignore[no-untyped-def]
+    _real_exit(code if code else EXIT_ZERO_CODE)
+
 
 def mark_worker() -> None:
-    """Called by a worker's start-up: a KeyboardInterrupt here can only come from the user's code."""
+    """Called by a worker's start-up: a KeyboardInterrupt here can only come from the user's code,
+    and an ``os._exit(0)`` from it must not look like a normal end of the worker."""
     global _IN_WORKER
     _IN_WORKER = True
+    os._exit = _exit_nonzero
 
 
 def in_worker() -> bool:
