@@ -127,7 +127,7 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         phase = "backward"
         handed_dout = upstream_for_backward(spec, gradients)
         grads = functions.backward(handed_dout, cache)
-        douts = handed_dout if spec.multi_output else (handed_dout,)
+        douts = handed_dout if len(spec.differentiable_outputs) > 1 else (handed_dout,)
         if any(_changed(gradients.get(name), dout) for name, dout in zip(spec.differentiable_outputs, douts)):
             raw["mutated"].append("backward mutated the upstream gradient 'dout' in place")
         raw["mutated"] += [f"backward mutated the input '{n}' in place" for n in spec.tensors
