@@ -92,7 +92,7 @@ def _execute(run: CaseRun) -> list[dict[str, Any]]:
         handed_dout = upstream_for_backward(spec, run.gradients)
         grads = run.functions.backward(handed_dout, cache)
         if any(_changed(run.gradients.get(name), handed) for name, handed in
-               zip(spec.differentiable_outputs, handed_dout if spec.multi_output else (handed_dout,))):
+               zip(spec.differentiable_outputs, handed_dout if len(spec.differentiable_outputs) > 1 else (handed_dout,))):
             run.mutated.append("backward mutated the upstream gradient 'dout' in place")
         run.mutated += [f"backward mutated the input '{n}' in place" for n in spec.tensors
                         if n not in changed_by_forward and _changed(run.tensors[n], handed[n])]
