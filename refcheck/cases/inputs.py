@@ -10,7 +10,8 @@ import numpy as np
 
 from ..specs import LAYERS
 from .case import Case
-from .inputs_convnorm import INPUT_MAKERS, VALUE_KINDS as _CONVNORM_KINDS
+from .inputs_convnorm import INPUT_MAKERS
+from .inputs_convnorm import VALUE_KINDS as _CONVNORM_KINDS
 
 __all__ = ["VALUE_KINDS", "make_inputs", "make_upstream_gradient", "make_upstream_gradients"]
 

@@ -28,7 +28,8 @@ from typing import Any
 from ..specs import LAYERS, CaseFileError, LayerSpec
 from .case import DTYPES
 from .inputs import VALUE_KINDS
-from .shapes_convnorm import SHAPE_DEFAULTS as _CONVNORM_DEFAULTS, SHAPE_PARAMS as _CONVNORM_PARAMS
+from .shapes_convnorm import SHAPE_DEFAULTS as _CONVNORM_DEFAULTS
+from .shapes_convnorm import SHAPE_PARAMS as _CONVNORM_PARAMS
 
 __all__ = ["SHAPE_DEFAULTS", "Space", "allowed_params", "default_cases_dir", "load_spaces"]
 

@@ -274,8 +274,8 @@ _SPECS = (
               integer=frozenset({"target"})),
 )
 
-from .conv_nd import CONV_ND_SPECS  # noqa: E402  (the family modules build on the definitions above)
-from .norm import NORM_SPECS  # noqa: E402
+from .conv_nd import CONV_ND_SPECS  # the family modules build on the definitions above
+from .norm import NORM_SPECS
 
 LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in _SPECS + CONV_ND_SPECS + NORM_SPECS}
 
