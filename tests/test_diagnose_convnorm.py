@@ -58,8 +58,8 @@ def batch_norm_backward(dout, cache):
     return (dx.astype(dout.dtype), (dout * xhat).sum(axis=red) if has_w else None,
             dout.sum(axis=red) if has_b else None)
 '''
-FLAGS = dict(AXES="_axes", UNBIASED="False", MOMENTUM_OLD="False", RUNNING_BIASED="False", EPS_OUTSIDE="False",
-             NO_MEAN="False", CONSTANTS="False")
+FLAGS = {"AXES": "_axes", "UNBIASED": "False", "MOMENTUM_OLD": "False", "RUNNING_BIASED": "False", "EPS_OUTSIDE": "False",
+             "NO_MEAN": "False", "CONSTANTS": "False"}
 
 BN_SPACE = '''
 [batch_norm]

@@ -54,7 +54,7 @@ def test_batch_norm_wrapper_returns_torchs_running_update(training):
 def test_instance_norm_wrapper_returns_torchs_running_update():
     x = torch.randn(2, 3, 6, dtype=torch.float64)
     mean, var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
-    out, new_mean, new_var = wrappers_norm.instance_norm(x, mean, var, None, None, use_input_stats=True,
+    out, new_mean, _new_var = wrappers_norm.instance_norm(x, mean, var, None, None, use_input_stats=True,
                                                          momentum=0.1, eps=1e-5)
     torch.testing.assert_close(new_mean, 0.1 * x.mean(dim=2).mean(dim=0))
     assert torch.equal(mean, torch.zeros(3, dtype=torch.float64))

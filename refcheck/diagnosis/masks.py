@@ -24,8 +24,8 @@ def dropout_scaling(context: Context, tensor: str) -> str | None:
     base = context.wide("input") if tensor == "output" else context.wide("dout")
     where = "" if tensor == "output" else " in the backward"
     factors = [(p, f"kept values scaled by p{where}: inverted dropout multiplies them by 1 / (1 - p)"),
-               (1.0 / p, f"kept values divided by p{where}: p is the drop probability; divide by the keep "
-                         "probability 1 - p"),
+               (1.0 / p, (f"kept values divided by p{where}: p is the drop probability; divide by the keep "
+                         "probability 1 - p")),
                (1.0 - p, f"kept values multiplied by 1 - p{where}: inverted dropout divides by 1 - p"),
                (1.0, "no scaling in the backward: grad_input = dout * mask / (1 - p), as in the forward"
                 if tensor == "grad_input" else "mask applied without scaling: inverted dropout scales the kept "

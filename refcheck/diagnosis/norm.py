@@ -163,27 +163,27 @@ def _wrong_groupings(context: Context) -> list[tuple[Grouping, str]]:
     ndim = len(shape)
     options: list[tuple[Grouping, str]] = []
     if layer == "batch_norm" and ndim > 2:
-        options += [(_grouping(shape, (0,)), "statistics per channel and position over the batch only; spatial "
-                                              "batch_norm averages over N, H and W for each channel"),
-                    (_grouping(shape, tuple(range(2, ndim))), "statistics per sample and channel (instance norm); "
-                                                               "batch_norm averages over the batch too")]
+        options += [(_grouping(shape, (0,)), ("statistics per channel and position over the batch only; spatial "
+                                              "batch_norm averages over N, H and W for each channel")),
+                    (_grouping(shape, tuple(range(2, ndim))), ("statistics per sample and channel (instance norm); "
+                                                               "batch_norm averages over the batch too"))]
     if layer == "batch_norm":
-        options.append((_grouping(shape, tuple(range(1, ndim))), "statistics per sample over the features "
-                                                                   "(layer norm); batch_norm averages over the batch"))
+        options.append((_grouping(shape, tuple(range(1, ndim))), ("statistics per sample over the features "
+                                                                   "(layer norm); batch_norm averages over the batch")))
     if layer == "layer_norm" and len(context.hparams["normalized_shape"]) > 1:
-        options.append((_grouping(shape, (ndim - 1,)), "statistics over the last axis only; layer_norm averages "
-                                                       "over every axis of normalized_shape"))
+        options.append((_grouping(shape, (ndim - 1,)), ("statistics over the last axis only; layer_norm averages "
+                                                       "over every axis of normalized_shape")))
     if layer == "layer_norm" and ndim > len(context.hparams["normalized_shape"]) + 0 and ndim >= 2:
-        options.append((_grouping(shape, (0,)), "statistics over the batch axis (batch norm); layer_norm averages "
-                                                "over the last axes, per sample"))
+        options.append((_grouping(shape, (0,)), ("statistics over the batch axis (batch norm); layer_norm averages "
+                                                "over the last axes, per sample")))
     if layer == "group_norm":
         groups = context.hparams["num_groups"]
         if 1 < groups < shape[1]:
             options.append((_group_norm_grouping(shape, groups, interleaved=True),
                             "channels grouped by c % num_groups; torch's groups are consecutive channels"))
         if groups != shape[1] and ndim > 2:
-            options.append((_grouping(shape, tuple(range(2, ndim))), "statistics per channel (instance norm); "
-                                                                     "group_norm averages over each group's channels"))
+            options.append((_grouping(shape, tuple(range(2, ndim))), ("statistics per channel (instance norm); "
+                                                                     "group_norm averages over each group's channels")))
     return options
 
 
