@@ -15,18 +15,21 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from .contract import (ForeignResult, LayerFunctions, accepted_keywords, call_forward_backward, contract_layers, gradient_tuple,
-                       hparams_for_call, named_outputs, unsupported_reason, upstream_for_backward)
+from .contract import (ForeignResult, LayerFunctions, accepted_keywords, call_forward_backward, contract_layers,
+                       gradient_tuple, hparams_for_call, named_outputs, takes_param_dict, unsupported_reason,
+                       upstream_for_backward)
 from .cs231n import adapt_cs231n
+from .cs231n_norm import adapt_cs231n_norm
 from .objects import adapt_objects
 
 __all__ = ["ForeignResult", "LayerFunctions", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects", "call_forward_backward",
-           "contract_layers", "gradient_tuple", "hparams_for_call", "named_outputs", "unsupported_reason",
-           "upstream_for_backward"]
+           "contract_layers", "gradient_tuple", "hparams_for_call", "named_outputs", "takes_param_dict",
+           "unsupported_reason", "upstream_for_backward"]
 
 
 def _has_contract_functions(module: ModuleType, layer: str) -> bool:
-    return all(callable(getattr(module, f"{layer}_{way}", None)) for way in ("forward", "backward"))
+    return all(callable(getattr(module, f"{layer}_{way}", None)) for way in ("forward", "backward")) and \
+        not takes_param_dict(module.__dict__.get(f"{layer}_forward", getattr(module, f"{layer}_forward")))
 
 
 def adapt(module: ModuleType) -> dict[str, LayerFunctions]:
@@ -47,6 +50,6 @@ def adapt(module: ModuleType) -> dict[str, LayerFunctions]:
         Contract layer name -> functions in the contract's calling convention; layers the module
         already provides in contract style are not included.
     """
-    adapted = {**adapt_cs231n(module), **adapt_objects(module)}
+    adapted = {**adapt_cs231n(module), **adapt_cs231n_norm(module), **adapt_objects(module)}
     return {layer: functions for layer, functions in adapted.items()
             if not _has_contract_functions(module, layer)}

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..specs import LAYERS, LayerSpec, layer_spec
 
-__all__ = ["ForeignResult", "LayerFunctions", "accepted_keywords", "call_forward_backward", "contract_layers", "gradient_tuple",
+__all__ = ["ForeignResult", "LayerFunctions", "accepted_keywords", "takes_param_dict", "call_forward_backward",
+           "contract_layers", "gradient_tuple",
            "hparams_for_call", "named_outputs", "unsupported_reason", "upstream_for_backward"]
 
 
@@ -63,16 +64,25 @@ def accepted_keywords(function: Callable[..., Any]) -> frozenset[str] | None:
                      if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
 
 
+def takes_param_dict(function: Callable[..., Any]) -> bool:
+    """A CS231n-style signature (``dropout_forward(x, dropout_param)``): a ``*_param`` argument, which
+    no contract forward has. Such a function is left to the CS231n adapter even under a contract name."""
+    try:
+        return any(name.endswith("_param") for name in inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+
+
 def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
     """Layers a module implements with the contract's ``<layer>_forward`` / ``<layer>_backward``."""
     found = {}
     for name in LAYERS:
         forward = getattr(module, f"{name}_forward", None)
         backward = getattr(module, f"{name}_backward", None)
-        if callable(forward) and callable(backward):
+        if callable(forward) and callable(backward) and not takes_param_dict(forward):
             found[name] = LayerFunctions(name, forward, backward, accepted_keywords(forward),
                                          origin=f"{module.__name__}.{name}_forward")
-        elif callable(forward):
+        elif callable(forward) and not callable(backward) and not takes_param_dict(forward):
             found[name] = LayerFunctions(name, forward, None, accepted_keywords(forward),
                                          origin=f"{module.__name__}.{name}_forward", missing=f"{name}_backward")
     return found

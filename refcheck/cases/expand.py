@@ -16,6 +16,7 @@ from typing import Any
 
 from ..specs import LAYERS, CaseFileError, InvalidConfig, LayerSpec
 from .case import Case, case_id, case_seed
+from .shapes_convnorm import FAMILY_SHAPES
 from .spaces import SHAPE_DEFAULTS, Space
 
 __all__ = ["Coverage", "build_case", "expand"]
@@ -26,9 +27,9 @@ Shape = tuple[int, ...]
 # --- building one case from parameter values ------------------------------------------------
 
 
-def _pair(value: Any) -> Any:
+def _pair(value: Any, arity: int = 2) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
+        return (value,) * arity
     return tuple(value) if isinstance(value, (tuple, list)) else value
 
 
@@ -44,16 +45,16 @@ def build_case(space: Space, params: Mapping[str, Any], base_seed: int = 0) -> C
     for hyper in spec.hypers:
         if hyper.name in p:
             value = p[hyper.name]
-            if hyper.name == "divisor_override" and value in ("none", 0):
+            if value == "none" or (hyper.name == "divisor_override" and value == 0):
                 value = None
             if hyper.name == "groups" and value == "depthwise":
                 value = _as_shape(p["channels"])[0]
             if hyper.name == "norm_type":
                 value = float(value)
-            hparams[hyper.name] = _pair(value) if hyper.pair and value not in ("same", "valid") else value
+            hparams[hyper.name] = _pair(value, hyper.arity) if hyper.pair and value not in ("same", "valid") else value
         else:
             hparams[hyper.name] = hyper.default_for(hparams)
-        if hparams[hyper.name] is None and hyper.name not in ("divisor_override",):
+        if hparams[hyper.name] is None and hyper.name not in ("divisor_override", "padding_idx"):
             raise InvalidConfig(f"{hyper.name} has no default; give it in the case file")
     shapes, kernel = _shapes(spec, p, hparams)
     spec.output_shapes(shapes, hparams)  # raises InvalidConfig
@@ -69,6 +70,8 @@ def build_case(space: Space, params: Mapping[str, Any], base_seed: int = 0) -> C
 
 def _shapes(spec: LayerSpec, p: Mapping[str, Any], hparams: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
     family = spec.family
+    if family in FAMILY_SHAPES:
+        return FAMILY_SHAPES[family](spec, p, hparams)
     if family == "conv":
         c_in, c_out = _as_shape(p["channels"]) if not isinstance(p["channels"], int) else (p["channels"],) * 2
         kernel = _pair(p.get("kernel_size", 3))

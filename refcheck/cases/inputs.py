@@ -10,6 +10,8 @@ import numpy as np
 
 from ..specs import LAYERS
 from .case import Case
+from .inputs_convnorm import INPUT_MAKERS
+from .inputs_convnorm import VALUE_KINDS as _CONVNORM_KINDS
 
 __all__ = ["VALUE_KINDS", "make_inputs", "make_upstream_gradient", "make_upstream_gradients"]
 
@@ -28,6 +30,7 @@ VALUE_KINDS.update({
     "binary_cross_entropy_with_logits": _SATURATING,
     "binary_cross_entropy": ("normal", "edges"),
     "cross_entropy": _SATURATING,
+    **_CONVNORM_KINDS,
 })
 """Input kinds per layer. ties: values on a coarse grid so windows hold equal maxima (torch routes
 the gradient to the first); very_negative: all inputs far below zero, so zero padding instead of
@@ -61,6 +64,8 @@ def make_inputs(case: Case) -> dict[str, np.ndarray | None]:
     Shapes follow ``case.shapes``; floating tensors have the case's dtype, cross_entropy's
     target is int64 class indices.
     """
+    if case.layer in INPUT_MAKERS:
+        return INPUT_MAKERS[case.layer](case)
     rng = np.random.default_rng(case.seed)
     spec = LAYERS[case.layer]
     dtype = np.dtype(case.dtype)

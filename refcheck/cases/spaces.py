@@ -28,6 +28,8 @@ from typing import Any
 from ..specs import LAYERS, CaseFileError, LayerSpec
 from .case import DTYPES
 from .inputs import VALUE_KINDS
+from .shapes_convnorm import SHAPE_DEFAULTS as _CONVNORM_DEFAULTS
+from .shapes_convnorm import SHAPE_PARAMS as _CONVNORM_PARAMS
 
 __all__ = ["SHAPE_DEFAULTS", "Space", "allowed_params", "default_cases_dir", "load_spaces"]
 
@@ -40,6 +42,7 @@ _SHAPE_PARAMS = {
     "dense": ("batch_shape", "features", "bias", "input_shape"),
     "activation": ("input_shape",),
     "loss": ("input_shape",),
+    **_CONVNORM_PARAMS,
 }
 _COMMON_PARAMS = ("dtype", "values")
 _TABLE_KEYS = ("grid", "vary", "pairwise", "tolerance")
@@ -47,6 +50,7 @@ _TOLERANCE_KEYS = ("float32", "float64", "torch_factor")
 SHAPE_DEFAULTS = {
     "batch": 2, "channels": 3, "input_size": (6, 6), "bias": True, "batch_shape": (4,),
     "features": (5, 3), "input_shape": (4, 5), "dtype": "float64", "values": "normal",
+    **_CONVNORM_DEFAULTS,
 }
 
 
@@ -159,10 +163,11 @@ def _check_value_type(space: Space, name: str, value: Any) -> None:
     pairish = {"input_size", "kernel_size", "stride", "padding", "dilation", "output_size"}
     key = f"{space.layer}.{name}"
     if name in pairish:
+        arity = max((h.arity for h in LAYERS[space.layer].hypers if h.pair), default=2)
         ok = (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value))
+            isinstance(value, tuple) and len(value) == arity and all(isinstance(v, int) for v in value))
         if name == "padding" and value in ("same", "valid"):
-            ok = space.layer == "conv2d"
+            ok = space.layer in ("conv1d", "conv2d", "conv3d")
         if not ok:
             raise CaseFileError(space.source, key, f"{value!r} is not an int or a [h, w] pair")
     if name in {"input_shape", "batch_shape", "features", "channels"}:

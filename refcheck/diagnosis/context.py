@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..adapters import call_forward_backward
-from ..compare import compare_tensor, relative_error_eps, tolerance_eps
+from ..compare import compare_tensor, compared_tensors, relative_error_eps, tolerance_eps
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..compare import CaseRun
@@ -50,9 +50,7 @@ class Context:
         self.tensors = run.tensors
         self.dout = run.dout
         self.overrides = run.case.tolerance_map
-        shapes = run.case.shape_map
-        self.compared = [name for name in run.spec.compared
-                         if name == "output" or shapes.get(name[len("grad_"):]) is not None]
+        self.compared = list(compared_tensors(run.case))  # outputs present, then grad_<present tensor>
         self.allowed = {name: self._allowed(name) for name in self.compared}
         self._torch: dict[str, Any] = {}
         self._reruns: dict[str, Any] = {}

@@ -35,12 +35,13 @@ class Hyper:
 
     default: a value, or a callable of the case's hyperparameters (max_pool2d's stride defaults
         to its kernel_size).
-    pair: passed to implementations as an (h, w) tuple of ints.
+    pair: passed to implementations as an (h, w) tuple of ints ((d, h, w) with ``arity=3``).
     """
 
     name: str
     default: Any
     pair: bool = False
+    arity: int = 2
 
     def default_for(self, hparams: Mapping[str, Any]) -> Any:
         return self.default(hparams) if callable(self.default) else self.default
@@ -273,7 +274,10 @@ _SPECS = (
               integer=frozenset({"target"})),
 )
 
-LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in _SPECS}
+from .conv_nd import CONV_ND_SPECS  # the family modules build on the definitions above
+from .norm import NORM_SPECS
+
+LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in _SPECS + CONV_ND_SPECS + NORM_SPECS}
 
 
 def layer_spec(name: str) -> LayerSpec:
