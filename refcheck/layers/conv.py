@@ -26,13 +26,37 @@ convolution itself, evaluated by im2col of the padded dout and one GEMM with the
 back onto the input positions (col2im: a loop over the kh*kw kernel offsets adding strided
 slices), the same sums without the zero rows of the dilated dout. Depthwise convolutions (one
 input channel per group) loop over the kernel offsets instead, as their GEMMs would be too thin.
+
+The module holds the layer itself (:func:`conv2d_forward`, :func:`conv2d_backward`, the fast
+paths); the reusable pieces live in :mod:`._conv_parts`, the GEMM machinery (im2col, col2im) in
+:mod:`._conv_gemm` and the derivation-shaped gradients in :mod:`._conv_derivation`. All their
+public names are importable from here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+
+from ._conv_derivation import (
+    _transposed_rotated_kernel,
+    conv2d_input_grad_by_full_convolution,
+    conv2d_weight_grad_by_cross_correlation,
+)
+from ._conv_gemm import _col2im, _correlate_by_gemm, _im2col, _kernel_matrix
+from ._conv_parts import (
+    Pair,
+    SidePadding,
+    _extent,
+    _pair,
+    conv2d_output_size,
+    cross_correlate,
+    dilate,
+    pad,
+    resolve_padding,
+    rotate_180,
+    sliding_windows,
+)
 
 __all__ = [
     "Conv2dCache",
@@ -48,269 +72,6 @@ __all__ = [
     "rotate_180",
     "sliding_windows",
 ]
-
-Pair = tuple[int, int]
-# ((top, bottom), (left, right)): padding that may differ on the two sides of an axis.
-SidePadding = tuple[Pair, Pair]
-
-
-def _pair(value: int | tuple[int, int], name: str) -> Pair:
-    """Return ``value`` as an (h, w) pair of Python ints."""
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    if len(value) != 2:
-        raise ValueError(f"{name} must be an (h, w) pair, got {value!r}")
-    return int(value[0]), int(value[1])
-
-
-def _extent(kernel: int, dilation: int) -> int:
-    """Number of input rows (or columns) one dilated kernel window spans."""
-    return dilation * (kernel - 1) + 1
-
-
-def conv2d_output_size(
-    size: int, kernel: int, stride: int, padding_total: int, dilation: int
-) -> int:
-    """Output length along one axis.
-
-    ``(size + padding_total - dilation*(kernel-1) - 1) // stride + 1``; a value below 1 means the
-    dilated kernel does not fit in the padded input.
-    """
-    return (size + padding_total - _extent(kernel, dilation)) // stride + 1
-
-
-def resolve_padding(
-    padding: str | int | tuple[int, int], kernel_size: Pair, stride: Pair, dilation: Pair
-) -> SidePadding:
-    """Turn a conv2d ``padding`` argument into explicit per-side padding.
-
-    Parameters
-    ----------
-    padding : (ph, pw), int, 'valid' or 'same'
-        'valid' means no padding. 'same' (stride 1 only) pads ``dilation*(k-1)`` in total per
-        axis, the smaller half on the top/left and the extra element on the bottom/right,
-        as torch does for even kernels.
-    kernel_size, stride, dilation : (h, w)
-
-    Returns
-    -------
-    ((top, bottom), (left, right))
-    """
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0), (0, 0)
-        if padding == "same":
-            if stride != (1, 1):
-                raise ValueError(f"padding='same' requires stride (1, 1), got {stride}")
-            sides = []
-            for kernel, dil in zip(kernel_size, dilation):
-                total = dil * (kernel - 1)
-                sides.append((total // 2, total - total // 2))
-            return sides[0], sides[1]
-        raise ValueError(f"padding string must be 'same' or 'valid', got {padding!r}")
-    ph, pw = _pair(padding, "padding")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"padding must be non-negative, got {(ph, pw)}")
-    return (ph, ph), (pw, pw)
-
-
-def pad(x: np.ndarray, padding: SidePadding) -> np.ndarray:
-    """Zero-pad the last two axes of ``x``.
-
-    Parameters
-    ----------
-    x : ndarray of shape (..., H, W)
-    padding : ((top, bottom), (left, right))
-
-    Returns
-    -------
-    ndarray of shape (..., top + H + bottom, left + W + right), a new array.
-    """
-    (top, bottom), (left, right) = padding
-    height, width = x.shape[-2:]
-    out = np.zeros(x.shape[:-2] + (top + height + bottom, left + width + right), dtype=x.dtype)
-    out[..., top : top + height, left : left + width] = x
-    return out
-
-
-def dilate(x: np.ndarray, factor: Pair) -> np.ndarray:
-    """Insert ``factor - 1`` zeros between neighbouring elements of the last two axes.
-
-    Parameters
-    ----------
-    x : ndarray of shape (..., H, W)
-    factor : (fh, fw)
-
-    Returns
-    -------
-    ndarray of shape (..., fh*(H-1) + 1, fw*(W-1) + 1) with ``out[..., fh*i, fw*j] = x[..., i, j]``.
-    """
-    fh, fw = factor
-    height, width = x.shape[-2:]
-    out = np.zeros(x.shape[:-2] + (fh * (height - 1) + 1, fw * (width - 1) + 1), dtype=x.dtype)
-    out[..., ::fh, ::fw] = x
-    return out
-
-
-def rotate_180(kernel: np.ndarray) -> np.ndarray:
-    """Rotate the last two axes by 180 degrees (flip rows and columns)."""
-    return kernel[..., ::-1, ::-1]
-
-
-def sliding_windows(x: np.ndarray, kernel_size: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
-    """Read-only view of every (strided, dilated) kernel window of an already padded input.
-
-    Parameters
-    ----------
-    x : ndarray of shape (N, C, H, W)
-    kernel_size, stride, dilation : (h, w)
-
-    Returns
-    -------
-    view of shape (N, C, OH, OW, kh, kw) with
-    ``view[n, c, oh, ow, i, j] = x[n, c, oh*sh + i*dh, ow*sw + j*dw]`` and
-    ``OH = (H - dh*(kh-1) - 1) // sh + 1`` (likewise OW).
-    """
-    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
-    extent = (_extent(kh, dh), _extent(kw, dw))
-    if x.shape[2] < extent[0] or x.shape[3] < extent[1]:
-        raise ValueError(
-            f"input of spatial size {x.shape[2:]} (after padding) is smaller than the "
-            f"dilated kernel extent {extent}"
-        )
-    # Every position the dilated window fits, then keep every stride-th position and
-    # every dilation-th element inside a window.
-    windows = sliding_window_view(x, extent, axis=(2, 3))
-    return windows[:, :, ::sh, ::sw, ::dh, ::dw]
-
-
-def cross_correlate(
-    x: np.ndarray, kernel: np.ndarray, *, stride: Pair, dilation: Pair, groups: int
-) -> np.ndarray:
-    """Grouped cross-correlation of an already padded input (conv2d without padding or bias).
-
-    Parameters
-    ----------
-    x : ndarray of shape (N, C, H, W)
-    kernel : ndarray of shape (F, C // groups, kh, kw)
-    stride, dilation : (h, w)
-    groups : int, dividing both C and F
-
-    Returns
-    -------
-    ndarray of shape (N, F, OH, OW), ``OH = (H - dh*(kh-1) - 1) // sh + 1`` (likewise OW), with
-    ``out[n, f, oh, ow] = sum_{c,i,j} x[n, g*Cg + c, oh*sh + i*dh, ow*sw + j*dw]
-    * kernel[f, c, i, j]`` where ``g = f // (F // groups)`` and ``Cg = C // groups``.
-    """
-    batch, channels = x.shape[:2]
-    filters, channels_per_group, kh, kw = kernel.shape
-    if channels % groups or filters % groups or channels // groups != channels_per_group:
-        raise ValueError(
-            f"groups={groups} does not fit input channels {channels}, kernel shape {kernel.shape}"
-        )
-    filters_per_group = filters // groups
-    windows = sliding_windows(x, (kh, kw), stride, dilation)
-    out_h, out_w = windows.shape[2:4]
-    # Split channels into (group, channel-in-group) and lay the windows out as one matrix per
-    # group: rows are (n, oh, ow) positions, columns are (c, i, j) taps. One batched matmul
-    # over groups then does all positions at once (copying the windows, im2col style).
-    columns = windows.reshape(batch, groups, channels_per_group, out_h, out_w, kh, kw)
-    columns = columns.transpose(1, 0, 3, 4, 2, 5, 6).reshape(
-        groups, batch * out_h * out_w, channels_per_group * kh * kw
-    )
-    kernel_matrix = kernel.reshape(groups, filters_per_group, channels_per_group * kh * kw)
-    out = columns @ kernel_matrix.transpose(0, 2, 1)  # (groups, N*OH*OW, Fg)
-    out = out.reshape(groups, batch, out_h, out_w, filters_per_group)
-    return out.transpose(1, 0, 4, 2, 3).reshape(batch, filters, out_h, out_w)
-
-
-def _im2col(x_padded: np.ndarray, kernel_size: Pair, stride: Pair, dilation: Pair, groups: int) -> np.ndarray:
-    """Every kernel window of a padded input copied once into per-group column matrices.
-
-    Returns
-    -------
-    ndarray of shape (groups, kh*kw*Cg, N*OH*OW), contiguous, with
-    ``cols[g, (i, j, c), (n, oh, ow)] = x_padded[n, g*Cg + c, oh*sh + i*dh, ow*sw + j*dw]``.
-    The kernel offset (i, j) is the outer part of a row index, so the rows of one offset form a
-    contiguous (Cg, N, OH, OW) block (what :func:`_col2im` adds back in one strided slice).
-    """
-    batch, channels = x_padded.shape[:2]
-    windows = sliding_windows(x_padded, kernel_size, stride, dilation)  # (N, C, OH, OW, kh, kw)
-    out_h, out_w = windows.shape[2:4]
-    kh, kw = kernel_size
-    columns = np.empty(
-        (groups, kh, kw, channels // groups, batch, out_h, out_w), dtype=x_padded.dtype
-    )
-    # (oh, ow) stay innermost on both sides, so the copy reads and writes whole rows.
-    windows = windows.reshape(batch, groups, channels // groups, out_h, out_w, kh, kw)
-    np.copyto(columns, windows.transpose(1, 5, 6, 2, 0, 3, 4))
-    return columns.reshape(groups, -1, batch * out_h * out_w)
-
-
-def _kernel_matrix(kernel: np.ndarray, groups: int) -> np.ndarray:
-    """A (F, Cg, kh, kw) kernel as one (Fg, kh*kw*Cg) matrix per group, in :func:`_im2col`'s order."""
-    filters, channels_per_group, kh, kw = kernel.shape
-    matrix = kernel.reshape(groups, filters // groups, channels_per_group, kh, kw)
-    return np.ascontiguousarray(matrix.transpose(0, 1, 3, 4, 2)).reshape(
-        groups, filters // groups, kh * kw * channels_per_group
-    )
-
-
-def _correlate_by_gemm(
-    x_padded: np.ndarray, kernel: np.ndarray, stride: Pair, dilation: Pair, groups: int,
-    bias: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`cross_correlate` (plus an optional bias) as im2col and one GEMM per group.
-
-    Returns
-    -------
-    out : ndarray of shape (N, F, OH, OW)
-    columns : ndarray of shape (groups, kh*kw*Cg, N*OH*OW), from :func:`_im2col`
-    """
-    batch = x_padded.shape[0]
-    filters, _, kh, kw = kernel.shape
-    columns = _im2col(x_padded, (kh, kw), stride, dilation, groups)
-    product = _kernel_matrix(kernel, groups) @ columns  # (groups, Fg, N*OH*OW)
-    out_h = (x_padded.shape[2] - _extent(kh, dilation[0])) // stride[0] + 1
-    out_w = (x_padded.shape[3] - _extent(kw, dilation[1])) // stride[1] + 1
-    product = product.reshape(filters, batch, out_h, out_w).transpose(1, 0, 2, 3)
-    out = np.empty((batch, filters, out_h, out_w), dtype=x_padded.dtype)
-    if bias is not None:  # added while the product is copied into the (N, F, OH, OW) layout
-        np.add(product, bias[None, :, None, None], out=out)
-    else:
-        np.copyto(out, product)
-    return out, columns
-
-
-def _col2im(
-    grad_columns: np.ndarray, padded_shape: tuple[int, ...], kernel_size: Pair, stride: Pair,
-    dilation: Pair, out_size: Pair,
-) -> np.ndarray:
-    """Adjoint of :func:`_im2col`: add every column entry back onto the input element it copied.
-
-    Parameters
-    ----------
-    grad_columns : ndarray of shape (groups, kh*kw*Cg, N*OH*OW)
-    padded_shape : (N, C, Hp, Wp)
-
-    Returns
-    -------
-    view of shape (N, C, Hp, Wp) (of a (C, N, Hp, Wp) array)
-    """
-    batch, channels = padded_shape[:2]
-    groups = grad_columns.shape[0]
-    (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = kernel_size, stride, dilation, out_size
-    per_offset = grad_columns.reshape(groups, kh, kw, channels // groups, batch, out_h, out_w)
-    # Accumulate channel-major, the layout of one offset's block, and transpose once at the end.
-    grad = np.zeros((channels, batch) + tuple(padded_shape[2:]), dtype=grad_columns.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            # Within one kernel offset distinct windows read distinct elements, so += is exact;
-            # the kh*kw offsets overlap one another and accumulate.
-            rows = slice(i * dh, i * dh + sh * (out_h - 1) + 1, sh)
-            cols = slice(j * dw, j * dw + sw * (out_w - 1) + 1, sw)
-            grad[:, :, rows, cols] += per_offset[:, i, j].reshape(channels, batch, out_h, out_w)
-    return grad.transpose(1, 0, 2, 3)
 
 
 def _crop(grad_padded: np.ndarray, padding: SidePadding, height: int, width: int) -> np.ndarray:
@@ -523,17 +284,6 @@ def conv2d_backward(
     return _crop(grad_padded, cache.padding, height, width), grad_weight, grad_bias
 
 
-def _transposed_rotated_kernel(weight: np.ndarray, groups: int) -> np.ndarray:
-    """The kernel of the full convolution: (C, F // groups, kh, kw), in/out swapped per group,
-    rotated by 180 degrees."""
-    filters, channels_per_group, kh, kw = weight.shape
-    kernel = weight.reshape(groups, filters // groups, channels_per_group, kh, kw)
-    kernel = kernel.transpose(0, 2, 1, 3, 4).reshape(
-        groups * channels_per_group, filters // groups, kh, kw
-    )
-    return rotate_180(kernel)
-
-
 def _input_grad_unit_stride(
     dout: np.ndarray, weight: np.ndarray, input_shape: tuple[int, ...], padding: SidePadding,
     dilation: Pair, groups: int,
@@ -562,91 +312,4 @@ def _input_grad_unit_stride(
     grad_input, _ = _correlate_by_gemm(
         dout_full, _transposed_rotated_kernel(weight, groups), (1, 1), dilation, groups
     )
-    return grad_input
-
-
-def conv2d_weight_grad_by_cross_correlation(
-    x_padded: np.ndarray, dout: np.ndarray, *, kernel_size: Pair, stride: Pair, dilation: Pair,
-    groups: int,
-) -> np.ndarray:
-    """grad_weight written as the cross-correlation it is (the derivation; slow but plain).
-
-    ``grad_weight[f, c, i, j] = sum_{n, oh, ow} dout[n, f, oh, ow] * x_pad[n, g*Cg + c, oh*sh + i*dh,
-    ow*sw + j*dw]``: a cross-correlation of the padded input with dout used as the kernel, summed
-    over the batch. So the batch plays the channel role and the channel the batch role; dout's taps
-    are sh apart (the forward stride becomes the kernel dilation) and neighbouring outputs i, i+1
-    are dh apart (the forward dilation becomes the stride). Groups carry over.
-
-    Parameters
-    ----------
-    x_padded : ndarray of shape (N, C, Hp, Wp), the forward input after padding
-    dout : ndarray of shape (N, F, OH, OW)
-    kernel_size, stride, dilation : (h, w) of the forward pass
-    groups : int
-
-    Returns
-    -------
-    ndarray of shape (F, C // groups, kh, kw)
-    """
-    batch, channels = x_padded.shape[:2]
-    channels_per_group = channels // groups
-    kh, kw = kernel_size
-    x_as_batch = x_padded.reshape(batch, groups, channels_per_group, *x_padded.shape[2:])
-    x_as_batch = x_as_batch.transpose(2, 1, 0, 3, 4).reshape(
-        channels_per_group, groups * batch, *x_padded.shape[2:]
-    )
-    dout_as_kernel = dout.transpose(1, 0, 2, 3)  # (F, N, OH, OW)
-    grad_weight = cross_correlate(
-        x_as_batch, dout_as_kernel, stride=dilation, dilation=stride, groups=groups
-    )  # (Cg, F, >= kh, >= kw)
-    # Offsets i >= kh are not kernel taps; they appear when the padded input runs past the last
-    # window the strided forward used. Drop them.
-    return np.ascontiguousarray(grad_weight[:, :, :kh, :kw].transpose(1, 0, 2, 3))
-
-
-def conv2d_input_grad_by_full_convolution(
-    dout: np.ndarray, weight: np.ndarray, *, input_shape: tuple[int, ...], padding: SidePadding,
-    stride: Pair, dilation: Pair, groups: int,
-) -> np.ndarray:
-    """grad_input written as the full convolution it is (the derivation; slow but plain).
-
-    x_pad[y] feeds out[oh] through tap i whenever y = oh*sh + i*dh, so
-    ``grad_x_pad[y] = sum_i dout_dilated[y - i*dh] * weight[i]`` where
-    ``dout_dilated = dilate(dout, stride)`` holds dout[oh] at row oh*sh: a FULL convolution of the
-    stride-dilated dout with the kernel. As a cross-correlation: pad dout_dilated by the kernel
-    extent - 1 on every side and slide the 180-degree-rotated kernel over it (same dilation,
-    stride 1), with in/out channels swapped per group; then crop the forward padding.
-
-    Parameters
-    ----------
-    dout : ndarray of shape (N, F, OH, OW)
-    weight : ndarray of shape (F, C // groups, kh, kw)
-    input_shape : (N, C, H, W) of the forward input
-    padding : ((top, bottom), (left, right)) of the forward pass (see :func:`resolve_padding`)
-    stride, dilation : (h, w)
-    groups : int
-
-    Returns
-    -------
-    ndarray of shape (N, C, H, W)
-    """
-    batch, channels, height, width = input_shape
-    kh, kw = weight.shape[2:]
-    dout_dilated = dilate(dout, stride)
-    extent_h, extent_w = _extent(kh, dilation[0]), _extent(kw, dilation[1])
-    dout_full = pad(dout_dilated, ((extent_h - 1, extent_h - 1), (extent_w - 1, extent_w - 1)))
-    # Per group the kernel maps Cg inputs to Fg outputs; backwards it maps Fg to Cg: swap the axes.
-    grad_reached = cross_correlate(
-        dout_full, _transposed_rotated_kernel(weight, groups), stride=(1, 1), dilation=dilation,
-        groups=groups,
-    )  # (N, C, sh*(OH-1) + extent_h, sw*(OW-1) + extent_w)
-    # Rows/cols at the bottom/right that no forward window reached get zero gradient; then the
-    # forward padding (possibly asymmetric, for 'same') is cropped away.
-    (top, _), (left, _) = padding
-    grad_input = np.zeros((batch, channels, height, width), dtype=dout.dtype)
-    reached_h = max(0, min(grad_reached.shape[2] - top, height))
-    reached_w = max(0, min(grad_reached.shape[3] - left, width))
-    grad_input[:, :, :reached_h, :reached_w] = grad_reached[
-        :, :, top : top + reached_h, left : left + reached_w
-    ]
     return grad_input
