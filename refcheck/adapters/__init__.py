@@ -15,16 +15,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from .contract import (LayerFunctions, accepted_keywords, call_forward_backward, contract_layers, gradient_tuple,
-                       hparams_for_call, unsupported_reason)
+from .contract import (LayerFunctions, Misfit, accepted_keywords, call_forward_backward, contract_layers,
+                       gradient_tuple, hparams_for_call, unsupported_labels, unsupported_reason)
 from .cs231n import adapt_cs231n
 from .objects import adapt_objects
 
-__all__ = ["LayerFunctions", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects", "call_forward_backward",
-           "contract_layers", "gradient_tuple", "hparams_for_call", "unsupported_reason"]
+__all__ = ["LayerFunctions", "Misfit", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects",
+           "call_forward_backward", "contract_layers", "gradient_tuple", "hparams_for_call", "unsupported_labels",
+           "unsupported_reason"]
 
 
-def _has_contract_functions(module: ModuleType, layer: str) -> bool:
+def _has_contract_functions(module: ModuleType, layer: str) -> bool:  # both halves: see discover for the rest
     return all(callable(getattr(module, f"{layer}_{way}", None)) for way in ("forward", "backward"))
 
 

@@ -7,6 +7,7 @@ records; hangs and process deaths are handled one level up, by the runner.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Mapping
@@ -27,8 +28,8 @@ __all__ = ["run_case"]
 
 
 @lru_cache(maxsize=8)
-def _implementation(reference: str | None) -> Implementation:
-    return load_implementation(reference)
+def _implementation(reference: str | None, map_path: str | None = None) -> Implementation:
+    return load_implementation(reference, map_path)
 
 
 def _copies(tensors: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray | None]:
@@ -41,14 +42,30 @@ def _changed(original: np.ndarray | None, handed: np.ndarray | None) -> bool:
     return handed.shape != original.shape or not np.array_equal(handed, original, equal_nan=True)
 
 
-def run_case(reference: str | None, case: Case, selfcheck: bool = True, diagnose: bool = True) -> list[dict[str, Any]]:
-    """Check one case of the implementation named by ``reference``; one record per compared tensor."""
+def run_case(reference: str | None, case: Case, selfcheck: bool = True, diagnose: bool = True, *,
+             forward_only: bool = False, map_path: str | None = None) -> list[dict[str, Any]]:
+    """Check one case of the implementation named by ``reference``; one record per compared tensor.
+
+    ``forward_only``: compare the output alone (for code without a backward by design).
+    """
     started = time.perf_counter()
-    implementation = _implementation(reference)
+    implementation = _implementation(reference, map_path)
     functions = implementation.layers.get(case.layer)
     if functions is None:
         return status_records(case, "skipped", f"not implemented: {implementation.name} has no {case.layer}")
-    reason = unsupported_reason(functions, case.hparam_map)
+    if forward_only:
+        functions = dataclasses.replace(functions, backward=None, missing="")
+    records = _run_supported(case, functions, selfcheck and not forward_only, diagnose)
+    if forward_only:
+        records = [r for r in records if r["tensor"] == "output"]
+    for record in records:
+        record["implementation"] = functions.description
+        record["duration_s"] = time.perf_counter() - started
+    return records
+
+
+def _run_supported(case: Case, functions: Any, selfcheck: bool, diagnose: bool) -> list[dict[str, Any]]:
+    reason = unsupported_reason(functions, case.hparam_map, case.shape_map)
     if reason:
         return status_records(case, "skipped", reason)
     spec = LAYERS[case.layer]
@@ -56,13 +73,10 @@ def run_case(reference: str | None, case: Case, selfcheck: bool = True, diagnose
     dout = make_upstream_gradient(case, spec.output_shape(case.shape_map, case.hparam_map))
     run = CaseRun(case, spec, functions, tensors, dout, hparams_for_call(functions, case.hparam_map))
     records = _execute(run)
-    if selfcheck and not run.mutated and any(r["status"] in ("passed", "failed") for r in records):
+    if selfcheck and functions.backward is not None and not run.mutated and any(r["status"] in ("passed", "failed") for r in records):
         _add_selfcheck(run, records)
     if diagnose and any(r["status"] == "failed" for r in records):
         _add_diagnosis(run, records)
-    elapsed = time.perf_counter() - started
-    for record in records:
-        record["duration_s"] = elapsed
     return records
 
 
@@ -83,6 +97,8 @@ def _execute(run: CaseRun) -> list[dict[str, Any]]:
         run.results["output"], cache = returned
         changed_by_forward = [n for n in spec.tensors if _changed(run.tensors[n], handed[n])]
         run.mutated += [f"forward mutated its input '{n}' in place" for n in changed_by_forward]
+        if run.functions.backward is None:
+            return _without_backward(run)
         phase = "backward"
         handed_dout = run.dout.copy()
         grads = run.functions.backward(handed_dout, cache)
@@ -109,6 +125,16 @@ def _execute(run: CaseRun) -> list[dict[str, Any]]:
             record.update(status="failed", reason=grad_error)
         if run.mutated:
             record.update(status="failed", reason="; ".join(run.mutated + ([record["reason"]] if record["reason"] else [])))
+    return records
+
+
+def _without_backward(run: CaseRun) -> list[dict[str, Any]]:
+    """The output compared; each gradient an error naming the missing function (none with --forward-only)."""
+    records = _compare(run)
+    for record in records:
+        if record["tensor"] != "output":
+            record.update(status="error", reason=f"no backward: {run.functions.missing} is missing "
+                                                 "(use --forward-only to check outputs alone)")
     return records
 
 

@@ -126,10 +126,11 @@ def failure_records(case: Case, error: BaseException, timeout: float | None) -> 
 
 def run_cases(reference: str | None, cases: Sequence[Case], *, workers: int = 2, timeout: float | None = 60.0,
               executor: Executor | None = None, on_case: Callable[[Case, list[Record]], None] | None = None,
-              selfcheck: bool = True, diagnose: bool = True) -> SweepResult:
+              selfcheck: bool = True, diagnose: bool = True, **options: Any) -> SweepResult:
     """Run every case; each finished case is reported to ``on_case`` as soon as it completes.
 
     Ctrl-C stops the workers and returns what has finished, with ``interrupted=True``.
+    ``options`` (``forward_only``, ``map_path``) are passed on to :func:`run_case`.
     """
     own = executor is None
     if executor is None:
@@ -151,7 +152,7 @@ def run_cases(reference: str | None, cases: Sequence[Case], *, workers: int = 2,
 
     try:
         for case in cases:
-            future = executor.submit(run_case, reference, case, selfcheck, diagnose)
+            future = executor.submit(run_case, reference, case, selfcheck, diagnose, **options)
             futures[future] = case
             if future.done():  # an in-process executor ran it inside submit: keep it before a Ctrl-C can
                 collect(future)
