@@ -78,14 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_discovery_options(run: argparse.ArgumentParser) -> None:
-    from .execution.sweep import FORWARD_ONLY_HELP, MAP_HELP
+    from .specs.options import FORWARD_ONLY_HELP, MAP_HELP
 
     run.add_argument("--map", metavar="FILE", default=None, help=MAP_HELP)
     run.add_argument("--forward-only", action="store_true", help=FORWARD_ONLY_HELP)
 
 
 def _add_inspect_command(commands: argparse._SubParsersAction) -> None:
-    from .execution.sweep import MAP_HELP
+    from .specs.options import MAP_HELP
 
     inspect = commands.add_parser("inspect", help="show which of your functions or classes refcheck checks as "
                                                   "which layer, and how",

@@ -37,7 +37,7 @@ DEFAULT_TIMEOUT = 60.0
 """Seconds per case, as ``refcheck run --timeout``; the repro command names other values."""
 
 _MISMATCH = re.compile(r"mismatched elements (\d+) / (\d+)")
-_OPTION = re.compile(r"(?<![\w-])--(impl|layers|cases|timeout|workers)\b")
+_OPTION = re.compile(r"(?<![\w-])--(impl|layers|cases|timeout|workers|map|forward-only)\b")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class RefcheckOptions:
     quick: bool = False
     timeout: float = DEFAULT_TIMEOUT
     workers: int = 2
+    map: str | None = None
+    forward_only: bool = False
 
 
 @dataclass
@@ -82,6 +84,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"seconds allowed per case before it fails as an error (default: {DEFAULT_TIMEOUT:g})")
     group.addoption("--refcheck-workers", metavar="N", type=int, default=2,
                     help="worker processes (default: 2; 0 runs the cases inside pytest, without isolation)")
+    _add_discovery_options(group)
+
+
+def _add_discovery_options(group: Any) -> None:
+    # The help texts are the command line's, defined once in refcheck.specs.options.
+    from .specs.options import FORWARD_ONLY_HELP, MAP_HELP
+
+    group.addoption("--refcheck-map", metavar="FILE", default=None, help=MAP_HELP)
+    group.addoption("--refcheck-forward-only", action="store_true", default=False, help=FORWARD_ONLY_HELP)
 
 
 def _options(config: pytest.Config) -> RefcheckOptions | None:
@@ -90,7 +101,8 @@ def _options(config: pytest.Config) -> RefcheckOptions | None:
         return None
     return RefcheckOptions(impl=impl, layers=config.getoption("refcheck_layers"),
                            cases=config.getoption("refcheck_cases"), quick=config.getoption("refcheck_quick"),
-                           timeout=config.getoption("refcheck_timeout"), workers=config.getoption("refcheck_workers"))
+                           timeout=config.getoption("refcheck_timeout"), workers=config.getoption("refcheck_workers"),
+                           map=config.getoption("refcheck_map"), forward_only=config.getoption("refcheck_forward_only"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -156,7 +168,8 @@ class RefcheckSweep(pytest.Collector):
         state = self.config.stash[_STATE]
         options = state.options
         try:
-            state.plan = plan_sweep(options.impl, options.layers, options.cases, quick=options.quick)
+            state.plan = plan_sweep(options.impl, options.layers, options.cases, quick=options.quick,
+                                    map_path=options.map, forward_only=options.forward_only)
         except RefcheckError as error:
             # The core names its command-line options; here they are spelled --refcheck-*.
             raise self.CollectError(_OPTION.sub(r"--refcheck-\1", f"refcheck: {error}")) from None
@@ -223,7 +236,9 @@ def _records(state: _SweepState, item: RefcheckCase) -> list[dict[str, Any]]:
     reference = None if state.plan.implementation.name == BUILTIN else state.plan.implementation.name
     for pending in window:
         if pending.nodeid not in state.futures:
-            state.futures[pending.nodeid] = state.executor.submit(run_case, reference, pending.case, True, True)
+            state.futures[pending.nodeid] = state.executor.submit(
+                run_case, reference, pending.case, True, True, forward_only=options.forward_only,
+                map_path=state.plan.implementation.map_path)
     future = state.futures.pop(item.nodeid)
     try:
         return future.result()
@@ -250,6 +265,10 @@ def reproduce_command(options: RefcheckOptions, layer: str, case_id: str) -> str
     words = ["refcheck", "run", "--impl", options.impl, "--layers", layer, "--case", case_id]
     if options.cases:
         words += ["--cases", options.cases]
+    if options.map:
+        words += ["--map", options.map]
+    if options.forward_only:
+        words.append("--forward-only")
     if options.quick:
         words.append("--quick")  # found faster there (refcheck run looks in the other sweep too)
     if options.timeout != DEFAULT_TIMEOUT:

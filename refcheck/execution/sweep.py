@@ -17,12 +17,7 @@ from ..specs import LAYERS, UsageError
 from .implementation import BUILTIN, Implementation, load_implementation
 from .runner import Executor, SweepResult, run_cases
 
-__all__ = ["FORWARD_ONLY_HELP", "MAP_HELP", "Plan", "check", "layers_of", "parse_list", "plan_sweep", "run_plan"]
-
-# Shared by the command line (--forward-only, --map) and the pytest plugin (--refcheck-forward-only, --refcheck-map).
-FORWARD_ONLY_HELP = "check outputs only, for code that has no backward by design (gradients are not compared)"
-MAP_HELP = ("a TOML mapping of your classes or functions to layers (default: refcheck.toml beside the code, "
-            "or [tool.refcheck] in its pyproject.toml)")
+__all__ = ["Plan", "check", "layers_of", "missing_layer_message", "parse_list", "plan_sweep", "run_plan"]
 
 
 @dataclass
@@ -81,7 +76,7 @@ def missing_layer_message(implementation: Implementation, layer: str) -> str:
         message += "; " + "; ".join(orphans)
     if not misses and not rejected and not orphans:
         message += f"; expected {expected_names(layer)[0]} and {expected_names(layer)[1]}, or a class such as " \
-                   f"{', '.join(expected_names(layer)[2:5])} (see `refcheck inspect`)"
+                   f"{expected_names(layer)[2]} (see `refcheck inspect`)"
     return message
 
 
