@@ -9,6 +9,7 @@ the aliases below; a mapping file can name the rest (``[layers.conv2d.args]``).
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,8 @@ _ALIAS_LISTS: dict[str, tuple[str, ...]] = {
     "kernel_size": ("kernel_size", "kernel", "ksize", "filter_size", "kernel_shape", "convolution_shape",
                     "pool_size", "pool_shape", "pooling_shape", "window", "window_size", "filter_shape",
                     "field_size", "pool", "size"),
+    "kernel_h": ("pool_h", "pool_height", "kernel_h", "kernel_height", "filter_h", "filter_height", "kh", "field_h"),
+    "kernel_w": ("pool_w", "pool_width", "kernel_w", "kernel_width", "filter_w", "filter_width", "kw", "field_w"),
     "stride": ("stride", "strides", "stride_shape", "step", "stride_size"),
     "padding": ("padding", "pad", "pads", "zero_padding", "pad_size"),
     "dilation": ("dilation", "dilation_rate", "dilations"),
@@ -111,7 +114,8 @@ class Constructor:
 
     def hyperparameters(self) -> frozenset[str]:
         """The contract hyperparameters the constructor takes."""
-        return frozenset(t for t in self.targets.values()
+        named = {"kernel_size" if t in ("kernel_h", "kernel_w") else t for t in self.targets.values()}
+        return frozenset(t for t in named
                          if t not in ("in_channels", "out_channels", "in_features", "out_features", "weight",
                                       "bias", "bias_flag", "learning_rate"))
 
@@ -128,6 +132,11 @@ class Constructor:
         """Keyword arguments for the constructor from contract values (``values[target]``)."""
         arguments = {}
         for parameter, target in self.targets.items():
+            if target in ("kernel_h", "kernel_w") and "kernel_size" in values:
+                kernel = values["kernel_size"]
+                kernel = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+                arguments[parameter] = int(kernel[0 if target == "kernel_h" else 1])
+                continue
             if target not in values:
                 continue
             arguments[parameter] = self._form(target, values[target], values)
@@ -171,18 +180,30 @@ class Constructor:
         return self.factory(**self.arguments(values))
 
 
-def form_choices(constructor: Constructor) -> list[dict[str, str]]:
-    """The argument forms worth probing, most likely first: (h, w) tuples, then ints, then (C, kh, kw)."""
-    pairs = constructor.pair_targets()
-    choices = [dict.fromkeys(pairs, "pair"), dict.fromkeys(pairs, "int")]
-    if "kernel_size" in pairs:
-        choices.append({**dict.fromkeys(pairs, "int"), "kernel_size": "chw"})
-        choices.append({**dict.fromkeys(pairs, "pair"), "kernel_size": "chw"})
-    unique = []
-    for choice in choices:
-        if choice not in unique:
-            unique.append(choice)
-    return unique
+def form_choices(constructor: Constructor, limit: int = 16) -> list[dict[str, str]]:
+    """The argument forms worth probing, most likely first.
+
+    Each pair-valued argument is tried as an (h, w) tuple and as one int (a kernel shape also as
+    (C, kh, kw)); an argument whose default is an int is tried as an int first.
+    """
+    try:
+        defaults = {p.name: p.default for p in inspect.signature(constructor.factory).parameters.values()}
+    except (TypeError, ValueError):
+        defaults = {}
+    options = []
+    for parameter, target in constructor.targets.items():
+        if target not in _PAIR_TARGETS:
+            continue
+        forms = ["pair", "int"]
+        if isinstance(defaults.get(parameter), int) and not isinstance(defaults.get(parameter), bool):
+            forms = ["int", "pair"]
+        if target == "kernel_size":
+            forms.append("chw")
+        options.append((target, forms))
+    choices = [dict(zip([t for t, _ in options], combination))
+               for combination in itertools.product(*[forms for _, forms in options])]
+    choices.sort(key=lambda choice: sum(forms.index(choice[t]) for t, forms in options))
+    return choices[:limit] or [{}]
 
 
 def zeros_like_bias(weight: np.ndarray, count: int) -> np.ndarray:

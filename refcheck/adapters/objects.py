@@ -242,14 +242,18 @@ def _gradient(obj: Any, which: str, before: np.ndarray, slot: Slot | None, memo:
     """The gradient ``obj.backward`` left for a parameter, or the one its SGD step implies."""
     key = f"gradient {which}"
     current = slot.read(obj) if slot is not None else None
-    if memo.get(key) is None:
+    if key not in memo:
+        # Decided once, on the first call (the probe case, whose sizes are all distinct): searching
+        # by size again on later cases could pick an unrelated array of the same size.
         exclude = (current,) if current is not None else ()
         memo[key] = find_gradient(obj, which, before.size, exclude, names)
     found = memo[key]
     if found is not None and found.read(obj) is not None:
         value = found.read(obj)
         return value.reshape(before.shape) if which == "bias" and np.size(value) == before.size else value
-    if isinstance(current, np.ndarray) and current.shape == before.shape and not np.array_equal(current, before):
+    if isinstance(current, np.ndarray) and current.size == before.size and not np.array_equal(
+            current.reshape(before.shape), before):
+        current = current.reshape(before.shape)
         note = f"{which} gradient recovered from the update backward applied (learning rate {learning_rate:g})"
         if note not in notes:
             notes.append(note)

@@ -63,19 +63,25 @@ def _attributes(obj: Any) -> dict[str, Any]:
         return {}
 
 
-def _named(obj: Any, names: tuple[str, ...], containers: tuple[str, ...], keys: tuple[str, ...]) -> Slot | None:
+def _named(obj: Any, names: tuple[str, ...], containers: tuple[str, ...], keys: tuple[str, ...],
+           unset: bool = False) -> Slot | None:
+    """A slot holding an array under one of the names (``unset``: or holding None, not yet initialised)."""
     attributes = _attributes(obj)
     plain = {plain_name(k): k for k in attributes}
+
+    def fits(value: Any) -> bool:
+        return isinstance(value, np.ndarray) or (unset and value is None)
+
     for name in names:
         actual = name if name in attributes else plain.get(plain_name(name))
-        if actual is not None and isinstance(attributes[actual], np.ndarray):
+        if actual is not None and fits(attributes[actual]):
             return Slot(actual)
     for container in containers:
         mapping = attributes.get(container)
         if isinstance(mapping, dict):
             for key in keys:
                 for candidate in (key, *[k for k in mapping if plain_name(str(k)) == plain_name(key)]):
-                    if isinstance(mapping.get(candidate), np.ndarray):
+                    if candidate in mapping and fits(mapping[candidate]):
                         return Slot(container, candidate)
     return None
 
@@ -93,8 +99,8 @@ def _by_size(obj: Any, size: int, exclude: tuple[Any, ...]) -> list[Slot]:
 
 def find_parameter(obj: Any, which: str, size: int, exclude: tuple[Any, ...] = ()) -> Slot | None:
     """Where ``obj`` keeps its weight or bias: by name, else the one array of that size."""
-    slot = _named(obj, PARAMETER_NAMES[which], _CONTAINERS, _KEYS[which])
-    if slot is not None and slot.read(obj).size == size:
+    slot = _named(obj, PARAMETER_NAMES[which], _CONTAINERS, _KEYS[which], unset=True)
+    if slot is not None and (slot.read(obj) is None or slot.read(obj).size == size):
         return slot
     candidates = _by_size(obj, size, exclude)
     return candidates[0] if len(candidates) == 1 else None

@@ -57,6 +57,16 @@ def _dotted(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
+def _forget_other_package(root: Path) -> None:
+    """Drop an already-imported package of the same name that lives elsewhere (another project)."""
+    loaded = sys.modules.get(root.name)
+    where = getattr(loaded, "__file__", None) if loaded is not None else None
+    if loaded is not None and (where is None or Path(where).resolve().parent != root):
+        for name in [n for n in sys.modules if n == root.name or n.startswith(root.name + ".")]:
+            del sys.modules[name]
+    importlib.invalidate_caches()
+
+
 def _import_path(reference: str, path: Path) -> ModuleType:
     """Import a .py file (or a package folder) as the user would: inside its package if it has one."""
     if path.is_dir():
@@ -68,6 +78,7 @@ def _import_path(reference: str, path: Path) -> ModuleType:
         if root is not None:
             # The project root (the package's parent) goes on the path, as `python -m` from there would.
             sys.path.insert(0, str(root.parent))
+            _forget_other_package(root)
             return importlib.import_module(_dotted(path, root))
         # A lone file: its folder goes on the path so it can import its neighbours.
         sys.path.insert(0, str(path.parent))
