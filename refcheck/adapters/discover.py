@@ -78,7 +78,17 @@ def _object_candidate(layer: str, cls: Any, entry: LayerMapping | None = None) -
                                      learning_rate=entry.learning_rate if entry else 1.0)
         return functions if not entry else replace(functions, adapter="mapping", origin=f"object: {cls.__name__}")
 
-    return _Candidate(f"class {cls.__name__}", build, form_choices(constructor), exact=entry is not None)
+    return _Candidate(f"class {cls.__name__}", _ObjectBuild(build), form_choices(constructor), exact=entry is not None)
+
+
+class _ObjectBuild:
+    """Marks the builder of a class candidate (classes are always probed: construction is a guess)."""
+
+    def __init__(self, build: Callable[[Layout, Mapping[str, str]], LayerFunctions]) -> None:
+        self.build = build
+
+    def __call__(self, layout: Layout, forms: Mapping[str, str]) -> LayerFunctions:
+        return self.build(layout, forms)
 
 
 def _function_candidate(functions: LayerFunctions, name: str, exact: bool) -> _Candidate:
@@ -150,7 +160,14 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
 
 
 def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str, LayerFunctions | None]:
-    """(fitting functions, first misfit reason, a variant that raised) for one candidate."""
+    """(fitting functions, first misfit reason, a variant that raised) for one candidate.
+
+    Contract-style functions of a layer whose tensors have no other layout (activations, losses)
+    are taken as they are, without a probe call: the name and the contract say all there is.
+    """
+    if candidate.exact and len(candidate_layouts(layer)) == 1 and candidate.layouts is None \
+            and not isinstance(candidate.build, _ObjectBuild):
+        return with_layout(candidate.build(candidate_layouts(layer)[0], {}), candidate_layouts(layer)[0]), "", None
     first_reason, raised = "", None
     for layout in candidate.layouts or candidate_layouts(layer):
         for forms in candidate.forms:
