@@ -469,3 +469,55 @@ def test_cs231n_conv_gets_complete_pairwise_coverage_of_its_supported_space(quic
     assert "dilation != (1, 1)" in plan.unsupported["conv2d"]
     frame = refcheck.check(str(EXAMPLES / "cs231n_layers.py"), ["conv2d"], quick=True, workers=0, selfcheck=False)
     assert statuses(frame) == {"passed"}
+
+
+NHWC_FUNCTIONS = """
+import numpy as np
+
+
+def my_conv(x, w, b, *, dilation=(0, 0)):
+    dh, dw = dilation[0] + 1, dilation[1] + 1
+    kh, kw = w.shape[:2]
+    n, h, wd, c = x.shape
+    oh, ow = h - dh * (kh - 1), wd - dw * (kw - 1)
+    out = np.zeros((n, oh, ow, w.shape[3]), dtype=x.dtype)
+    for a in range(kh):
+        for q in range(kw):
+            out += x[:, a * dh:a * dh + oh, q * dw:q * dw + ow, :] @ w[a, q]
+    return out + (0 if b is None else b), (x, w, b is not None, (dh, dw))
+
+
+def my_conv_grad(dout, cache):
+    x, w, has_bias, (dh, dw) = cache
+    kh, kw = w.shape[:2]
+    oh, ow = dout.shape[1:3]
+    dx, dwt = np.zeros_like(x), np.zeros_like(w)
+    for a in range(kh):
+        for q in range(kw):
+            window = x[:, a * dh:a * dh + oh, q * dw:q * dw + ow, :]
+            dwt[a, q] = np.einsum("nhwc,nhwf->cf", window, dout)
+            dx[:, a * dh:a * dh + oh, q * dw:q * dw + ow, :] += dout @ w[a, q].T
+    return dx, dwt, dout.sum(axis=(0, 1, 2)) if has_bias else None
+"""
+
+FUNCTION_MAPPING = """
+[tool.refcheck.conv2d]
+function = "my_conv"
+backward = "my_conv_grad"
+layout = "NHWC"
+weight_layout = "(kh, kw, C, F)"
+offsets = { dilation = -1 }
+"""
+
+
+def test_a_pyproject_mapping_names_functions_their_layout_and_a_dilation_counted_from_zero(tmp_path):
+    path = write(tmp_path, "proj/convs.py", NHWC_FUNCTIONS)
+    write(tmp_path, "proj/pyproject.toml", FUNCTION_MAPPING)
+    implementation = load_implementation(str(path))
+    assert implementation.mapping_source.endswith("pyproject.toml")
+    conv = implementation.layers["conv2d"]
+    assert conv.layout == "NHWC, weight (kh, kw, C, F)"
+    assert "dilation" in conv.accepted and not {"stride", "padding", "groups"} & conv.accepted
+    frame = refcheck.check(str(path), ["conv2d"], quick=True, workers=0, selfcheck=False)
+    assert statuses(frame) == {"passed"}
+    assert (frame["dilation"] == "(2, 2)").any()

@@ -100,15 +100,32 @@ def _mapping_candidate(layer: str, entry: LayerMapping, namespace: Mapping[str, 
         cls = namespace.get(entry.class_name)
         return None if cls is None else _object_candidate(layer, cls, entry)
     if entry.function:
-        forward = namespace.get(entry.function)
+        forward = entry_forward = namespace.get(entry.function)
         backward = namespace.get(entry.backward) if entry.backward else None
         if forward is None:
             return None
-        functions = LayerFunctions(layer, forward, backward, accepted_keywords(forward), origin=entry.function,
+        if entry.offsets:
+            forward = _offset(forward, entry.offsets)
+        functions = LayerFunctions(layer, forward, backward, accepted_keywords(entry_forward), origin=entry.function,
                                    missing="" if backward else (entry.backward or f"a backward for {entry.function}"),
                                    adapter="mapping")
         return _function_candidate(functions, entry.function, exact=True)
     return None
+
+
+def _offset(forward: Callable[..., Any], offsets: Mapping[str, int]) -> Callable[..., Any]:
+    """forward with the mapping's convention offsets added to its hyperparameters."""
+
+    def shifted(*tensors: Any, **hparams: Any) -> Any:
+        for name, offset in offsets.items():
+            value = hparams.get(name)
+            if isinstance(value, tuple):
+                hparams[name] = tuple(v + offset for v in value)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                hparams[name] = value + offset
+        return forward(*tensors, **hparams)
+
+    return shifted
 
 
 def _mapped_layouts(layer: str, entry: LayerMapping | None) -> list[Layout] | None:
