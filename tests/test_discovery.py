@@ -296,29 +296,33 @@ SINGLE_SAMPLE_POOL = """
 import numpy as np
 
 
-def max_pool2d_forward(x, *, kernel_size, stride=None):
-    (kh, kw) = kernel_size
-    (sh, sw) = stride or kernel_size
-    c, h, w = x.shape
-    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-    out = np.empty((c, oh, ow), dtype=x.dtype)
-    where = {}
-    for i in range(oh):
-        for j in range(ow):
-            window = x[:, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(c, -1)
-            out[:, i, j] = window.max(axis=1)
-            where[i, j] = window.argmax(axis=1)
-    return out, (x.shape, where, kernel_size, (sh, sw))
+class MaxPool:
+    # Pools one image (C, H, W) at a time.
 
+    def __init__(self, kernel_size, stride):
+        self.k, self.s = kernel_size, stride
 
-def max_pool2d_backward(dout, cache):
-    shape, where, (kh, kw), (sh, sw) = cache
-    dx = np.zeros(shape, dtype=dout.dtype)
-    for (i, j), arg in where.items():
-        di, dj = np.divmod(arg, kw)
-        for ch in range(shape[0]):
-            dx[ch, i * sh + di[ch], j * sw + dj[ch]] += dout[ch, i, j]
-    return dx
+    def forward(self, x):
+        k, s = self.k, self.s
+        c, h, w = x.shape
+        oh, ow = (h - k) // s + 1, (w - k) // s + 1
+        out = np.empty((c, oh, ow), dtype=x.dtype)
+        self.where, self.shape = {}, x.shape
+        for i in range(oh):
+            for j in range(ow):
+                window = x[:, i * s:i * s + k, j * s:j * s + k].reshape(c, -1)
+                out[:, i, j] = window.max(axis=1)
+                self.where[i, j] = window.argmax(axis=1)
+        return out
+
+    def backward(self, dout):
+        k, s = self.k, self.s
+        dx = np.zeros(self.shape, dtype=dout.dtype)
+        for (i, j), arg in self.where.items():
+            di, dj = np.divmod(arg, k)
+            for ch in range(self.shape[0]):
+                dx[ch, i * s + di[ch], j * s + dj[ch]] += dout[ch, i, j]
+        return dx
 """
 
 
@@ -329,6 +333,8 @@ def test_single_sample_layer_is_called_per_sample(tmp_path):
     frame = refcheck.check(str(path), ["max_pool2d"], quick=True, workers=0, selfcheck=False)
     assert statuses(frame) == {"passed"}
     assert (frame["dilation"] == "(1, 1)").all()  # no dilation argument: those configurations are left out
+    # One int for kernel and stride: non-square windows are outside its supported space.
+    assert frame["kernel_size"].str.match(r"\((\d+), \1\)$").all()
 
 
 RELU_FORWARD_ONLY = """

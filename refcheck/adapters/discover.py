@@ -154,7 +154,8 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
             fixed = dict(entry.fixed)
             if fixed:
                 inner = mapped.build
-                mapped.build = lambda layout, forms: replace(inner(layout, forms), fixed=fixed)
+                fixed_build = (lambda layout, forms: replace(inner(layout, forms), fixed=fixed))
+                mapped.build = _ObjectBuild(fixed_build) if isinstance(inner, _ObjectBuild) else fixed_build
             candidates.append(mapped)
     for module in modules:
         contract = contract_layers(module).get(layer)
@@ -179,12 +180,14 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
 def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str, LayerFunctions | None]:
     """(fitting functions, first misfit reason, a variant that raised) for one candidate.
 
-    Contract-style functions of a layer whose tensors have no other layout (activations, losses)
-    are taken as they are, without a probe call: the name and the contract say all there is.
+    Functions named exactly (contract-style ``<layer>_forward``, or a function named in a mapping)
+    are taken as they are, without a probe call: the contract (torch layouts) or the mapping says
+    all there is, and a layout mistake in them is a finding for the diagnosis, not something to
+    adapt to. Classes and other-style functions are probed in each candidate layout.
     """
-    if candidate.exact and len(candidate_layouts(layer)) == 1 and candidate.layouts is None \
-            and not isinstance(candidate.build, _ObjectBuild):
-        return with_layout(candidate.build(candidate_layouts(layer)[0], {}), candidate_layouts(layer)[0]), "", None
+    if candidate.exact and not isinstance(candidate.build, _ObjectBuild):
+        layout = (candidate.layouts or candidate_layouts(layer))[0]
+        return with_layout(candidate.build(layout, {}), layout), "", None
     first_reason, raised = "", None
     for layout in candidate.layouts or candidate_layouts(layer):
         for forms in candidate.forms:
