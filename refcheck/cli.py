@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--oracle-cache", metavar="DIR", default=None,
                      help="folder of torch's cached results (default: $REFCHECK_CACHE_DIR or ~/.cache/refcheck/oracle)")
     _add_check_options(run)
+    _add_inspect_command(commands)
 
     convention = commands.add_parser("convention", help="the convolution vs cross-correlation explorer",
                                      description="Compute and write the convolution vs cross-correlation "
@@ -89,6 +90,30 @@ def build_parser() -> argparse.ArgumentParser:
     convention.add_argument("--out", metavar="DIR", default="reports", help="output folder (default: ./reports)")
     convention.add_argument("--impl", metavar="MODULE_OR_PATH", help="classify this implementation's conv2d")
     return parser
+
+
+def _add_inspect_command(commands: argparse._SubParsersAction) -> None:
+    from .execution.options import MAP_HELP
+
+    inspect = commands.add_parser("inspect", help="show which of your functions or classes refcheck checks as "
+                                                  "which layer, and how",
+                                  description="Load an implementation and show, for each layer, the function or "
+                                              "class used, the adapter and layout, the hyperparameters it "
+                                              "supports, and what was not used and why; then a starting mapping "
+                                              "for what could not be decided.")
+    inspect.add_argument("--impl", metavar="MODULE_OR_PATH", required=True,
+                         help="module name, path to a .py file, or a package folder")
+    inspect.add_argument("--map", metavar="FILE", default=None, help=MAP_HELP)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .adapters.inspect_report import inspect_text
+    from .execution.implementation import load_implementation
+
+    implementation = load_implementation(args.impl, args.map)
+    print(inspect_text(implementation.name, implementation.layers, implementation.discovery,
+                       implementation.mapping_source))
+    return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -102,15 +127,19 @@ def _run(args: argparse.Namespace) -> int:
 
     console = make_console()
     _check_out_folder(args.out)
-    plan = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed)
+    plan = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
+                      map_path=args.map, forward_only=args.forward_only)
     if args.case:
         wanted = [c.strip() for c in args.case.split(",") if c.strip()]
         if any(c not in {case.id for case in plan.cases} for c in wanted):
             # An id from the other sweep (quick vs full) names the same configuration: look there too.
             other = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=not args.quick,
-                               seed=args.seed)
+                               seed=args.seed, map_path=args.map, forward_only=args.forward_only)
             known = {case.id for case in plan.cases}
-            plan.cases += [case for case in other.cases if case.id not in known]
+            # Ids name configurations: one outside this implementation's supported space still runs
+            # (and says why it is not supported).
+            plan.cases += [case for case in other.cases + plan.outside + other.outside if case.id not in known
+                           and not known.add(case.id)]
         unknown = [c for c in wanted if c not in {case.id for case in plan.cases}]
         if unknown:
             raise UsageError(f"--case: no case with id {unknown[0]!r} in this sweep (check --layers, --dtype, --quick)")
@@ -134,10 +163,15 @@ def _run(args: argparse.Namespace) -> int:
     meta = {"refcheck_version": __version__, "implementation": plan.implementation.name,
             "command": " ".join(["refcheck", *sys.argv[1:]]), "seed": args.seed, "quick": args.quick,
             "duration_s": elapsed, "interrupted": result.interrupted, "totals": totals,
-            "coverage": plan.coverage_rows()}
+            "coverage": plan.coverage_rows(), "implementations": plan.implementation_rows(),
+            "not_supported": plan.unsupported, "forward_only": args.forward_only}
     paths = write_reports(args.out, result.records, meta, plan.not_implemented)
     print_summary(console, summary_frame(frame, plan.not_implemented))
     print_coverage(console, plan.coverage_rows())
+    for row in plan.implementation_rows():
+        console.print(f"{row['layer']}: checked {row['implementation']}", markup=False)
+    for layer, line in plan.unsupported.items():
+        console.print(f"{layer}: {line}", markup=False)
     console.print(totals, markup=False)
     console.print(f"reports: {', '.join(str(p) for p in paths.values())}", markup=False)
     if result.interrupted:
@@ -203,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "inspect":
+            return _inspect(args)
         return _convention(args)
     except RefcheckError as error:
         print(f"refcheck: error: {error}", file=sys.stderr)

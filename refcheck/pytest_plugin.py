@@ -36,7 +36,7 @@ DEFAULT_TIMEOUT = 60.0
 """Seconds per case, as ``refcheck run --timeout``; the repro command names other values."""
 
 _MISMATCH = re.compile(r"mismatched elements (\d+) / (\d+)")
-_OPTION = re.compile(r"(?<![\w-])--(impl|layers|cases|timeout|workers)\b")
+_OPTION = re.compile(r"(?<![\w-])--(impl|layers|cases|timeout|workers|map|forward-only)\b")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class RefcheckOptions:
     timeout: float = DEFAULT_TIMEOUT
     workers: int = 2
     shared: Mapping[str, Any] = field(default_factory=dict)  # the other shared checking options, by dest
+    map: str | None = None
+    forward_only: bool = False
 
 
 @dataclass
@@ -102,7 +104,8 @@ def _options(config: pytest.Config) -> RefcheckOptions | None:
             raise pytest.UsageError(str(error).replace("--", "--refcheck-", 1)) from None
     return RefcheckOptions(impl=impl, layers=config.getoption("refcheck_layers"),
                            cases=config.getoption("refcheck_cases"), quick=config.getoption("refcheck_quick"),
-                           timeout=values["timeout"], workers=values["workers"], shared=values)
+                           timeout=values["timeout"], workers=values["workers"], shared=values,
+                           map=values["map"], forward_only=values["forward_only"])
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -164,7 +167,8 @@ class RefcheckSweep(pytest.Collector):
         state = self.config.stash[_STATE]
         options = state.options
         try:
-            state.plan = plan_sweep(options.impl, options.layers, options.cases, quick=options.quick)
+            state.plan = plan_sweep(options.impl, options.layers, options.cases, quick=options.quick,
+                                    map_path=options.map, forward_only=options.forward_only)
         except RefcheckError as error:
             # The core names its command-line options; here they are spelled --refcheck-*.
             raise self.CollectError(_OPTION.sub(r"--refcheck-\1", f"refcheck: {error}")) from None
@@ -265,6 +269,10 @@ def reproduce_command(options: RefcheckOptions, layer: str, case_id: str) -> str
     words = ["refcheck", "run", "--impl", options.impl, "--layers", layer, "--case", case_id]
     if options.cases:
         words += ["--cases", options.cases]
+    if options.map:
+        words += ["--map", options.map]
+    if options.forward_only:
+        words.append("--forward-only")
     if options.quick:
         words.append("--quick")  # found faster there (refcheck run looks in the other sweep too)
     if options.timeout != DEFAULT_TIMEOUT:

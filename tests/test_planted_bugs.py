@@ -7,6 +7,8 @@ process (workers=0) to stay fast; the process pool is exercised in test_containm
 """
 from __future__ import annotations
 
+import re
+
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 
 from refcheck.cases.case import Case
 from refcheck.report import summary_frame
-from refcheck.specs import LAYERS
+from refcheck.specs import LAYERS, UsageError
 from refcheck.execution.sweep import check, plan_sweep
 
 IMPLS = Path(__file__).parent / "impls"
@@ -186,18 +188,24 @@ def test_float64_computed_in_float32_fails_float64_cases_and_passes_float32_case
     assert (single["error_eps"].astype(float) <= single["tolerance_eps"].astype(float)).all()
 
 
-def test_missing_dilation_and_groups_keywords_skip_those_cases_as_unsupported():
+def test_missing_dilation_and_groups_keywords_leave_those_configurations_out_of_the_sweep():
+    # Cases are generated inside what the implementation supports (no dilation, no groups argument):
+    # none of them needs another value, the rest of the space keeps full pairwise coverage, and the
+    # configurations left out are summarised once for the layer instead of as skipped rows.
+    impl = str(IMPLS / "planted_conv_no_dilation_groups.py")
+    plan = plan_sweep(impl, ["conv2d"], quick=True)
+    assert plan.cases and all(case.hparam_map["dilation"] == (1, 1) and case.hparam_map["groups"] == 1
+                              for case in plan.cases)
+    assert all(row["complete"] for row in plan.coverage_rows())
+    line = plan.unsupported["conv2d"]
+    assert "dilation != (1, 1)" in line and "groups != 1" in line and "conv2d_forward" in line
+    assert re.search(r": (\d+) configurations$", line)
     frame = sweep("planted_conv_no_dilation_groups", ("conv2d",), selfcheck=False)
-    cases = cases_of(("conv2d",))
-    needs_more = {case_id for case_id, case in cases.items()
-                  if case.hparam_map["dilation"] != (1, 1) or case.hparam_map["groups"] != 1}
-    assert needs_more and len(needs_more) < len(cases)
-    skipped = frame[frame["status"] == "skipped"]
-    assert set(skipped["case"]) == needs_more
-    assert skipped["reason"].str.startswith("unsupported:").all()
-    assert skipped["reason"].str.contains(r"does not accept (?:dilation|groups)").all()
-    assert set(frame.loc[~frame["case"].isin(needs_more), "status"]) == {"passed"}
-    assert "failed" not in set(frame["status"])
+    assert set(frame["status"]) == {"passed"}
+    builtin = cases_of(("conv2d",))
+    # Ids name configurations: every case that runs here has the built-in sweep's id for it.
+    assert set(frame["case"]) <= set(builtin) | {case.id for case in plan.cases}
+    assert set(frame["case"]) & set(builtin)
 
 
 def test_a_layer_the_module_lacks_is_reported_as_not_implemented():
@@ -211,11 +219,9 @@ def test_a_layer_the_module_lacks_is_reported_as_not_implemented():
     absent = summary.drop(index="conv2d")
     assert set(absent.index) == set(plan.not_implemented)
     assert set(absent["note"]) == {"not implemented"} and set(absent["cases"]) == {0}
-    # Asked for explicitly, a missing layer's cases are skipped with the same explanation.
-    asked = sweep("planted_conv_no_dilation_groups", ("max_pool2d",), selfcheck=False)
-    assert set(asked["status"]) == {"skipped"}
-    assert asked["reason"].str.startswith("not implemented:").all()
-    assert asked["reason"].str.contains("max_pool2d").all()
+    # Asked for explicitly, a missing layer is a usage error before anything runs, naming what the module has.
+    with pytest.raises(UsageError, match=r"has no max_pool2d \(it defines: conv2d_forward\)"):
+        plan_sweep(impl, ["max_pool2d"], quick=True)
 
 
 def test_true_convolution_is_self_consistent_but_fails_against_torch():

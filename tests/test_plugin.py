@@ -146,15 +146,15 @@ def test_broken_backward_fails_its_cases_with_message_junit_and_repro(pytester: 
     assert "relu[4x5-zeros-f32],grad_input" in (pytester.path / "repro" / "cases.csv").read_text()
 
 
-def test_missing_layer_is_skipped_and_test_files_still_run(pytester: pytest.Pytester) -> None:
+def test_missing_layer_asked_for_is_a_usage_error_naming_what_the_module_has(pytester: pytest.Pytester) -> None:
+    # A layer named in --refcheck-layers that the module lacks is an error before anything runs
+    # (it used to be skipped, which let a misspelled function go green).
     pytester.makepyfile(relu_only=RELU_ONLY, test_other="def test_other():\n    assert True\n")
-    relu = _case_ids(None, "relu", quick=True)
-    linear = _case_ids(None, "linear", quick=True)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "--refcheck-impl", "relu_only.py",
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--refcheck-impl", "relu_only.py",
                                            "--refcheck-layers", "relu,linear", "--refcheck-quick", timeout=240)
-    result.assert_outcomes(passed=len(relu) + 1, skipped=len(linear))
-    result.stdout.fnmatch_lines([f"SKIPPED [[]{len(linear)}[]] refcheck/linear: not implemented: *relu_only.py "
-                                 "has no linear"])
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*refcheck: --refcheck-layers linear: *relu_only.py has no linear "
+                                 "(it defines: relu_backward, relu_forward)*"])
 
 
 def test_bad_options_are_reported_under_their_own_names(pytester: pytest.Pytester) -> None:

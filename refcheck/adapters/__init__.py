@@ -15,19 +15,19 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from .contract import (ForeignResult, LayerFunctions, accepted_keywords, call_forward_backward, contract_layers,
-                       gradient_tuple, hparams_for_call, named_outputs, takes_param_dict, unsupported_reason,
-                       upstream_for_backward)
+from .contract import (ForeignResult, LayerFunctions, Misfit, accepted_keywords, call_forward_backward,
+                       contract_layers, gradient_tuple, hparams_for_call, named_outputs, takes_param_dict,
+                       unsupported_labels, unsupported_reason, upstream_for_backward)
 from .cs231n import adapt_cs231n
 from .cs231n_norm import adapt_cs231n_norm
 from .objects import adapt_objects
 
-__all__ = ["ForeignResult", "LayerFunctions", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects", "call_forward_backward",
-           "contract_layers", "gradient_tuple", "hparams_for_call", "named_outputs", "takes_param_dict",
-           "unsupported_reason", "upstream_for_backward"]
+__all__ = ["ForeignResult", "LayerFunctions", "Misfit", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects",
+           "call_forward_backward", "contract_layers", "gradient_tuple", "hparams_for_call", "named_outputs",
+           "takes_param_dict", "unsupported_labels", "unsupported_reason", "upstream_for_backward"]
 
 
-def _has_contract_functions(module: ModuleType, layer: str) -> bool:
+def _has_contract_functions(module: ModuleType, layer: str) -> bool:  # both halves: see discover for the rest
     return all(callable(getattr(module, f"{layer}_{way}", None)) for way in ("forward", "backward")) and \
         not takes_param_dict(module.__dict__.get(f"{layer}_forward", getattr(module, f"{layer}_forward")))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -15,9 +15,14 @@ import numpy as np
 
 from ..specs import LAYERS, LayerSpec, layer_spec
 
-__all__ = ["ForeignResult", "LayerFunctions", "accepted_keywords", "takes_param_dict", "call_forward_backward",
-           "contract_layers", "gradient_tuple",
-           "hparams_for_call", "named_outputs", "unsupported_reason", "upstream_for_backward"]
+__all__ = ["ForeignResult", "LayerFunctions", "Misfit", "accepted_keywords", "call_forward_backward", "contract_layers",
+           "gradient_tuple", "hparams_for_call", "module_label", "named_outputs", "takes_param_dict",
+           "unsupported_labels", "unsupported_reason", "upstream_for_backward"]
+
+
+class Misfit(TypeError):
+    """The user's code does not fit the adapter calling it (a function that returns only the loss
+    where the loss and its gradient were expected): discovery rejects it instead of reporting a bug."""
 
 
 @dataclass(frozen=True)
@@ -25,12 +30,20 @@ class LayerFunctions:
     """The forward/backward pair of one layer, in the contract's calling convention.
 
     accepted: the hyperparameter keywords forward accepts (None: any, e.g. ``**kwargs``).
-        A hyperparameter outside this set is supported only at its torch default.
+        A hyperparameter outside this set is supported only at its torch default (or at the value
+        in ``fixed``).
     constraint: optional extra limit, ``constraint(hparams) -> reason | None``; a reason
-        means the case is skipped as unsupported (e.g. an adapter that only has square strides).
-    origin: where the functions come from, for reports ("mymod.conv2d_forward").
-    missing: the name of the function the module lacks when it has only one of the pair
-        (``backward`` is then None: the output is still checked, the gradients are errors).
+        means the case is outside what the implementation supports (e.g. an adapter that only has
+        square strides). ``hparams`` also holds ``<tensor>_shape`` entries (``weight_shape``).
+    origin: where the functions come from, in the user's terms ("mymod.conv2d_forward",
+        "class Conv").
+    backward: None when the module has a forward but no backward; ``missing`` then names the
+        function (or method) that is absent, e.g. ``"relu_backward"``.
+    adapter: how the user's code is called ("contract", "cs231n", "object", "mapping").
+    layout: the layouts found on the probe case ("NCHW", "NHWC, weight (kh, kw, C, F)", ...).
+    fixed: hyperparameters the code has no argument for but implements at a value other than
+        torch's default (found from output shapes, or torch.nn's class default).
+    notes: anything else a reader of the report should know (a gradient recovered from an SGD step).
     """
 
     layer: str
@@ -40,6 +53,20 @@ class LayerFunctions:
     constraint: Callable[[Mapping[str, Any]], str | None] | None = None
     origin: str = ""
     missing: str = ""
+    adapter: str = "contract"
+    layout: str = ""
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        """One line for reports: the user's function or class, the adapter and the layout."""
+        parts = [self.origin or self.layer, f"adapter {self.adapter}"]
+        if self.layout:
+            parts.append(f"layout {self.layout}")
+        if self.fixed:
+            parts.append("fixed " + ", ".join(f"{k}={v!r}" for k, v in self.fixed.items()))
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -71,41 +98,92 @@ def takes_param_dict(function: Callable[..., Any]) -> bool:
         return any(name.endswith("_param") for name in inspect.signature(function).parameters)
     except (TypeError, ValueError):
         return False
+def module_label(module: ModuleType) -> str:
+    """A module's name as its author knows it (a file loaded by path: the file's stem)."""
+    name = module.__name__
+    if name.startswith("refcheck_impl_"):
+        return name.removeprefix("refcheck_impl_").rsplit("_", 1)[0]
+    return name
 
 
 def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
-    """Layers a module implements with the contract's ``<layer>_forward`` / ``<layer>_backward``."""
+    """Layers a module implements with the contract's ``<layer>_forward`` / ``<layer>_backward``.
+
+    A forward without its backward is still a layer (its output can be checked): ``backward`` is
+    None and ``missing`` names the absent function.
+    """
     found = {}
     for name in LAYERS:
         forward = getattr(module, f"{name}_forward", None)
         backward = getattr(module, f"{name}_backward", None)
-        if callable(forward) and callable(backward) and not takes_param_dict(forward):
-            found[name] = LayerFunctions(name, forward, backward, accepted_keywords(forward),
-                                         origin=f"{module.__name__}.{name}_forward")
-        elif callable(forward) and not callable(backward) and not takes_param_dict(forward):
-            found[name] = LayerFunctions(name, forward, None, accepted_keywords(forward),
-                                         origin=f"{module.__name__}.{name}_forward", missing=f"{name}_backward")
+        if callable(forward) and not takes_param_dict(forward):
+            found[name] = LayerFunctions(name, forward, backward if callable(backward) else None,
+                                         accepted_keywords(forward), origin=f"{module_label(module)}.{name}_forward",
+                                         missing="" if callable(backward) else f"{name}_backward")
     return found
 
 
-def unsupported_reason(functions: LayerFunctions, hparams: Mapping[str, Any]) -> str | None:
+def _user_name(functions: LayerFunctions) -> str:
+    """The user's function or class, as the reports name it."""
+    origin = functions.origin or f"{functions.layer}_forward"
+    return origin.split(": ", 1)[-1]
+
+
+def _same_as(supported: Any, value: Any, hparams: Mapping[str, Any], shapes: Mapping[str, Any] | None) -> bool:
+    """Whether a case value equals what the code implements (an explicit pad equal to 'same' counts)."""
+    if value == supported:
+        return True
+    if supported == "same" and isinstance(value, tuple) and shapes and shapes.get("weight") is not None:
+        dilation = hparams.get("dilation", (1, 1))
+        totals = [d * (k - 1) for d, k in zip(dilation, shapes["weight"][-2:])]
+        return all(t % 2 == 0 and t // 2 == v for t, v in zip(totals, value)) and hparams.get("stride") == (1, 1)
+    return False
+
+
+def unsupported_labels(functions: LayerFunctions, hparams: Mapping[str, Any],
+                       shapes: Mapping[str, Any] | None = None) -> list[str]:
+    """Every limit of the implementation that a configuration crosses, as short labels.
+
+    A hyperparameter forward does not accept is supported only at torch's default (or at the value
+    the code fixes, see ``LayerFunctions.fixed``); ``constraint`` adds the adapter's own limits.
+    Labels read like ``dilation != (1, 1)`` so that many configurations summarise in one line.
+    """
+    spec = layer_spec(functions.layer)
+    labels = []
+    if functions.accepted is not None:
+        for hyper in spec.hypers:
+            if hyper.name in functions.accepted or hyper.name not in hparams:
+                continue
+            supported = functions.fixed.get(hyper.name, hyper.default_for(hparams))
+            if not _same_as(supported, hparams[hyper.name], hparams, shapes):
+                labels.append(f"{hyper.name} != {supported!r}")
+    if functions.constraint is not None and not labels:
+        extended = {**hparams, **{f"{name}_shape": shape for name, shape in (shapes or {}).items()}}
+        reason = functions.constraint(extended)
+        if reason:
+            labels.append(reason.removeprefix("unsupported: "))
+    return labels
+
+
+def unsupported_reason(functions: LayerFunctions, hparams: Mapping[str, Any],
+                       shapes: Mapping[str, Any] | None = None) -> str | None:
     """Why a case needs something the implementation cannot take (None if it can run it).
 
-    A hyperparameter forward does not accept is supported only at torch's default.
+    The reason names the user's function or class and its missing argument.
     """
     spec = layer_spec(functions.layer)
     if functions.accepted is not None:
         for hyper in spec.hypers:
             if hyper.name in functions.accepted or hyper.name not in hparams:
                 continue
-            default = hyper.default_for(hparams)
-            if hparams[hyper.name] != default:
-                return (f"unsupported: {functions.layer}_forward does not accept {hyper.name}; "
-                        f"case needs {hyper.name}={hparams[hyper.name]!r} (default {default!r})")
-    if functions.constraint is not None:
-        reason = functions.constraint(hparams)
-        if reason:
-            return reason if reason.startswith("unsupported") else f"unsupported: {reason}"
+            supported = functions.fixed.get(hyper.name, hyper.default_for(hparams))
+            if not _same_as(supported, hparams[hyper.name], hparams, shapes):
+                how = "fixes" if hyper.name in functions.fixed else "has no argument for"
+                return (f"unsupported: {_user_name(functions)} {how} {hyper.name} "
+                        f"(works as {hyper.name}={supported!r}); case needs {hyper.name}={hparams[hyper.name]!r}")
+    labels = unsupported_labels(functions, hparams, shapes)
+    if labels:
+        return f"unsupported: {_user_name(functions)}: {labels[-1]}"
     return None
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..specs import Unsupported
-from .contract import LayerFunctions
+from .contract import LayerFunctions, Misfit
 
 __all__ = ["adapt_cs231n", "conv_param_for", "pool_param_for"]
 
@@ -172,7 +172,7 @@ def _conv(forward: Callable, backward: Callable, origin: str) -> LayerFunctions:
     return LayerFunctions(
         "conv2d", conv2d_forward, conv2d_backward,
         accepted=frozenset({"stride", "padding"}),
-        constraint=_reason_only(conv_param_for), origin=origin,
+        constraint=_reason_only(conv_param_for), origin=origin, adapter="cs231n",
     )
 
 
@@ -189,7 +189,7 @@ def _max_pool(forward: Callable, backward: Callable, origin: str) -> LayerFuncti
     return LayerFunctions(
         "max_pool2d", max_pool2d_forward, backward,
         accepted=frozenset({"kernel_size", "stride"}),
-        constraint=_reason_only(pool_param_for), origin=origin,
+        constraint=_reason_only(pool_param_for), origin=origin, adapter="cs231n",
     )
 
 
@@ -207,16 +207,25 @@ def _affine(forward: Callable, backward: Callable, origin: str) -> LayerFunction
         grad_input, grad_weight, grad_bias = backward(dout, cache.inner)
         return grad_input, _transposed(grad_weight), grad_bias if cache.has_bias else None
 
+    def constraint(hparams: Mapping[str, Any]) -> str | None:
+        shape = hparams.get("input_shape")
+        if shape is not None and len(shape) != 2:
+            return (f"{origin.split(': ')[-1]} flattens (N, d1, ...) inputs; this case has a {len(shape)}-d input "
+                    "that torch's linear treats as leading axes")
+        return None
+
     return LayerFunctions("linear", linear_forward, linear_backward, accepted=frozenset(),
-                          origin=origin)
+                          origin=origin, adapter="cs231n", constraint=constraint)
 
 
 def _softmax_loss(loss_and_grad: Callable, origin: str) -> LayerFunctions:
     def cross_entropy_forward(input, target, *, reduction="mean"):
         if reduction != "mean":
             raise ValueError(f"{origin}: CS231n softmax_loss is the mean loss only")
-        loss, grad_input = loss_and_grad(input, target)
-        return loss, grad_input
+        returned = loss_and_grad(input, target)
+        if not isinstance(returned, tuple) or len(returned) != 2:
+            raise Misfit(f"{origin.split(': ')[-1]} returns {type(returned).__name__}, not (loss, dx)")
+        return returned
 
     def cross_entropy_backward(dout, grad_input):
         # softmax_loss returns d(loss)/d(input); the chain rule scales it by the upstream scalar.
@@ -228,7 +237,8 @@ def _softmax_loss(loss_and_grad: Callable, origin: str) -> LayerFunctions:
         return None
 
     return LayerFunctions("cross_entropy", cross_entropy_forward, cross_entropy_backward,
-                          accepted=frozenset({"reduction"}), constraint=constraint, origin=origin)
+                          accepted=frozenset({"reduction"}), constraint=constraint, origin=origin,
+                          adapter="cs231n")
 
 
 def _find_pair(module: ModuleType, stem: str) -> tuple[str, str] | None:

@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 from .case import DTYPES, Case, case_id, case_seed
-from .expand import Coverage, build_case, expand
+from .expand import ALL_SUPPORTED, Capabilities, Coverage, build_case, expand
 from .inputs import VALUE_KINDS, make_inputs, make_upstream_gradient, make_upstream_gradients
 from .spaces import Space, allowed_params, default_cases_dir, load_spaces
 
-__all__ = ["DTYPES", "VALUE_KINDS", "Case", "Coverage", "Space", "allowed_params", "build_case", "case_id",
-           "case_seed", "default_cases_dir", "expand", "load_spaces", "make_inputs", "make_upstream_gradient",
-           "make_upstream_gradients"]
+__all__ = ["ALL_SUPPORTED", "DTYPES", "VALUE_KINDS", "Capabilities", "Case", "Coverage", "Space", "allowed_params",
+           "build_case", "case_id", "case_seed", "default_cases_dir", "expand", "load_spaces", "make_inputs",
+           "make_upstream_gradient", "make_upstream_gradients"]

@@ -5,13 +5,19 @@ every value of every parameter, and every pair of values of the ``pairwise`` par
 at least one valid case. Pairs that no valid case can hold (``padding='same'`` with a stride) are
 reported as infeasible. With ``quick=True`` the grid is not enumerated: the sweep is only what the
 coverage needs.
+
+Expansion runs inside what an implementation supports (:class:`Capabilities`): values it cannot
+take leave the space before expansion, so the grid, the ``vary`` spread and the pairwise coverage
+are all computed over cases that run. Items only an unsupported configuration could hold are
+listed as ``unsupported`` (not ``missing``). A case's id depends only on its configuration, so the
+same configuration has the same id whatever the implementation.
 """
 from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..specs import LAYERS, CaseFileError, InvalidConfig, LayerSpec
@@ -19,7 +25,7 @@ from .case import Case, case_id, case_seed
 from .shapes_convnorm import FAMILY_SHAPES
 from .spaces import SHAPE_DEFAULTS, Space
 
-__all__ = ["Coverage", "build_case", "expand"]
+__all__ = ["ALL_SUPPORTED", "Capabilities", "Coverage", "build_case", "expand"]
 
 Shape = tuple[int, ...]
 
@@ -97,6 +103,58 @@ def _shapes(spec: LayerSpec, p: Mapping[str, Any], hparams: Mapping[str, Any]) -
     return {"input": shape}, None
 
 
+# --- what an implementation supports ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an implementation supports, as expansion needs it.
+
+    value_supported: ``(hyperparameter, value) -> bool`` for one value on its own (pairs given as
+        (h, w) tuples); values it rejects leave the space before expansion. None: every value.
+    case_reason: ``(case) -> reason | None`` for limits that involve several values or the shapes
+        (padding='same' with an even kernel); None: every case.
+    """
+
+    value_supported: Callable[[str, Any], bool] | None = None
+    case_reason: Callable[[Case], str | None] | None = None
+
+
+ALL_SUPPORTED = Capabilities()
+
+
+def _value_for_check(name: str, value: Any) -> Any:
+    """A case-file value as the hyperparameter value it stands for, where that is context-free."""
+    if name == "divisor_override" and value in ("none", 0):
+        return None
+    if name == "norm_type":
+        return float(value)
+    if value in ("same", "valid", "depthwise"):
+        return value
+    return _pair(value) if name in _PAIR_HYPERS else value
+
+
+_PAIR_HYPERS = frozenset(h.name for spec in LAYERS.values() for h in spec.hypers if h.pair)
+
+
+def _restricted(space: Space, capabilities: Capabilities) -> Space:
+    """The space without the hyperparameter values the implementation cannot take."""
+    check = capabilities.value_supported
+    if check is None:
+        return space
+    hypers = set(LAYERS[space.layer].hyper_names)
+
+    def keep(section: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+        kept = {}
+        for name, values in section.items():
+            if name in hypers:
+                values = [v for v in values if v == "depthwise" or check(name, _value_for_check(name, v))]
+            kept[name] = values
+        return kept
+
+    return Space(space.layer, space.source, keep(space.grid), keep(space.vary), space.pairwise, space.tolerance)
+
+
 # --- expansion with coverage ---------------------------------------------------------------
 
 
@@ -108,6 +166,8 @@ class Coverage:
         parameters, as (("name", value), ...) items.
     infeasible: required items that no valid configuration can hold.
     missing: feasible required items that no case holds (empty when expansion succeeded).
+    unsupported: items of the full space that only configurations outside the implementation's
+        supported space hold (not counted in ``required``).
     """
 
     layer: str
@@ -115,6 +175,7 @@ class Coverage:
     covered: int
     infeasible: list[tuple[tuple[str, Any], ...]]
     missing: list[tuple[tuple[str, Any], ...]]
+    unsupported: list[tuple[tuple[str, Any], ...]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -136,11 +197,15 @@ def _items_of(choice: Mapping[str, Any], space: Space) -> set[tuple[tuple[str, A
     return held
 
 
-def _try_build(space: Space, choice: Mapping[str, Any], base_seed: int) -> Case | None:
+def _try_build(space: Space, choice: Mapping[str, Any], base_seed: int,
+               case_reason: Callable[[Case], str | None] | None = None) -> Case | None:
     try:
-        return build_case(space, choice, base_seed)
+        case = build_case(space, choice, base_seed)
     except InvalidConfig:
         return None
+    if case_reason is not None and case_reason(case):
+        return None
+    return case
 
 
 def _first_rejection(space: Space) -> str:
@@ -158,7 +223,8 @@ def _rotated(values: Sequence[Any], start: int) -> list[Any]:
 
 
 def _complete(space: Space, fixed: Mapping[str, Any], free: Sequence[str], start: int, base_seed: int,
-              wanted: set | None = None, budget: int = 64) -> tuple[dict[str, Any], Case] | None:
+              wanted: set | None = None, budget: int = 64,
+              case_reason: Callable[[Case], str | None] | None = None) -> tuple[dict[str, Any], Case] | None:
     """A valid choice of the free parameters given the fixed ones.
 
     Candidates are visited in a rotated order (so consecutive grid points get different values);
@@ -172,7 +238,7 @@ def _complete(space: Space, fixed: Mapping[str, Any], free: Sequence[str], start
     seen_valid = 0
     for values in itertools.product(*orders):
         choice = {**fixed, **dict(zip(free, values))}
-        case = _try_build(space, choice, base_seed)
+        case = _try_build(space, choice, base_seed, case_reason)
         if case is None:
             continue
         if wanted is None:
@@ -186,8 +252,19 @@ def _complete(space: Space, fixed: Mapping[str, Any], free: Sequence[str], start
     return None if best is None else (best[1], best[2])
 
 
-def expand(space: Space, *, quick: bool = False, base_seed: int = 0) -> tuple[list[Case], Coverage]:
-    """Expand a space into valid cases with full value and pairwise coverage."""
+def expand(space: Space, *, quick: bool = False, base_seed: int = 0,
+           capabilities: Capabilities = ALL_SUPPORTED) -> tuple[list[Case], Coverage]:
+    """Expand a space into valid, supported cases with full value and pairwise coverage.
+
+    Coverage is measured over the returned cases only; required items that only unsupported
+    configurations can hold are listed in ``Coverage.unsupported``.
+    """
+    full = space
+    space = _restricted(space, capabilities)
+    if any(not values for values in space.params.values()):
+        unsupported = _required_items(full)
+        return [], Coverage(space.layer, 0, 0, [], [], unsupported)
+    case_reason = capabilities.case_reason
     params = space.params
     grid_names = [] if quick else list(space.grid)
     free_names = [name for name in params if name not in grid_names]
@@ -201,7 +278,8 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0) -> tuple[li
 
     grid_values = [params[name] for name in grid_names]
     for index, combination in enumerate(itertools.product(*grid_values)):
-        found = _complete(space, dict(zip(grid_names, combination)), free_names, index, base_seed)
+        found = _complete(space, dict(zip(grid_names, combination)), free_names, index, base_seed,
+                          case_reason=case_reason)
         if found:
             add(*found)
 
@@ -209,22 +287,28 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0) -> tuple[li
     covered: set = set()
     for choice in choices:
         covered |= _items_of(choice, space)
-    infeasible = []
+    infeasible, unsupported = [], []
     for item in required:
         if item in covered:
             continue
         fixed = dict(item)
-        found = _complete(space, fixed, [n for n in params if n not in fixed], len(choices), base_seed,
-                          set(required) - covered)
+        free = [n for n in params if n not in fixed]
+        found = _complete(space, fixed, free, len(choices), base_seed, set(required) - covered,
+                          case_reason=case_reason)
         if found is None:
-            infeasible.append(item)
+            feasible = case_reason is not None and _complete(space, fixed, free, 0, base_seed) is not None
+            (unsupported if feasible else infeasible).append(item)
             continue
         add(*found)
         covered |= _items_of(found[0], space)
-    if not chosen:
+    if not chosen and capabilities is ALL_SUPPORTED:
         raise CaseFileError(space.source, space.layer, "has no configuration torch accepts: every combination of its "
                             f"values is invalid (for example: {_first_rejection(space)})")
-    missing = [item for item in required if item not in covered and item not in infeasible]
-    coverage = Coverage(space.layer, len(required), sum(1 for item in required if item in covered), infeasible,
-                        missing)
+    missing = [item for item in required if item not in covered and item not in infeasible
+               and item not in unsupported]
+    in_space = len(required) - len(unsupported)
+    kept = set(required)
+    unsupported += [item for item in _required_items(full) if item not in kept]
+    coverage = Coverage(space.layer, in_space, sum(1 for item in required if item in covered), infeasible,
+                        missing, unsupported)
     return list(chosen.values()), coverage

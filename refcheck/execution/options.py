@@ -12,7 +12,7 @@ from typing import Any
 
 from .limits import parse_size
 
-__all__ = ["OPTIONS", "CheckOptions", "Option", "check_options", "parse_value"]
+__all__ = ["MAP_HELP", "OPTIONS", "CheckOptions", "Option", "check_options", "parse_value"]
 
 
 def _default_cache() -> str:
@@ -26,6 +26,7 @@ class CheckOptions:
     """How cases are checked (what `refcheck run`, the plugin and ``refcheck.check`` share).
 
     oracle_cache: folder of torch's cached results (None: memory only).
+    map_path: the user's mapping file (``--map``), read where the implementation is loaded.
     """
 
     workers: int = 2
@@ -36,6 +37,7 @@ class CheckOptions:
     allow_frameworks: bool = False
     memory_limit: int | None = None
     oracle_cache: str | None = field(default_factory=_default_cache)
+    map_path: str | None = None
 
 
 def _positive_number(text: str) -> float:
@@ -83,11 +85,17 @@ OPTIONS = (
            None, parse_size, "SIZE"),
     Option("allow-frameworks", "check an implementation that imports torch, jax, tensorflow, autograd, mxnet "
            "or cupy anyway (its rows still say so); by default its cases fail"),
-    Option("forward-only", "compare the outputs only, for code that has no backward by design"),
+    Option("forward-only", "check outputs only, for code that has no backward by design (gradients are not "
+           "compared)"),
+    Option("map", "a TOML mapping of your classes or functions to layers (default: refcheck.toml beside the code, "
+           "or [tool.refcheck] in its pyproject.toml)", None, str, "FILE"),
     Option("no-oracle-cache", "recompute torch's results instead of reading them from the cache folder "
            "(graders: the cache is writable by code running as you)"),
     Option("no-selfcheck", "skip the finite-difference check of the backward against its own forward"),
 )
+
+
+MAP_HELP = next(option.help for option in OPTIONS if option.name == "map")
 
 
 def parse_value(option: Option, text: Any) -> Any:
@@ -105,4 +113,5 @@ def check_options(values: Mapping[str, Any], oracle_cache: str | None) -> CheckO
     return CheckOptions(workers=values["workers"], timeout=values["timeout"], selfcheck=not values["no_selfcheck"],
                         forward_only=values["forward_only"], allow_frameworks=values["allow_frameworks"],
                         memory_limit=values["memory_limit"],
-                        oracle_cache=None if values["no_oracle_cache"] else oracle_cache)
+                        oracle_cache=None if values["no_oracle_cache"] else oracle_cache,
+                        map_path=values.get("map"))

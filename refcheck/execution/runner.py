@@ -97,7 +97,8 @@ class CaseChecker:
 
         timeout = self.budget.for_layer(case.layer)
         future = self.executor.submit(run_implementation, self.reference, case, timeout=timeout,
-                                      selfcheck=self.options.selfcheck, forward_only=self.options.forward_only)
+                                      selfcheck=self.options.selfcheck, forward_only=self.options.forward_only,
+                                      map_path=self.options.map_path)
         pending = Pending(case, future, timeout)
         # The reference is computed only after the implementation has run when both share a process.
         cached = self.cache.load(case)
@@ -144,7 +145,7 @@ class CaseChecker:
     def _rerun(self, case: Case) -> Callable[[dict, dict], dict]:
         def rerun(tensors: dict, gradients: dict) -> dict:
             future = self.executor.submit(rerun_implementation, self.reference, case, tensors, gradients,
-                                          timeout=self.budget.for_layer(case.layer))
+                                          self.options.map_path, timeout=self.budget.for_layer(case.layer))
             return future.result()
         return rerun
 

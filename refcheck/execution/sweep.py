@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..adapters.capabilities import capabilities_of, unsupported_summary
+from ..adapters.names import expected_names, near_misses
 from ..cases import DTYPES, Case, Coverage, expand, load_spaces
 from ..report import cases_frame
 from ..specs import LAYERS, UsageError
@@ -16,7 +18,7 @@ from .implementation import BUILTIN, Implementation, load_implementation
 from .executors import Executor
 from .runner import CheckOptions, SweepResult, run_cases
 
-__all__ = ["Plan", "check", "layers_of", "parse_list", "plan_sweep", "run_plan"]
+__all__ = ["Plan", "check", "layers_of", "missing_layer_message", "parse_list", "plan_sweep", "run_plan"]
 
 
 @dataclass
@@ -27,12 +29,23 @@ class Plan:
     cases: list[Case]
     coverage: list[Coverage]
     not_implemented: list[str]
+    unsupported: dict[str, str] = dataclasses.field(default_factory=dict)
+    forward_only: bool = False
+    outside: list[Case] = dataclasses.field(default_factory=list)
 
     def coverage_rows(self) -> list[dict[str, Any]]:
+        """Coverage over the cases that run, with the configurations outside the supported space."""
         return [{"layer": c.layer, "required": c.required, "held": c.covered, "infeasible": len(c.infeasible),
                  "missing": len(c.missing), "complete": c.complete,
-                 "infeasible items": "; ".join(", ".join(f"{k}={v!r}" for k, v in item) for item in c.infeasible)}
+                 "infeasible items": "; ".join(", ".join(f"{k}={v!r}" for k, v in item) for item in c.infeasible),
+                 "not supported": self.unsupported.get(c.layer, "")}
                 for c in self.coverage]
+
+    def implementation_rows(self) -> list[dict[str, str]]:
+        """Which of the user's functions or classes was checked as which layer, and how."""
+        return [{"layer": layer, "implementation": functions.description}
+                for layer, functions in self.implementation.layers.items()
+                if layer in {c.layer for c in self.cases}]
 
 
 def parse_list(text: str | Sequence[str] | None, allowed: Sequence[str], option: str) -> list[str] | None:
@@ -48,23 +61,50 @@ def parse_list(text: str | Sequence[str] | None, allowed: Sequence[str], option:
     return items
 
 
+def missing_layer_message(implementation: Implementation, layer: str) -> str:
+    """Why ``--layers`` names a layer the module lacks: what it has, and the near miss."""
+    discovery = implementation.discovery
+    has = ", ".join(discovery.available) or "no functions or classes"
+    message = f"--layers {layer}: {implementation.name} has no {layer} (it defines: {has})"
+    misses = near_misses(layer, discovery.available)
+    if misses:
+        message += "; " + "; ".join(f"{mine!r} looks like {theirs!r}" for mine, theirs in misses)
+    rejected = [r for r in discovery.rejected if r.layer == layer]
+    if rejected:
+        message += "; " + "; ".join(f"{r.name} was not used: {r.reason}" for r in rejected)
+    orphans = [o for o in discovery.orphans if o.startswith(f"{layer}_")]
+    if orphans:
+        message += "; " + "; ".join(orphans)
+    if not misses and not rejected and not orphans:
+        message += f"; expected {expected_names(layer)[0]} and {expected_names(layer)[1]}, or a class such as " \
+                   f"{expected_names(layer)[2]} (see `refcheck inspect`)"
+    return message
+
+
 def plan_sweep(impl: str | None = None, layers: Sequence[str] | str | None = None, cases: str | Path | None = None,
-               *, dtypes: Sequence[str] | str | None = None, quick: bool = False, seed: int = 0) -> Plan:
+               *, dtypes: Sequence[str] | str | None = None, quick: bool = False, seed: int = 0,
+               map_path: str | None = None, forward_only: bool = False) -> Plan:
     """Load the implementation and the case spaces, and expand the cases to run.
 
     Without ``layers``, every layer the implementation provides is checked and the others are
-    listed as not implemented; with ``layers``, those are checked (a missing one shows as skipped).
+    listed as not implemented; a layer named in ``layers`` that the implementation lacks is a
+    UsageError that says what the module has and which name looks like a misspelling.
+    Cases are expanded inside what each layer's implementation supports; the configurations of
+    the full sweep outside it are summarised in ``Plan.unsupported``.
     """
-    implementation = load_implementation(impl)
+    implementation = load_implementation(impl, map_path) if map_path else load_implementation(impl)
     chosen = parse_list(layers, tuple(LAYERS), "--layers")
     wanted_dtypes = parse_list(dtypes, DTYPES, "--dtype") or list(DTYPES)
     if chosen is None:
         chosen = [name for name in LAYERS if name in implementation.layers]
         not_implemented = [name for name in LAYERS if name not in implementation.layers]
     else:
+        for layer in chosen:
+            if layer not in implementation.layers:
+                raise UsageError(missing_layer_message(implementation, layer))
         not_implemented = []
     spaces = load_spaces(cases, chosen)
-    planned, coverage = [], []
+    planned, coverage, unsupported, outside = [], [], {}, []
     for space in spaces:
         dtype_values = space.params.get("dtype", ["float64"])
         kept = [d for d in dtype_values if d in wanted_dtypes]
@@ -74,17 +114,28 @@ def plan_sweep(impl: str | None = None, layers: Sequence[str] | str | None = Non
             space = dataclasses.replace(space, grid={**space.grid, "dtype": kept})
         elif "dtype" in space.vary:
             space = dataclasses.replace(space, vary={**space.vary, "dtype": kept})
-        expanded, cov = expand(space, quick=quick, base_seed=seed)
+        functions = implementation.layers.get(space.layer)
+        if functions is None:
+            expanded, cov = expand(space, quick=quick, base_seed=seed)
+        else:
+            expanded, cov = expand(space, quick=quick, base_seed=seed, capabilities=capabilities_of(functions))
+            full, _ = expand(space, quick=quick, base_seed=seed)
+            known = {case.id for case in expanded}
+            beyond = [case for case in full if case.id not in known]
+            count, line = unsupported_summary(functions, beyond)
+            if count:
+                unsupported[space.layer] = line
+            outside += beyond
         planned += expanded
         coverage.append(cov)
-    return Plan(implementation, planned, coverage, not_implemented)
+    return Plan(implementation, planned, coverage, not_implemented, unsupported, forward_only, outside)
 
 
 def check(impl: str | None = None, layers: Sequence[str] | str | None = None, cases: str | Path | None = None, *,
           dtypes: Sequence[str] | str | None = None, quick: bool = False, seed: int = 0, timeout: float = 60.0,
           workers: int = 2, executor: Executor | None = None, selfcheck: bool = True,
           forward_only: bool = False, allow_frameworks: bool = False, memory_limit: int | None = None,
-          oracle_cache: str | None = None,
+          oracle_cache: str | None = None, map_path: str | None = None,
           on_case: Callable[[Case, list[dict[str, Any]]], None] | None = None) -> pd.DataFrame:
     """Check an implementation (module name or .py path; default the built-in layers).
 
@@ -92,7 +143,8 @@ def check(impl: str | None = None, layers: Sequence[str] | str | None = None, ca
     in this process (no timeout, no isolation). ``oracle_cache``: a folder for torch's cached
     results (default: none for this API; the command line uses the user's cache folder).
     """
-    plan = plan_sweep(impl, layers, cases, dtypes=dtypes, quick=quick, seed=seed)
+    plan = plan_sweep(impl, layers, cases, dtypes=dtypes, quick=quick, seed=seed, map_path=map_path,
+                      forward_only=forward_only)
     options = CheckOptions(workers=workers, timeout=timeout, selfcheck=selfcheck, forward_only=forward_only,
                            allow_frameworks=allow_frameworks, memory_limit=memory_limit, oracle_cache=oracle_cache)
     result = run_plan(plan, options, executor=executor, on_case=on_case)
@@ -103,6 +155,9 @@ def run_plan(plan: Plan, options: CheckOptions | None = None, *, executor: Execu
              on_case: Callable[[Case, list[dict[str, Any]]], None] | None = None) -> SweepResult:
     """Run a planned sweep through the runner."""
     reference = None if plan.implementation.name == BUILTIN else plan.implementation.name
+    options = dataclasses.replace(options or CheckOptions())
+    options.forward_only = options.forward_only or plan.forward_only
+    options.map_path = options.map_path or plan.implementation.map_path
     return run_cases(reference, plan.cases, options, executor=executor, on_case=on_case)
 
 

@@ -59,8 +59,8 @@ def _reraise_if_real_interrupt(error: BaseException) -> None:
 
 
 @lru_cache(maxsize=8)
-def _implementation(reference: str | None) -> Implementation:
-    return load_implementation(reference)
+def _implementation(reference: str | None, map_path: str | None = None) -> Implementation:
+    return load_implementation(reference, map_path)
 
 
 def plain(value: Any) -> Any:
@@ -121,8 +121,8 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         if forward_only:
             return
         if functions.backward is None:
-            raw["backward_error"] = (f"no backward: the implementation has {functions.origin or 'a forward'} "
-                                     f"but no {functions.missing or 'backward'}")
+            raw["backward_error"] = (f"no backward: {functions.missing or 'the backward'} is missing "
+                                     "(use --forward-only to check outputs alone)")
             return
         phase = "backward"
         handed_dout = upstream_for_backward(spec, gradients)
@@ -153,7 +153,7 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
 
 
 def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = True,
-                       forward_only: bool = False) -> dict[str, Any]:
+                       forward_only: bool = False, map_path: str | None = None) -> dict[str, Any]:
     """Run one case of the implementation named by ``reference``; plain data for the trusted side.
 
     Returns a dict with ``status`` ("ran", "skipped", "error"), ``reason``, ``results``
@@ -167,7 +167,7 @@ def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = T
     started = time.perf_counter()
     with capture_output() as captured:
         try:
-            _run(raw, reference, case, selfcheck, forward_only)
+            _run(raw, reference, case, selfcheck, forward_only, map_path)
         except BaseException as error:  # noqa: BLE001 - e.g. SystemExit while importing the module
             _reraise_if_real_interrupt(error)
             raw.update(status="error", reason=_error_text(error), traceback=traceback.format_exc())
@@ -175,15 +175,16 @@ def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = T
     return raw
 
 
-def _run(raw: dict[str, Any], reference: str | None, case: Case, selfcheck: bool, forward_only: bool) -> None:
-    implementation = _implementation(reference)
+def _run(raw: dict[str, Any], reference: str | None, case: Case, selfcheck: bool, forward_only: bool,
+         map_path: str | None) -> None:
+    implementation = _implementation(reference, map_path)
     functions = implementation.layers.get(case.layer)
     raw["frameworks"] = _frameworks(implementation)
     if functions is None:
         raw.update(status="skipped", reason=f"not implemented: {implementation.name} has no {case.layer}")
         return
-    raw["origin"] = functions.origin
-    reason = unsupported_reason(functions, case.hparam_map)
+    raw["origin"] = functions.description
+    reason = unsupported_reason(functions, case.hparam_map, case.shape_map)
     if reason:
         raw.update(status="skipped", reason=reason)
         return
@@ -211,12 +212,12 @@ def _frameworks(implementation: Implementation) -> list[str]:
 
 
 def rerun_implementation(reference: str | None, case: Case, tensors: dict[str, Any],
-                         gradients: dict[str, np.ndarray]) -> dict[str, Any]:
+                         gradients: dict[str, np.ndarray], map_path: str | None = None) -> dict[str, Any]:
     """The user's forward and backward on given inputs (for the diagnosis): results as plain arrays.
 
     Raises RuntimeError (with the user's exception as text) when the user's code fails.
     """
-    functions = _implementation(reference).layers[case.layer]
+    functions = _implementation(reference, map_path).layers[case.layer]
     hparams = hparams_for_call(functions, case.hparam_map)
     with capture_output():
         try:

@@ -36,6 +36,13 @@ def _markdown(summary: pd.DataFrame, meta: Mapping[str, Any]) -> str:
     coverage = meta.get("coverage") or []
     if coverage:
         lines += ["## Coverage", "", pd.DataFrame(coverage).to_markdown(index=False), ""]
+    implementations = meta.get("implementations") or []
+    if implementations:
+        lines += ["## What was checked as each layer", "", pd.DataFrame(implementations).to_markdown(index=False), ""]
+    not_supported = meta.get("not_supported") or {}
+    if not_supported:
+        lines += ["## Not supported by the implementation", ""]
+        lines += [f"- {layer}: {line}" for layer, line in not_supported.items()] + [""]
     return "\n".join(lines)
 
 

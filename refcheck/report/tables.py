@@ -11,7 +11,7 @@ from ..specs import LAYERS
 
 __all__ = ["FIRST_COLUMNS", "case_statuses", "cases_frame", "display_summary", "summary_frame"]
 
-FIRST_COLUMNS = ["layer", "case", "tensor", "dtype", "status", "reason", "diagnosis", "max_abs_error",
+FIRST_COLUMNS = ["layer", "case", "tensor", "dtype", "status", "reason", "diagnosis", "implementation", "max_abs_error",
                  "max_rel_error", "error_eps", "torch_error_eps", "tolerance_eps", "worst_index", "mismatched",
                  "total", "selfcheck", "selfcheck_error"]
 _LAST_COLUMNS = ["values", "seed", "duration_s"]

@@ -1,0 +1,71 @@
+"""What an implementation supports, as the case expansion needs it (:class:`refcheck.cases.Capabilities`).
+
+A hyperparameter the user's code has no argument for is supported at one value only (torch's
+default, or the value the code fixes); the adapter's constraint adds limits that involve several
+values or the shapes. Expansion then generates cases inside that space, and configurations outside
+it are summarised in one line per layer (:func:`unsupported_summary`).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from ..cases import Capabilities, Case
+from ..specs import layer_spec
+from .contract import LayerFunctions, unsupported_labels, unsupported_reason
+
+__all__ = ["capabilities_of", "describe_capabilities", "unsupported_summary"]
+
+
+def capabilities_of(functions: LayerFunctions) -> Capabilities:
+    """The supported space of one layer's functions."""
+    spec = layer_spec(functions.layer)
+
+    def value_supported(name: str, value: Any) -> bool:
+        if functions.accepted is None or name in functions.accepted:
+            return True
+        if name in functions.fixed:
+            return value == functions.fixed[name] or functions.fixed[name] == "same"
+        default = spec.hyper(name).default
+        return callable(default) or value == default
+
+    def case_reason(case: Case) -> str | None:
+        try:
+            return unsupported_reason(functions, case.hparam_map, case.shape_map)
+        except Exception:  # noqa: BLE001 - a constraint that cannot judge a case keeps it
+            return None
+
+    return Capabilities(value_supported, case_reason)
+
+
+def unsupported_summary(functions: LayerFunctions, cases: Iterable[Case]) -> tuple[int, str]:
+    """(count, one line) for the configurations of ``cases`` the implementation does not support."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for case in cases:
+        labels = unsupported_labels(functions, case.hparam_map, case.shape_map)
+        if labels:
+            total += 1
+            counts.update(labels)
+    if not total:
+        return 0, ""
+    name = (functions.origin or functions.layer).split(": ", 1)[-1]
+    return total, f"not supported by {name}: {', '.join(label for label, _ in counts.most_common())}: " \
+                  f"{total} configurations"
+
+
+def describe_capabilities(functions: LayerFunctions) -> list[str]:
+    """One line per hyperparameter: all values, or the one value supported."""
+    spec = layer_spec(functions.layer)
+    lines = []
+    for hyper in spec.hypers:
+        if functions.accepted is None or hyper.name in functions.accepted:
+            lines.append(f"{hyper.name}: any value")
+        elif hyper.name in functions.fixed:
+            lines.append(f"{hyper.name}: {functions.fixed[hyper.name]!r} only (fixed by the code, found from output "
+                         "shapes)")
+        else:
+            default = "torch's default" if callable(hyper.default) else repr(hyper.default)
+            lines.append(f"{hyper.name}: {default} only (no argument for it)")
+    return lines

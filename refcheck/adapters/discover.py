@@ -1,0 +1,257 @@
+"""Discovery: the user's modules in, one LayerFunctions per layer they implement out, plus what was
+rejected and why.
+
+For each layer, candidates are tried in order: a mapping entry, contract-style
+``<layer>_forward`` / ``<layer>_backward`` functions, classes of the layer's name family, then
+CS231n-style functions. Each candidate is called once on the layer's probe case in each layout
+worth trying (:mod:`refcheck.adapters.probe`); the first that fits is used. A candidate that does
+not fit any layout (wrong signature, wrong return value) is rejected with the reason, instead of
+becoming rows of errors. One that fits by signature but raises is kept: its error is a finding.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+from typing import Any
+
+from ..specs import LAYERS
+from .construct import Constructor, form_choices
+from .contract import LayerFunctions, accepted_keywords, contract_layers
+from .cs231n import adapt_cs231n
+from .layouts import Layout, candidate_layouts, with_layout
+from .mapping import LayerMapping
+from .names import class_layer, public_names
+from .objects import BACKWARD_METHODS, FORWARD_METHODS, _PARAMETRIC, discover_layer_classes, method, object_functions
+from .probe import probe
+
+__all__ = ["Discovery", "Rejected", "discover"]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A function or class that looked like a layer but does not fit it."""
+
+    name: str
+    layer: str
+    reason: str
+
+
+@dataclass
+class Discovery:
+    """What discovery found in the user's modules.
+
+    layers: contract layer -> the functions used for it.
+    rejected: candidates that did not fit, with the reason.
+    available: the functions and classes the modules define (for messages about missing layers).
+    orphans: backward functions without their forward ("relu_backward has no relu_forward").
+    probed: layer -> a note on what the probe call decided (or why a kept candidate raised).
+    """
+
+    layers: dict[str, LayerFunctions] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)
+    available: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    probed: dict[str, str] = field(default_factory=dict)
+
+
+# A candidate: its user-facing name, a builder (layout, forms) -> LayerFunctions, the form choices,
+# whether its name is exact (never rejected) and the layouts to try.
+@dataclass
+class _Candidate:
+    name: str
+    build: Callable[[Layout, Mapping[str, str]], LayerFunctions]
+    forms: list[dict[str, str]] = field(default_factory=lambda: [{}])
+    exact: bool = False
+    layouts: list[Layout] | None = None
+
+
+def _object_candidate(layer: str, cls: Any, entry: LayerMapping | None = None) -> _Candidate:
+    constructor = Constructor.of(cls, renames=entry.args if entry else None,
+                                 offsets=entry.offsets if entry else None, parametric=layer in _PARAMETRIC)
+
+    def build(layout: Layout, forms: Mapping[str, str]) -> LayerFunctions:
+        functions = object_functions(layer, constructor.with_forms(forms), layout,
+                                     gradient_names={k: (v,) for k, v in (entry.gradients if entry else {}).items()},
+                                     parameter_names=entry.parameters if entry else None,
+                                     learning_rate=entry.learning_rate if entry else 1.0)
+        return functions if not entry else replace(functions, adapter="mapping", origin=f"object: {cls.__name__}")
+
+    return _Candidate(f"class {cls.__name__}", _ObjectBuild(build), form_choices(constructor), exact=entry is not None)
+
+
+class _ObjectBuild:
+    """Marks the builder of a class candidate (classes are always probed: construction is a guess)."""
+
+    def __init__(self, build: Callable[[Layout, Mapping[str, str]], LayerFunctions]) -> None:
+        self.build = build
+
+    def __call__(self, layout: Layout, forms: Mapping[str, str]) -> LayerFunctions:
+        return self.build(layout, forms)
+
+
+def _function_candidate(functions: LayerFunctions, name: str, exact: bool) -> _Candidate:
+    return _Candidate(name, lambda layout, forms: functions, exact=exact)
+
+
+def _mapping_candidate(layer: str, entry: LayerMapping, namespace: Mapping[str, Any]) -> _Candidate | None:
+    if entry.class_name:
+        cls = namespace.get(entry.class_name)
+        return None if cls is None else _object_candidate(layer, cls, entry)
+    if entry.function:
+        forward = entry_forward = namespace.get(entry.function)
+        backward = namespace.get(entry.backward) if entry.backward else None
+        if forward is None:
+            return None
+        if entry.offsets:
+            forward = _offset(forward, entry.offsets)
+        functions = LayerFunctions(layer, forward, backward, accepted_keywords(entry_forward), origin=entry.function,
+                                   missing="" if backward else (entry.backward or f"a backward for {entry.function}"),
+                                   adapter="mapping")
+        return _function_candidate(functions, entry.function, exact=True)
+    return None
+
+
+def _offset(forward: Callable[..., Any], offsets: Mapping[str, int]) -> Callable[..., Any]:
+    """forward with the mapping's convention offsets added to its hyperparameters."""
+
+    def shifted(*tensors: Any, **hparams: Any) -> Any:
+        for name, offset in offsets.items():
+            value = hparams.get(name)
+            if isinstance(value, tuple):
+                hparams[name] = tuple(v + offset for v in value)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                hparams[name] = value + offset
+        return forward(*tensors, **hparams)
+
+    return shifted
+
+
+def _mapped_layouts(layer: str, entry: LayerMapping | None) -> list[Layout] | None:
+    if entry is None or not (entry.layout or entry.weight_layout or entry.single_sample):
+        return None
+    default = candidate_layouts(layer)[0]
+    return [Layout(entry.layout or default.activations, entry.weight_layout or default.weight, entry.single_sample)]
+
+
+def _namespace(modules: Iterable[ModuleType]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for module in modules:
+        for name, value in vars(module).items():
+            merged.setdefault(name, value)
+    return merged
+
+
+def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, Any],
+                mapping: Mapping[str, LayerMapping]) -> list[_Candidate]:
+    candidates = []
+    entry = mapping.get(layer)
+    if entry is not None:
+        mapped = _mapping_candidate(layer, entry, namespace)
+        if mapped is not None:
+            mapped.layouts = _mapped_layouts(layer, entry)
+            fixed = dict(entry.fixed)
+            if fixed:
+                inner = mapped.build
+                fixed_build = (lambda layout, forms: replace(inner(layout, forms), fixed=fixed))
+                mapped.build = _ObjectBuild(fixed_build) if isinstance(inner, _ObjectBuild) else fixed_build
+            candidates.append(mapped)
+    for module in modules:
+        contract = contract_layers(module).get(layer)
+        if contract is not None:
+            candidates.append(_function_candidate(contract, f"{layer}_forward", exact=True))
+    seen: list[Any] = []
+    for module in modules:
+        registry = getattr(module, "REFCHECK_LAYERS", None)
+        if registry is not None and layer in discover_layer_classes(module):
+            candidates.append(_object_candidate(layer, registry[layer]))
+        for name, cls in sorted(vars(module).items()):
+            if inspect.isclass(cls) and class_layer(name) == layer and cls not in seen:
+                seen.append(cls)
+                candidates.append(_object_candidate(layer, cls))
+    for module in modules:
+        adapted = adapt_cs231n(module).get(layer)
+        if adapted is not None:
+            candidates.append(_function_candidate(adapted, adapted.origin.split(": ")[-1], exact=False))
+    return candidates
+
+
+def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str, LayerFunctions | None]:
+    """(fitting functions, first misfit reason, a variant that raised) for one candidate.
+
+    Functions named exactly (contract-style ``<layer>_forward``, or a function named in a mapping)
+    are taken as they are, without a probe call: the contract (torch layouts) or the mapping says
+    all there is, and a layout mistake in them is a finding for the diagnosis, not something to
+    adapt to. Classes and other-style functions are probed in each candidate layout.
+    """
+    if candidate.exact and not isinstance(candidate.build, _ObjectBuild):
+        layout = (candidate.layouts or candidate_layouts(layer))[0]
+        return with_layout(candidate.build(layout, {}), layout), "", None
+    first_reason, raised = "", None
+    for layout in candidate.layouts or candidate_layouts(layer):
+        for forms in candidate.forms:
+            try:
+                functions = with_layout(candidate.build(layout, forms), layout)
+            except Exception as error:  # noqa: BLE001 - a class that cannot even be inspected
+                first_reason = first_reason or f"{type(error).__name__}: {error}"
+                continue
+            outcome = probe(functions)
+            if outcome.fits:
+                return replace(functions, fixed={**functions.fixed, **outcome.fixed}), "", None
+            first_reason = first_reason or outcome.reason
+            if outcome.raised and raised is None:
+                raised = replace(functions, notes=(f"probe call: {outcome.reason}",))
+    return None, first_reason, raised
+
+
+def _class_without_backward(layer: str, modules: list[ModuleType]) -> list[Rejected]:
+    rejected, seen = [], set()
+    for module in modules:
+        for name, cls in sorted(vars(module).items()):
+            if inspect.isclass(cls) and class_layer(name) == layer and f"class {name}" not in seen:
+                seen.add(f"class {name}")
+                if not method(cls, FORWARD_METHODS):
+                    rejected.append(Rejected(f"class {name}", layer, "has no forward method"))
+                elif not method(cls, BACKWARD_METHODS):
+                    rejected.append(Rejected(f"class {name}", layer,
+                                             f"has {method(cls, FORWARD_METHODS)} but no backward method"))
+    return rejected
+
+
+def discover(modules: list[ModuleType], mapping: Mapping[str, LayerMapping] | None = None,
+             layers: Iterable[str] | None = None) -> Discovery:
+    """Find every layer the modules implement (or only ``layers``), probing each candidate."""
+    mapping = mapping or {}
+    namespace = _namespace(modules)
+    found = Discovery(available=sorted({n for m in modules for n in public_names(m)}))
+    for layer in layers or LAYERS:
+        found.rejected += _class_without_backward(layer, modules)
+        fallback, fallback_name, misfits = None, "", []
+        for candidate in _candidates(layer, modules, namespace, mapping):
+            functions, reason, raised = _try(layer, candidate)
+            if functions is not None:
+                found.layers[layer] = functions
+                found.probed.pop(layer, None)
+                break
+            if fallback is None and (candidate.exact or raised is not None):
+                fallback = raised or candidate.build((candidate.layouts or candidate_layouts(layer))[0],
+                                                     candidate.forms[0])
+                fallback_name = candidate.name
+                found.probed[layer] = f"{candidate.name}: probe call: {reason}"
+                continue
+            misfits.append(Rejected(candidate.name, layer, reason))
+        if layer not in found.layers and fallback is not None:
+            # It fits by name or signature but fails on the probe: check it, so the failure shows.
+            found.layers[layer] = fallback
+        found.rejected += [r for r in misfits if r.name != fallback_name]
+        for module in modules:
+            if callable(getattr(module, f"{layer}_backward", None)) and not callable(
+                    getattr(module, f"{layer}_forward", None)):
+                found.orphans.append(f"{layer}_backward has no {layer}_forward")
+    for entry in mapping.values():
+        if entry.layer not in found.layers:
+            wanted = entry.class_name or entry.function
+            found.rejected.append(Rejected(wanted or "(mapping)", entry.layer,
+                                           f"named in the mapping ({entry.source}) but not found in the code"))
+    return found

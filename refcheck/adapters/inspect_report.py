@@ -1,0 +1,81 @@
+"""``refcheck inspect``: what refcheck found in the user's code, written for the person who wrote it.
+
+For each layer: the user's function or class, how it is called (adapter, layout), which
+hyperparameters it supports; then what was not used and why, forward functions without a
+backward, and a starting mapping (TOML) for what discovery could not decide.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .capabilities import describe_capabilities
+from .contract import LayerFunctions
+from .discover import Discovery
+
+__all__ = ["inspect_text", "starting_mapping"]
+
+_ADAPTERS = {
+    "contract": "called as it is (refcheck's own calling convention)",
+    "cs231n": "CS231n-style functions (conv_param / pool_param dicts)",
+    "object": "a class: a new object per case, forward then backward",
+    "mapping": "as your mapping file says",
+}
+
+
+def _layer_block(layer: str, functions: LayerFunctions) -> list[str]:
+    name = (functions.origin or layer).split(": ", 1)[-1]
+    lines = [f"{layer}: {name}", f"    how: {_ADAPTERS.get(functions.adapter, functions.adapter)}"]
+    if functions.layout:
+        lines.append(f"    layout: {functions.layout} (found from output shapes on a probe call)")
+    if functions.backward is None:
+        lines.append(f"    backward: MISSING ({functions.missing}); outputs are checked, gradients are errors "
+                     "(use --forward-only if it has none by design)")
+    lines += [f"    {line}" for line in describe_capabilities(functions)]
+    lines += [f"    note: {note}" for note in functions.notes]
+    return lines
+
+
+def starting_mapping(discovery: Discovery) -> str:
+    """TOML for the candidates that were not used, to be completed by hand."""
+    blocks = []
+    for rejected in discovery.rejected:
+        if rejected.layer in discovery.layers:
+            continue
+        kind = "class" if rejected.name.startswith("class ") else "function"
+        name = rejected.name.removeprefix("class ")
+        block = [f"[{rejected.layer}]", f'{kind} = "{name}"']
+        if kind == "class":
+            block += ['# args = { out_channels = "your_argument_name" }', '# weight = "W"', '# grad_weight = "dW"',
+                      '# layout = "NHWC"', '# weight_layout = "(kh, kw, C, F)"']
+        else:
+            block.append('# backward = "your_backward_function"')
+        blocks.append("\n".join(block))
+    return "\n\n".join(dict.fromkeys(blocks))
+
+
+def inspect_text(name: str, layers: Mapping[str, LayerFunctions], discovery: Discovery, mapping_source: str = "") -> str:
+    """The text ``refcheck inspect`` prints."""
+    lines = [f"refcheck inspect: {name}"]
+    if mapping_source:
+        lines.append(f"mapping read from {mapping_source}")
+    lines.append("")
+    if layers:
+        lines.append(f"Found {len(layers)} layer(s):")
+        for layer, functions in layers.items():
+            lines += _layer_block(layer, functions)
+            if layer in discovery.probed:
+                lines.append(f"    warning: {discovery.probed[layer]} (checked anyway: its cases will show this)")
+    else:
+        lines.append("Found no layers.")
+    if discovery.rejected:
+        lines += ["", "Not used:"]
+        lines += [f"  {r.name} (looks like {r.layer}): {r.reason}" for r in discovery.rejected]
+    if discovery.orphans:
+        lines += ["", "Incomplete:"] + [f"  {orphan}" for orphan in discovery.orphans]
+    if not layers:
+        shown = ", ".join(discovery.available) or "nothing"
+        lines += ["", f"The code defines: {shown}"]
+    mapping = starting_mapping(discovery)
+    if mapping:
+        lines += ["", "A starting mapping (save as refcheck.toml beside your code, or pass --map FILE):", "", mapping]
+    return "\n".join(lines)

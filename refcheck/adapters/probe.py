@@ -1,0 +1,172 @@
+"""One probe call per candidate: does this function or class fit the layer, and in which layout?
+
+The probe case of a layer has sizes that are all distinct (batch 2, 3 input channels, 4 filters,
+a 5x5 kernel on an 11x10 image...), so each layout gives a different shape and the layout is read
+from shapes alone. Values are never looked at: a layout or a fixed hyperparameter is decided
+before any comparison with torch, so it can never hide a bug. A hyperparameter the code has no
+argument for is probed the same way: if the output shape matches another value than torch's
+default (a conv that always pads 'same', a pool with a fixed stride), that value is what the code
+implements, and it is checked there.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..cases import Case, Space, build_case, make_inputs, make_upstream_gradient
+from ..specs import InvalidConfig, layer_spec
+from .contract import LayerFunctions, Misfit, gradient_tuple, hparams_for_call
+
+__all__ = ["ProbeOutcome", "probe", "probe_case"]
+
+_PROBE_PARAMS: dict[str, dict[str, Any]] = {
+    "conv": {"batch": 2, "channels": (3, 4), "input_size": (11, 10), "kernel_size": 5, "bias": True},
+    "pooling": {"batch": 2, "channels": 3, "input_size": (9, 11)},
+    "dense": {"batch_shape": (2,), "features": (5, 3), "bias": True, "input_shape": (2, 3, 4, 5)},
+    "activation": {"input_shape": (3, 5)},
+    "loss": {"input_shape": (4, 3)},
+}
+_REQUIRED = {"kernel_size": 2, "norm_type": 2, "output_size": (4, 5), "dim": 1}
+
+# Values a code may fix without an argument for them, tried after torch's default.
+_FIXED_CANDIDATES: dict[str, dict[str, tuple[Any, ...]]] = {
+    "conv2d": {"padding": ("same", (1, 1), (2, 2)), "stride": ((2, 2),)},
+    "max_pool2d": {"stride": ((1, 1), (2, 2)), "padding": ((1, 1),)},
+    "avg_pool2d": {"stride": ((1, 1), (2, 2)), "padding": ((1, 1),)},
+    "flatten": {"start_dim": (1,)},
+    "softmax": {"dim": (1, -1, 0)},
+    "log_softmax": {"dim": (1, -1, 0)},
+}
+
+
+def probe_case(layer: str) -> Case:
+    """The probe case of a layer: float64, sizes all distinct, torch's defaults elsewhere."""
+    spec = layer_spec(layer)
+    params = dict(_PROBE_PARAMS[spec.family])
+    for hyper in spec.hypers:
+        if hyper.name in _REQUIRED and hyper.default is None:
+            params[hyper.name] = _REQUIRED[hyper.name]
+    return build_case(Space(layer, "probe", {}, {}, ()), params)
+
+
+@dataclass
+class ProbeOutcome:
+    """What one probe call showed.
+
+    fits: the candidate is this layer in this layout (signature, return structure and shapes agree).
+    raised: the call raised after its arguments were accepted (a bug, not a misfit).
+    fixed: hyperparameters the code implements at a value other than torch's default.
+    """
+
+    fits: bool
+    reason: str = ""
+    raised: bool = False
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    if isinstance(value, np.ndarray):
+        return value.shape
+    if np.isscalar(value):
+        return ()
+    return None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def _fixed_values(layer: str, functions: LayerFunctions, case: Case, shape: tuple[int, ...]) -> dict[str, Any] | None:
+    """Values of non-accepted hyperparameters under which torch's output has ``shape``."""
+    spec = layer_spec(layer)
+    hparams = case.hparam_map
+    for name, values in _FIXED_CANDIDATES.get(layer, {}).items():
+        if functions.accepted is None or name in functions.accepted:
+            continue
+        for value in values:
+            try:
+                if tuple(spec.output_shape(case.shape_map, {**hparams, name: value})) == shape:
+                    return {name: value}
+            except InvalidConfig:
+                continue
+    return None
+
+
+def _binds(function: Any, count: int, keywords: Mapping[str, Any]) -> str:
+    """Why ``function`` cannot be called with ``count`` positional arguments and ``keywords`` ('' if it can)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return ""
+    try:
+        signature.bind(*range(count), **keywords)
+    except TypeError as error:
+        return str(error)
+    return ""
+
+
+def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
+    """Call ``functions`` once on the layer's probe case and say whether they fit the layer."""
+    layer = functions.layer
+    spec = layer_spec(layer)
+    case = case or probe_case(layer)
+    tensors = make_inputs(case)
+    hparams = hparams_for_call(functions, case.hparam_map)
+    expected = tuple(spec.output_shape(case.shape_map, case.hparam_map))
+    handed = [None if tensors[n] is None else tensors[n].copy() for n in spec.tensors]
+    try:
+        returned = functions.forward(*handed, **hparams)
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's code may raise anything
+        return ProbeOutcome(False, f"forward raised {type(error).__name__}: {error}", raised=_bound(error))
+    if not isinstance(returned, tuple) or len(returned) != 2:
+        return ProbeOutcome(False, f"returns {_describe(returned)}, {layer} needs (output, cache)")
+    output, cache = returned
+    shape = _shape(output)
+    fixed: dict[str, Any] = {}
+    if shape != expected:
+        found = _fixed_values(layer, functions, case, shape) if shape is not None else None
+        if found is None:
+            return ProbeOutcome(False, f"output is {_describe(output)}, {layer} gives shape {expected} here")
+        fixed = found
+        case = _with_hparams(case, found)
+    if functions.backward is None:
+        return ProbeOutcome(True, fixed=fixed)
+    dout = make_upstream_gradient(case, shape)
+    try:
+        grads = gradient_tuple(functions.backward(dout, cache))
+    except (Exception, SystemExit) as error:  # noqa: BLE001
+        return ProbeOutcome(False, f"backward raised {type(error).__name__}: {error}", raised=_bound(error),
+                            fixed=fixed)
+    present = [n for n in spec.differentiable if case.shape_map.get(n) is not None]
+    if len(grads) < len(present):
+        return ProbeOutcome(False, f"backward returns {len(grads)} gradient(s), {layer} needs {len(present)}",
+                            fixed=fixed)
+    for name, grad in zip(present, grads):
+        wanted = case.shape_map[name]
+        if _shape(grad) != tuple(wanted):
+            return ProbeOutcome(False, f"gradient of {name} is {_describe(grad)}, expected shape {tuple(wanted)}",
+                                raised=True, fixed=fixed)
+    return ProbeOutcome(True, fixed=fixed)
+
+
+def _bound(error: BaseException) -> bool:
+    """A TypeError about arguments is a misfit (wrong signature); anything else is a bug in the code."""
+    text = str(error)
+    if isinstance(error, Misfit):
+        return False
+    if isinstance(error, TypeError) and ("argument" in text or "positional" in text):
+        return False
+    return True
+
+
+def _with_hparams(case: Case, values: Mapping[str, Any]) -> Case:
+    merged = {**case.hparam_map, **values}
+    return replace(case, hparams=tuple(merged.items()))
