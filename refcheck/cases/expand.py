@@ -125,7 +125,7 @@ ALL_SUPPORTED = Capabilities()
 
 def _value_for_check(name: str, value: Any) -> Any:
     """A case-file value as the hyperparameter value it stands for, where that is context-free."""
-    if name == "divisor_override" and value in ("none", 0):
+    if value == "none" or (name == "divisor_override" and value == 0):
         return None
     if name == "norm_type":
         return float(value)
