@@ -7,9 +7,13 @@ path as a user's module.
 from __future__ import annotations
 
 from .activations import *  # noqa: F401,F403
+from .activations_extra import *  # noqa: F401,F403
 from .adaptive import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .dense import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
+from .losses_extra import *  # noqa: F401,F403
 from .lp_pooling import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403
