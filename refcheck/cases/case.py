@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ _ABBREVIATIONS = {
     "ceil_mode": "ceil", "count_include_pad": "cip", "divisor_override": "div", "norm_type": "n",
     "output_size": "o", "negative_slope": "ns", "dim": "dim", "start_dim": "sd", "end_dim": "ed",
     "reduction": "",
+    "approximate": "approx", "min_val": "min", "max_val": "max", "threshold": "th", "is_causal": "causal",
+    "num_heads": "heads", "ignore_index": "ii", "label_smoothing": "ls", "log_target": "logt", "margin": "m",
 }
 
 
@@ -70,10 +73,11 @@ def format_value(value: Any) -> str:
 
 
 def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None], dtype: str,
-            values: str, kernel: tuple[int, int] | None = None) -> str:
+            values: str, kernel: tuple[int, int] | None = None, extra: Sequence[str] = ()) -> str:
     """A readable id that names everything that distinguishes the case.
 
-    For example ``conv2d[s2-p1-d2-g1-k3x3-nobias-2x4x9x7-o6-f32]``.
+    For example ``conv2d[s2-p1-d2-g1-k3x3-nobias-2x4x9x7-o6-f32]``. ``extra``: further parts
+    after the shapes (a hidden size, a mask kind), for layers whose input shape does not say all.
     """
     parts = []
     for name, value in hparams.items():
@@ -86,6 +90,7 @@ def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None]
     parts.append("x".join(str(s) for s in shapes["input"]))
     if shapes.get("weight") is not None:
         parts.append(f"o{shapes['weight'][0]}")  # output channels / features: not in the input shape
+    parts.extend(extra)
     if values != "normal":
         parts.append(values)
     parts.append("f32" if dtype == "float32" else "f64")

@@ -28,6 +28,7 @@ from typing import Any
 from ..specs import LAYERS, CaseFileError, LayerSpec
 from .case import DTYPES
 from .inputs import VALUE_KINDS
+from .shapes_seqloss import SEQLOSS_PARAMS
 
 __all__ = ["SHAPE_DEFAULTS", "Space", "allowed_params", "default_cases_dir", "load_spaces"]
 
@@ -38,8 +39,9 @@ _SHAPE_PARAMS = {
     "conv": ("batch", "channels", "input_size", "kernel_size", "bias"),
     "pooling": ("batch", "channels", "input_size"),
     "dense": ("batch_shape", "features", "bias", "input_shape"),
-    "activation": ("input_shape",),
-    "loss": ("input_shape",),
+    "activation": ("input_shape", "num_parameters"),
+    "loss": ("input_shape", "class_weight", "element_weight"),
+    **SEQLOSS_PARAMS,
 }
 _COMMON_PARAMS = ("dtype", "values")
 _TABLE_KEYS = ("grid", "vary", "pairwise", "tolerance")
