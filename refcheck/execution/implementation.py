@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..adapters import LayerFunctions, adapt, contract_layers
+from ..adapters.optional_tensors import fit_optional_tensors
 from ..specs import UsageError
 
 __all__ = ["BUILTIN", "Implementation", "load_implementation"]
@@ -72,5 +73,5 @@ def load_implementation(reference: str | None = None) -> Implementation:
     if reference != BUILTIN:
         layers.update(adapt(module))
     layers.update(contract_layers(module))
-    return Implementation(reference, layers)
+    return Implementation(reference, {name: fit_optional_tensors(f) for name, f in layers.items()})
 
