@@ -90,10 +90,12 @@ def _case_values(space, case):
 
 def _holds(case, name, option, hp, shapes):
     pair = (option, option) if isinstance(option, int) and not isinstance(option, bool) else option
+    if name in _SEQLOSS_HOLDS and name not in hp:
+        return _SEQLOSS_HOLDS[name](case, option, shapes)
     if name in hp:
         if name == "groups" and option == "depthwise":
             return hp["groups"] == shapes["input"][1]
-        if name == "divisor_override" and option == "none":
+        if name in ("divisor_override", "scale") and option == "none":
             return hp[name] is None
         return hp[name] == pair or hp[name] == option
     if name == "kernel_size":
@@ -115,6 +117,53 @@ def _holds(case, name, option, hp, shapes):
     if name == "batch_shape":
         return tuple(shapes["input"][:-1]) == tuple(option)
     return False
+
+
+def _bias_present(shapes):
+    return next(shapes[k] for k in ("bias", "bias_ih", "in_proj_bias") if k in shapes) is not None
+
+
+def _batch(case, option, shapes):
+    if "query" in shapes:
+        return shapes["query"][0] == option
+    return shapes["input"][1 if case.layer in ("rnn_tanh", "lstm") else 0] == option
+
+
+def _mask_kind(case, option, shapes):
+    return (shapes["attn_mask"] is None) if option == "none" else f"-mask-{option}-" in case.id
+
+
+def _initial_state(case, option, shapes):
+    given = {state for state in ("h0", "c0") if shapes.get(state) is not None}
+    return given == {"given": {"h0", "c0"} & set(shapes), "none": set(), "h0": {"h0"}, "c0": {"c0"}}[option]
+
+
+def _element_weight(case, option, shapes):
+    weight, shape = shapes["weight"], shapes["input"]
+    return {"none": weight is None, "full": weight == shape, "broadcast": weight == shape[-1:]}[option]
+
+
+# Space parameters of the recurrent, attention, extra activation and weighted loss layers, read back
+# from the case's shapes (and, for the mask kind, its id).
+_SEQLOSS_HOLDS = {
+    "bias": lambda case, option, shapes: _bias_present(shapes) == option,
+    "batch": _batch,
+    "input_features": lambda case, option, shapes: shapes["weight_ih"][1] == option,
+    "hidden_size": lambda case, option, shapes: shapes["weight_hh"][1] == option,
+    "seq_len": lambda case, option, shapes: shapes["input"][0] == option,
+    "initial_state": _initial_state,
+    "batch_shape": lambda case, option, shapes: (tuple(shapes["query"][:-2]) == tuple(option) if "query" in shapes
+                                                 else tuple(shapes["input"][:-1]) == tuple(option)),
+    "length": lambda case, option, shapes: shapes["query"][-2] == option,
+    "source": lambda case, option, shapes: shapes["key"][-2] == option,
+    "embed": lambda case, option, shapes: shapes["query"][-1] == option,
+    "value_embed": lambda case, option, shapes: shapes["value"][-1] == option,
+    "mask": _mask_kind,
+    "num_parameters": lambda case, option, shapes: shapes["weight"][0] == 1 if option == 1 else (
+        len(shapes["input"]) > 1 and shapes["weight"][0] == shapes["input"][1]),
+    "class_weight": lambda case, option, shapes: (shapes["weight"] is not None) == option,
+    "element_weight": _element_weight,
+}
 
 
 def test_conv2d_pairs_are_complete_except_same_with_stride(expanded):

@@ -24,6 +24,8 @@ def test_shapes_dtypes_and_seeded_repeatability(cases):
                     continue
                 assert first[name].shape == shape
                 expected = np.int64 if name in LAYERS[layer].integer else np.dtype(case.dtype)
+                if name == "attn_mask" and first[name].dtype == np.bool_:
+                    expected = np.bool_  # a boolean attention mask (others are additive, of the case's dtype)
                 assert first[name].dtype == expected
                 np.testing.assert_array_equal(first[name], again[name])
 
@@ -31,7 +33,8 @@ def test_shapes_dtypes_and_seeded_repeatability(cases):
 def test_upstream_gradient_is_random_never_ones(cases):
     for layer_cases in cases.values():
         case = layer_cases[0]
-        shape = LAYERS[case.layer].output_shape(case.shape_map, case.hparam_map)
+        spec = LAYERS[case.layer]
+        shape = spec.output_shapes(case.shape_map, case.hparam_map)[spec.differentiable_outputs[0]]
         dout = make_upstream_gradient(case, shape)
         assert dout.shape == shape and dout.dtype == np.dtype(case.dtype)
         if dout.size > 1:

@@ -52,7 +52,7 @@ class Context:
         self.overrides = run.case.tolerance_map
         shapes = run.case.shape_map
         self.compared = [name for name in run.spec.compared
-                         if name == "output" or shapes.get(name[len("grad_"):]) is not None]
+                         if name in run.spec.outputs or shapes.get(name[len("grad_"):]) is not None]
         self.allowed = {name: self._allowed(name) for name in self.compared}
         self._torch: dict[str, Any] = {}
         self._reruns: dict[str, Any] = {}
@@ -131,8 +131,10 @@ class Context:
         def compute() -> dict[str, Any]:
             from ..oracle import torch_results  # torch only where a diagnosis needs it
 
+            # Every output's upstream gradient (a layer with several outputs gets one per output).
+            upstream = (self.run.gradients or self.dout) if dout is None else dout
             return torch_results(self.layer, {**self.tensors, **(tensors or {})}, {**self.hparams, **(hparams or {})},
-                                 self.dout if dout is None else dout, dtype)
+                                 upstream, dtype)
 
         return _cached(self._torch, key, compute)
 

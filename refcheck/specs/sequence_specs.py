@@ -121,7 +121,7 @@ SEQUENCE_SPECS = (
               ("input", "hx", "cx") + _RECURRENT_WEIGHTS, (), _cell_shape("lstm_cell"), optional=_BIASES,
               outputs=("h_1", "c_1"), torch_function=f"{_WRAPPERS}.lstm_cell"),
     LayerSpec("gru_cell", "recurrent", ("input", "hx") + _RECURRENT_WEIGHTS, ("input", "hx") + _RECURRENT_WEIGHTS,
-              (), _cell_shape("gru_cell"), optional=_BIASES, torch_function="torch.gru_cell"),
+              (), _cell_shape("gru_cell"), optional=_BIASES, torch_function=f"{_WRAPPERS}.gru_cell"),
     LayerSpec("rnn_tanh", "recurrent", ("input", "h0") + _RECURRENT_WEIGHTS, ("input", "h0") + _RECURRENT_WEIGHTS,
               (), _sequence_shape("rnn_tanh"), optional=_BIASES | {"h0"}, outputs=("output", "h_n"),
               torch_function=f"{_WRAPPERS}.rnn_tanh"),
