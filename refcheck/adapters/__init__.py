@@ -18,7 +18,10 @@ from types import ModuleType
 from .contract import (LayerFunctions, accepted_keywords, call_forward_backward, contract_layers, gradient_tuple,
                        hparams_for_call, named_outputs, unsupported_reason, upstream_for_backward)
 from .cs231n import adapt_cs231n
+from .cs231n_names import cs231n_owns
+from .cs231n_seqloss import adapt_cs231n_seqloss
 from .objects import adapt_objects
+from .objects_seqloss import adapt_objects_seqloss
 
 __all__ = ["LayerFunctions", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects", "call_forward_backward",
            "contract_layers", "gradient_tuple", "hparams_for_call", "named_outputs", "unsupported_reason",
@@ -26,7 +29,8 @@ __all__ = ["LayerFunctions", "accepted_keywords", "adapt", "adapt_cs231n", "adap
 
 
 def _has_contract_functions(module: ModuleType, layer: str) -> bool:
-    return all(callable(getattr(module, f"{layer}_{way}", None)) for way in ("forward", "backward"))
+    return (all(callable(getattr(module, f"{layer}_{way}", None)) for way in ("forward", "backward"))
+            and not cs231n_owns(module, layer))
 
 
 def adapt(module: ModuleType) -> dict[str, LayerFunctions]:
@@ -47,6 +51,7 @@ def adapt(module: ModuleType) -> dict[str, LayerFunctions]:
         Contract layer name -> functions in the contract's calling convention; layers the module
         already provides in contract style are not included.
     """
-    adapted = {**adapt_cs231n(module), **adapt_objects(module)}
+    adapted = {**adapt_cs231n(module), **adapt_cs231n_seqloss(module, adapt_cs231n(module).get("linear")),
+               **adapt_objects(module), **adapt_objects_seqloss(module)}
     return {layer: functions for layer, functions in adapted.items()
             if not _has_contract_functions(module, layer)}

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..specs import LAYERS, LayerSpec, layer_spec
+from .cs231n_names import cs231n_owns
 
 __all__ = ["LayerFunctions", "accepted_keywords", "call_forward_backward", "contract_layers", "gradient_tuple",
            "hparams_for_call", "named_outputs", "unsupported_reason", "upstream_for_backward"]
@@ -56,7 +57,7 @@ def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
     for name in LAYERS:
         forward = getattr(module, f"{name}_forward", None)
         backward = getattr(module, f"{name}_backward", None)
-        if callable(forward) and callable(backward):
+        if callable(forward) and callable(backward) and not cs231n_owns(module, name):
             found[name] = LayerFunctions(name, forward, backward, accepted_keywords(forward),
                                          origin=f"{module.__name__}.{name}_forward")
     return found
