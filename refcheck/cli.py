@@ -1,7 +1,9 @@
 """The command line: ``refcheck run`` and ``refcheck convention``.
 
-Exit codes of ``run``: 0 every case passed or was skipped; 1 a case failed or errored;
-2 a usage or case-file error (nothing written); 130 interrupted (the finished part is written).
+Exit codes of ``run``: 0 every case passed or was skipped, and something was checked; 1 a case
+failed or errored; 2 a usage or case-file error (nothing written); 5 nothing was checked (every
+case skipped or not implemented; as pytest's "no tests ran"); 130 interrupted (the finished part
+is written).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from .specs import RefcheckError, UsageError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING_CHECKED, EXIT_INTERRUPTED = 0, 1, 2, 5, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,14 +27,30 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        # "argument --timeout: ..." reads better as "--timeout: ...".
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message.removeprefix('argument ')}\n")
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+def _argparse_type(option):  # type: ignore[no-untyped-def]
+    def convert(text: str):  # type: ignore[no-untyped-def]
+        try:
+            return option.parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    convert.__name__ = option.dest
+    return convert
+
+
+def _add_check_options(parser: argparse.ArgumentParser) -> None:
+    """The options shared with the pytest plugin (refcheck.execution.options)."""
+    from .execution.options import OPTIONS
+
+    for option in OPTIONS:
+        if option.parse is None:
+            parser.add_argument(f"--{option.name}", action="store_true", help=option.help)
+        else:
+            parser.add_argument(f"--{option.name}", type=_argparse_type(option), default=option.default,
+                                metavar=option.metavar, help=option.help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Check every layer of an implementation against torch.autograd "
                                           "over the case sweep; print a per-layer table and write reports "
                                           "(cases.csv, summary.md, summary.html, junit.xml, results.json).",
-                              epilog="Exit codes: 0 all passed or skipped, 1 any failed or errored, "
-                                     "2 usage or case-file error, 130 interrupted (finished cases reported). "
+                              epilog="Exit codes: 0 all passed or skipped (and something was checked), "
+                                     "1 any failed or errored, 2 usage or case-file error, 5 nothing was checked, "
+                                     "130 interrupted (finished cases reported). "
                                      f"Layers: {', '.join(LAYERS)}.")
     run.add_argument("--impl", metavar="MODULE_OR_PATH", default=None,
                      help="module name or path to a .py file (default: refcheck's built-in layers)")
@@ -59,12 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", default="reports", help="report folder (default: ./reports)")
     run.add_argument("--seed", type=int, default=0, help="base seed of the generated inputs (default: 0)")
     run.add_argument("--quick", action="store_true", help="only the cases that the coverage needs")
-    run.add_argument("--timeout", type=_positive, default=60.0, metavar="S",
-                     help="seconds allowed per case before it is stopped as an error (default: 60)")
-    run.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
-                     help="worker processes (default: 2; 0 runs in this process without isolation)")
-    run.add_argument("--no-selfcheck", action="store_true",
-                     help="skip the finite-difference check of the backward against its own forward")
+    run.add_argument("--oracle-cache", metavar="DIR", default=None,
+                     help="folder of torch's cached results (default: $REFCHECK_CACHE_DIR or ~/.cache/refcheck/oracle)")
+    _add_check_options(run)
 
     convention = commands.add_parser("convention", help="the convolution vs cross-correlation explorer",
                                      description="Compute and write the convolution vs cross-correlation "
@@ -80,11 +96,12 @@ def _run(args: argparse.Namespace) -> int:
 
     from .report.console import make_console, print_coverage, print_summary, progress_bar
     from .report import case_statuses, cases_frame, summary_frame, write_reports
+    from .execution.options import check_options
     from .execution.sweep import plan_sweep, run_plan
+    from .oracle import default_cache_dir
 
     console = make_console()
-    if args.workers < 0:
-        raise UsageError(f"--workers must be 0 or more, got {args.workers}")
+    _check_out_folder(args.out)
     plan = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed)
     if args.case:
         wanted = [c.strip() for c in args.case.split(",") if c.strip()]
@@ -104,9 +121,9 @@ def _run(args: argparse.Namespace) -> int:
     console.print(f"refcheck {__version__}: {len(plan.cases)} cases of {len({c.layer for c in plan.cases})} layers "
                   f"for [bold]{escape(plan.implementation.name)}[/]")
     started = time.perf_counter()
+    options = check_options(vars(args), args.oracle_cache or str(default_cache_dir()))
     with progress_bar(console, len(plan.cases)) as advance:
-        result = run_plan(plan, timeout=args.timeout, workers=args.workers, selfcheck=not args.no_selfcheck,
-                          on_case=advance)
+        result = run_plan(plan, options, on_case=advance)
     elapsed = time.perf_counter() - started
     frame = cases_frame(result.records)
     statuses = case_statuses(frame)
@@ -125,7 +142,34 @@ def _run(args: argparse.Namespace) -> int:
     console.print(f"reports: {', '.join(str(p) for p in paths.values())}", markup=False)
     if result.interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if counts.get("failed", 0) or counts.get("error", 0) else EXIT_OK
+    if counts.get("failed", 0) or counts.get("error", 0):
+        return EXIT_FAILED
+    if not counts.get("passed", 0):
+        console.print(_nothing_checked(statuses), markup=False)
+        return EXIT_NOTHING_CHECKED
+    return EXIT_OK
+
+
+def _nothing_checked(statuses) -> str:  # type: ignore[no-untyped-def]
+    """Why a run checked nothing: its skip reasons, most frequent first."""
+    reasons = statuses["reason"].fillna("").astype(str).str.split(";").str[0].value_counts()
+    listed = "; ".join(f"{reason or 'skipped'} ({count} cases)" for reason, count in reasons.head(3).items())
+    return (f"nothing was checked: all {len(statuses)} cases were skipped ({listed}); "
+            f"exit code {EXIT_NOTHING_CHECKED}")
+
+
+def _check_out_folder(out: str) -> None:
+    """--out must be a folder refcheck can write (or create), checked before any case runs."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {out!r} is a file; give a folder for the reports")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {out!r} cannot be created: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out!r} cannot be written: no write permission on {existing}")
 
 
 def _convention(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ Usage, in any folder (no test files needed)::
 Each case of the sweep (:func:`refcheck.execution.sweep.plan_sweep`) becomes one test item whose name is
 the case id, under ``refcheck/<layer>``: ``refcheck/conv2d::conv2d[s2-p1-d2-g1-k3x3-2x4x9x7-o6-f32]``.
 Select cases with ``-k`` (``-k "conv2d and f32"``). A case runs exactly as in ``refcheck run``
-(:func:`refcheck.execution.run_case.run_case`) in a process pool, so a crash or a hang of the implementation
+(:class:`refcheck.execution.runner.CaseChecker`) in worker processes, so a crash or a hang of the implementation
 fails only that test. passed -> pass; failed or error -> failure with an
 ``assert_close``-like message and the ``refcheck run`` command reproducing the case; skipped
 (not implemented, unsupported hyperparameter) -> skip with the reason.
@@ -22,7 +22,6 @@ import math
 import re
 import shlex
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +49,7 @@ class RefcheckOptions:
     quick: bool = False
     timeout: float = DEFAULT_TIMEOUT
     workers: int = 2
+    shared: Mapping[str, Any] = field(default_factory=dict)  # the other shared checking options, by dest
 
 
 @dataclass
@@ -60,7 +60,7 @@ class _SweepState:
     options: RefcheckOptions
     plan: Any = None
     executor: Any = None
-    futures: dict[str, Future] = field(default_factory=dict)
+    futures: dict[str, Any] = field(default_factory=dict)
     order: dict[str, int] | None = None
 
 
@@ -78,29 +78,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="folder of case files (default: refcheck's built-in cases)")
     group.addoption("--refcheck-quick", action="store_true", default=False,
                     help="only the cases that the coverage needs")
-    group.addoption("--refcheck-timeout", metavar="S", type=float, default=DEFAULT_TIMEOUT,
-                    help=f"seconds allowed per case before it fails as an error (default: {DEFAULT_TIMEOUT:g})")
-    group.addoption("--refcheck-workers", metavar="N", type=int, default=2,
-                    help="worker processes (default: 2; 0 runs the cases inside pytest, without isolation)")
+    from .execution.options import OPTIONS  # the options `refcheck run` has too, defined once
+
+    for option in OPTIONS:
+        if option.parse is None:
+            group.addoption(f"--refcheck-{option.name}", action="store_true", default=False, help=option.help)
+        else:
+            group.addoption(f"--refcheck-{option.name}", metavar=option.metavar, default=option.default,
+                            help=option.help)
 
 
 def _options(config: pytest.Config) -> RefcheckOptions | None:
     impl = config.getoption("refcheck_impl")
     if not impl:
         return None
+    from .execution.options import OPTIONS, parse_value
+
+    values = {}
+    for option in OPTIONS:
+        try:
+            values[option.dest] = parse_value(option, config.getoption(f"refcheck_{option.dest}"))
+        except ValueError as error:
+            raise pytest.UsageError(str(error).replace("--", "--refcheck-", 1)) from None
     return RefcheckOptions(impl=impl, layers=config.getoption("refcheck_layers"),
                            cases=config.getoption("refcheck_cases"), quick=config.getoption("refcheck_quick"),
-                           timeout=config.getoption("refcheck_timeout"), workers=config.getoption("refcheck_workers"))
+                           timeout=values["timeout"], workers=values["workers"], shared=values)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     options = _options(config)
     if options is None:
         return
-    if not options.timeout > 0:
-        raise pytest.UsageError(f"--refcheck-timeout must be positive, got {options.timeout:g}")
-    if options.workers < 0:
-        raise pytest.UsageError(f"--refcheck-workers must be 0 or more, got {options.workers}")
     config.addinivalue_line("markers", "refcheck: a refcheck case (collected by --refcheck-impl)")
     config.stash[_STATE] = _SweepState(options)
 
@@ -109,7 +117,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is not None and state.executor is not None:
         # Every case pytest ran has its result; whatever is still queued (-x, Ctrl-C) is dropped.
-        state.executor.shutdown(wait=True, cancel_futures=True)
+        state.executor.close(cancel=True)
         state.executor = None
 
 
@@ -203,15 +211,27 @@ class RefcheckCase(pytest.Item):
         return self.path, None, self.name
 
 
-def _records(state: _SweepState, item: RefcheckCase) -> list[dict[str, Any]]:
-    """The case's records from the pool; the next few cases are submitted now so the workers keep busy."""
-    from .execution.run_case import run_case
+def _checker(state: _SweepState) -> Any:
     from .execution.implementation import BUILTIN
-    from .execution.runner import InlineExecutor, ProcessExecutor, failure_records
+    from .execution.options import CheckOptions, check_options
+    from .execution.runner import CaseChecker
+    from .oracle import default_cache_dir
 
-    options = state.options
     if state.executor is None:
-        state.executor = ProcessExecutor(options.workers, options.timeout) if options.workers else InlineExecutor()
+        options = state.options
+        values = {**{o: None for o in ("memory_limit",)}, "allow_frameworks": False, "forward_only": False,
+                  "no_oracle_cache": False, "no_selfcheck": False, **options.shared,
+                  "timeout": options.timeout, "workers": options.workers}
+        check: CheckOptions = check_options(values, str(default_cache_dir()))
+        reference = None if state.plan.implementation.name == BUILTIN else state.plan.implementation.name
+        state.executor = CaseChecker(reference, check)
+    return state.executor
+
+
+def _records(state: _SweepState, item: RefcheckCase) -> list[dict[str, Any]]:
+    """The case's records; the next few cases are submitted now so the workers keep busy."""
+    options = state.options
+    checker = _checker(state)
     ahead = [node for node in item.session.items if isinstance(node, RefcheckCase)]
     if state.order is None:
         state.order = {node.nodeid: index for index, node in enumerate(ahead)}
@@ -220,15 +240,10 @@ def _records(state: _SweepState, item: RefcheckCase) -> list[dict[str, Any]]:
     window = ahead[start:start + 1 + 2 * options.workers] if options.workers else [item]
     if item not in window:
         window.insert(0, item)
-    reference = None if state.plan.implementation.name == BUILTIN else state.plan.implementation.name
     for pending in window:
         if pending.nodeid not in state.futures:
-            state.futures[pending.nodeid] = state.executor.submit(run_case, reference, pending.case, True, True)
-    future = state.futures.pop(item.nodeid)
-    try:
-        return future.result()
-    except Exception as error:  # the worker timed out or died: the case's rows say so
-        return failure_records(item.case, error, options.timeout)
+            state.futures[pending.nodeid] = checker.submit(pending.case)
+    return checker.records(state.futures.pop(item.nodeid))
 
 
 def case_outcome(records: Sequence[Record]) -> tuple[str, str]:

@@ -110,7 +110,7 @@ def test_cs231n_recurrent_temporal_affine_and_svm_loss_match_torch(tmp_path):
     assert any("p=1, margin=1 and reduction='mean' only" in r for r in reasons)
     assert any("no class weights" in r for r in reasons)
     svm = frame[(frame["layer"] == "multi_margin_loss") & (frame["status"] == "passed")]
-    assert svm["case"].str.startswith("multi_margin_loss[mean-p1-m1-").all() and not svm.empty
+    assert svm["case"].str.startswith("multi_margin_loss[mean-p1-margin1-").all() and not svm.empty
     lstm = frame[frame["layer"] == "lstm"]
     assert set(lstm.loc[lstm["status"] == "passed", "tensor"]) >= {"c_n", "grad_h0", "grad_weight_hh"}
 

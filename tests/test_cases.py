@@ -8,6 +8,7 @@ import pytest
 
 from refcheck.cases.case import case_seed
 from refcheck.cases import build_case, expand, load_spaces
+from refcheck.cases.shapes_seqloss import SEQLOSS_LAYERS
 from refcheck.specs import CaseFileError
 from refcheck.oracle import torch_accepts
 from refcheck.specs import LAYERS, InvalidConfig
@@ -89,13 +90,17 @@ def _case_values(space, case):
 
 
 def _holds(case, name, option, hp, shapes):
-    pair = (option, option) if isinstance(option, int) and not isinstance(option, bool) else option
-    if name in _SEQLOSS_HOLDS and name not in hp:
+    if case.layer in SEQLOSS_LAYERS and name in _SEQLOSS_HOLDS and name not in hp:
         return _SEQLOSS_HOLDS[name](case, option, shapes)
+    spatial = len(shapes["input"] if "input" in shapes else shapes["query"]) - 2
+    arity = max(spatial, 2) if name in hp and name not in ("kernel_size", "input_size") else spatial
+    if case.layer in ("conv1d", "max_pool1d", "avg_pool1d"):
+        arity = 1 if name in ("kernel_size", "input_size") else None  # 1-D hyperparameters are ints
+    pair = (option,) * arity if arity and isinstance(option, int) and not isinstance(option, bool) else option
     if name in hp:
         if name == "groups" and option == "depthwise":
             return hp["groups"] == shapes["input"][1]
-        if name in ("divisor_override", "scale") and option == "none":
+        if option == "none":
             return hp[name] is None
         return hp[name] == pair or hp[name] == option
     if name == "kernel_size":
@@ -104,12 +109,19 @@ def _holds(case, name, option, hp, shapes):
         return tuple(shapes["input"][2:]) == pair
     if name == "bias":
         return (shapes["bias"] is not None) == option
+    if name == "affine":
+        return (shapes["weight"] is not None) == option
+    if name == "running_stats":
+        return (shapes["running_mean"] is not None) == option
+    if name in ("num_embeddings", "embedding_dim"):
+        return shapes["weight"][name == "embedding_dim"] == option
     if name == "batch":
         return shapes["input"][0] == option
     if name == "channels":
         if isinstance(option, int):
             return shapes["input"][1] == option
-        return shapes["input"][1] == option[0] and shapes["weight"][0] == option[1]
+        out = shapes["weight"][1] * hp["groups"] if case.layer == "conv_transpose2d" else shapes["weight"][0]
+        return shapes["input"][1] == option[0] and out == option[1]
     if name == "input_shape":
         return tuple(shapes["input"]) == tuple(option)
     if name == "features":
@@ -234,7 +246,7 @@ def _write(tmp_path, text):
 
 
 @pytest.mark.parametrize("text, key, allowed", [
-    ("[conv3d.grid]\nstride = [1]\n", "conv3d", "conv2d"),
+    ("[conv4d.grid]\nstride = [1]\n", "conv4d", "conv2d"),
     ("[conv2d.grid]\nstrides = [1]\n", "conv2d.grid.strides", "stride"),
     ("[conv2d.grid]\nstride = 1\n", "conv2d.grid.stride", None),
     ("[conv2d.grid]\ndtype = ['float16']\n", "conv2d.dtype", "float32"),

@@ -19,6 +19,7 @@ import pytest
 
 import refcheck.execution.sweep
 from refcheck.cli import main
+from refcheck.execution.options import CheckOptions
 from refcheck.execution.runner import run_cases
 from refcheck.execution.sweep import check, plan_sweep
 
@@ -235,7 +236,7 @@ def test_interrupted_run_cases_returns_the_finished_records():
     cases = plan_sweep(None, ["relu"]).cases
     assert len(cases) == 12
     stop = InterruptAfter(3)
-    result = run_cases(None, cases, workers=2, timeout=30, on_case=stop)
+    result = run_cases(None, cases, CheckOptions(workers=2, timeout=30), on_case=stop)
     assert result.interrupted and result.finished == 3 and result.total == 12
     assert len(stop.seen) == 3
     in_order = [case.id for case in cases if case.id in stop.seen]
@@ -248,7 +249,7 @@ def test_ctrl_c_during_an_in_process_sweep_keeps_the_cases_finished_before_it():
     cases = plan_sweep(None, ["relu"]).cases
     first_interrupted = next(i for i, case in enumerate(cases) if len(case.shape_map["input"]) == 1)
     assert first_interrupted >= 3
-    result = run_cases(str(IMPLS / "broken_ctrl_c.py"), cases, workers=0)
+    result = run_cases(str(IMPLS / "broken_ctrl_c.py"), cases, CheckOptions(workers=0, oracle_cache=None))
     assert result.interrupted and result.total == len(cases)
     assert result.finished == first_interrupted
     done = [case.id for case in cases[:first_interrupted]]

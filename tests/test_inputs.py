@@ -23,7 +23,8 @@ def test_shapes_dtypes_and_seeded_repeatability(cases):
                     assert first[name] is None
                     continue
                 assert first[name].shape == shape
-                expected = np.int64 if name in LAYERS[layer].integer else np.dtype(case.dtype)
+                spec = LAYERS[layer]
+                expected = np.int64 if name in spec.integer else bool if name in spec.boolean else np.dtype(case.dtype)
                 if name == "attn_mask" and first[name].dtype == np.bool_:
                     expected = np.bool_  # a boolean attention mask (others are additive, of the case's dtype)
                 assert first[name].dtype == expected
@@ -34,7 +35,7 @@ def test_upstream_gradient_is_random_never_ones(cases):
     for layer_cases in cases.values():
         case = layer_cases[0]
         spec = LAYERS[case.layer]
-        shape = spec.output_shapes(case.shape_map, case.hparam_map)[spec.differentiable_outputs[0]]
+        shape = spec.output_shapes(case.shape_map, case.hparam_map)[spec.outputs[0]]
         dout = make_upstream_gradient(case, shape)
         assert dout.shape == shape and dout.dtype == np.dtype(case.dtype)
         if dout.size > 1:

@@ -15,13 +15,12 @@ from twins_conv_nd import (
     conv3d_forward_loops,
 )
 
+from refcheck.layers.conv_core import conv_input_gradient, resolve_padding_nd
 from refcheck.layers.conv_nd import (
     conv1d_backward,
     conv1d_forward,
     conv3d_backward,
     conv3d_forward,
-    conv_input_gradient,
-    resolve_padding_nd,
 )
 
 GRAD_NAMES = ("grad_input", "grad_weight", "grad_bias")

@@ -13,7 +13,7 @@ from twins_conv_nd import (
     conv_transpose2d_forward_loops,
 )
 
-from refcheck.layers.conv_nd import cross_correlate_nd, pad_nd
+from refcheck.layers.conv_core import cross_correlate_nd, pad_nd
 from refcheck.layers.conv_transpose import (
     conv_transpose2d_backward,
     conv_transpose2d_forward,

@@ -16,7 +16,7 @@ from twins_normalization import (
     layer_norm_loops,
 )
 
-from refcheck.layers import normalization as norm
+from refcheck import layers as norm
 
 OUTPUT_NAMES = ("output", "new_running_mean", "new_running_var")
 GRAD_NAMES = ("grad_input", "grad_weight", "grad_bias")

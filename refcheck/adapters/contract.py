@@ -16,7 +16,8 @@ import numpy as np
 from ..specs import LAYERS, LayerSpec, layer_spec
 from .cs231n_names import cs231n_owns
 
-__all__ = ["LayerFunctions", "accepted_keywords", "call_forward_backward", "contract_layers", "gradient_tuple",
+__all__ = ["ForeignResult", "LayerFunctions", "accepted_keywords", "takes_param_dict", "call_forward_backward",
+           "contract_layers", "gradient_tuple",
            "hparams_for_call", "named_outputs", "unsupported_reason", "upstream_for_backward"]
 
 
@@ -29,14 +30,27 @@ class LayerFunctions:
     constraint: optional extra limit, ``constraint(hparams) -> reason | None``; a reason
         means the case is skipped as unsupported (e.g. an adapter that only has square strides).
     origin: where the functions come from, for reports ("mymod.conv2d_forward").
+    missing: the name of the function the module lacks when it has only one of the pair
+        (``backward`` is then None: the output is still checked, the gradients are errors).
     """
 
     layer: str
     forward: Callable[..., Any]
-    backward: Callable[..., Any]
+    backward: Callable[..., Any] | None
     accepted: frozenset[str] | None
     constraint: Callable[[Mapping[str, Any]], str | None] | None = None
     origin: str = ""
+    missing: str = ""
+
+
+@dataclass(frozen=True)
+class ForeignResult:
+    """Stands for a result that is not a numeric numpy array (a list, another library's tensor...).
+
+    Only its type name crosses from the implementation's process to the trusted side.
+    """
+
+    type_name: str
 
 
 def accepted_keywords(function: Callable[..., Any]) -> frozenset[str] | None:
@@ -51,15 +65,28 @@ def accepted_keywords(function: Callable[..., Any]) -> frozenset[str] | None:
                      if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
 
 
+def takes_param_dict(function: Callable[..., Any]) -> bool:
+    """A CS231n-style signature (``dropout_forward(x, dropout_param)``): a ``*_param`` argument, which
+    no contract forward has. Such a function is left to the CS231n adapter even under a contract name."""
+    try:
+        return any(name.endswith("_param") for name in inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+
+
 def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
     """Layers a module implements with the contract's ``<layer>_forward`` / ``<layer>_backward``."""
     found = {}
     for name in LAYERS:
         forward = getattr(module, f"{name}_forward", None)
         backward = getattr(module, f"{name}_backward", None)
-        if callable(forward) and callable(backward) and not cs231n_owns(module, name):
+        if callable(forward) and callable(backward) and not takes_param_dict(forward) \
+                and not cs231n_owns(module, name):
             found[name] = LayerFunctions(name, forward, backward, accepted_keywords(forward),
                                          origin=f"{module.__name__}.{name}_forward")
+        elif callable(forward) and not callable(backward) and not takes_param_dict(forward):
+            found[name] = LayerFunctions(name, forward, None, accepted_keywords(forward),
+                                         origin=f"{module.__name__}.{name}_forward", missing=f"{name}_backward")
     return found
 
 

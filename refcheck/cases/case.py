@@ -18,8 +18,10 @@ _ABBREVIATIONS = {
     "ceil_mode": "ceil", "count_include_pad": "cip", "divisor_override": "div", "norm_type": "n",
     "output_size": "o", "negative_slope": "ns", "dim": "dim", "start_dim": "sd", "end_dim": "ed",
     "reduction": "",
+    "output_padding": "op", "training": "train", "momentum": "m", "num_groups": "G", "normalized_shape": "nshape",
+    "use_input_stats": "uis", "padding_idx": "pidx",
     "approximate": "approx", "min_val": "min", "max_val": "max", "threshold": "th", "is_causal": "causal",
-    "num_heads": "heads", "ignore_index": "ii", "label_smoothing": "ls", "log_target": "logt", "margin": "m",
+    "num_heads": "heads", "ignore_index": "ii", "label_smoothing": "ls", "log_target": "logt",
 }
 
 
@@ -73,23 +75,26 @@ def format_value(value: Any) -> str:
 
 
 def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None], dtype: str,
-            values: str, kernel: tuple[int, int] | None = None, extra: Sequence[str] = ()) -> str:
+            values: str, kernel: tuple[int, ...] | str | None = None, extra: Sequence[str] = ()) -> str:
     """A readable id that names everything that distinguishes the case.
 
-    For example ``conv2d[s2-p1-d2-g1-k3x3-nobias-2x4x9x7-o6-f32]``. ``extra``: further parts
-    after the shapes (a hidden size, a mask kind), for layers whose input shape does not say all.
+    For example ``conv2d[s2-p1-d2-g1-k3x3-nobias-2x4x9x7-o6-f32]``. ``kernel`` is the kernel size,
+    or a tag for what the hyperparameters and shapes do not show (``nostats``). ``extra``: further
+    parts after the shapes (a hidden size, a mask kind), for layers whose input shape does not say all.
     """
     parts = []
     for name, value in hparams.items():
         prefix = _ABBREVIATIONS.get(name, name)
         parts.append(f"{prefix}{format_value(value)}")
     if kernel is not None:
-        parts.append(f"k{kernel[0]}x{kernel[1]}")
+        parts.append(kernel if isinstance(kernel, str) else "k" + "x".join(str(k) for k in kernel))
     if "bias" in shapes and shapes["bias"] is None:
-        parts.append("nobias")
+        parts.append("noaffine" if "weight" in shapes and shapes["weight"] is None else "nobias")
     parts.append("x".join(str(s) for s in shapes["input"]))
     if shapes.get("weight") is not None:
-        parts.append(f"o{shapes['weight'][0]}")  # output channels / features: not in the input shape
+        # output channels / features: not in the input shape (conv_transpose2d's weight is (C_in, C_out/groups, ...))
+        weight = shapes["weight"]
+        parts.append(f"o{weight[1] * hparams['groups'] if layer == 'conv_transpose2d' else weight[0]}")
     parts.extend(extra)
     if values != "normal":
         parts.append(values)

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..specs import LAYERS, InvalidConfig, LayerSpec
+from ..specs import LAYERS, CaseFileError, InvalidConfig, LayerSpec
 from .case import Case, case_id, case_seed
 from .shapes_seqloss import SEQLOSS_LAYERS, seqloss_id_parts, seqloss_shapes
+from .shapes_convnorm import FAMILY_SHAPES
 from .spaces import SHAPE_DEFAULTS, Space
 
 __all__ = ["Coverage", "build_case", "expand"]
@@ -27,9 +28,9 @@ Shape = tuple[int, ...]
 # --- building one case from parameter values ------------------------------------------------
 
 
-def _pair(value: Any) -> Any:
+def _pair(value: Any, arity: int = 2) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
+        return (value,) * arity
     return tuple(value) if isinstance(value, (tuple, list)) else value
 
 
@@ -45,7 +46,7 @@ def build_case(space: Space, params: Mapping[str, Any], base_seed: int = 0) -> C
     for hyper in spec.hypers:
         if hyper.name in p:
             value = p[hyper.name]
-            if hyper.name == "divisor_override" and value in ("none", 0):
+            if value == "none" or (hyper.name == "divisor_override" and value == 0):
                 value = None
             if hyper.name == "groups" and value == "depthwise":
                 value = _as_shape(p["channels"])[0]
@@ -53,10 +54,10 @@ def build_case(space: Space, params: Mapping[str, Any], base_seed: int = 0) -> C
                 value = float(value)
             if hyper.name == "scale" and value == "none":
                 value = None
-            hparams[hyper.name] = _pair(value) if hyper.pair and value not in ("same", "valid") else value
+            hparams[hyper.name] = _pair(value, hyper.arity) if hyper.pair and value not in ("same", "valid") else value
         else:
             hparams[hyper.name] = hyper.default_for(hparams)
-        if hparams[hyper.name] is None and hyper.name not in ("divisor_override", "scale"):
+        if hparams[hyper.name] is None and hyper.name not in ("divisor_override", "padding_idx", "scale"):
             raise InvalidConfig(f"{hyper.name} has no default; give it in the case file")
     shapes, kernel = _shapes(spec, p, hparams)
     spec.output_shapes(shapes, hparams)  # raises InvalidConfig
@@ -77,6 +78,8 @@ def _shapes(spec: LayerSpec, p: Mapping[str, Any], hparams: Mapping[str, Any]) -
     family = spec.family
     if spec.name in SEQLOSS_LAYERS:
         return seqloss_shapes(spec, p, hparams), None
+    if family in FAMILY_SHAPES:
+        return FAMILY_SHAPES[family](spec, p, hparams)
     if family == "conv":
         c_in, c_out = _as_shape(p["channels"]) if not isinstance(p["channels"], int) else (p["channels"],) * 2
         kernel = _pair(p.get("kernel_size", 3))
@@ -148,6 +151,15 @@ def _try_build(space: Space, choice: Mapping[str, Any], base_seed: int) -> Case 
         return None
 
 
+def _first_rejection(space: Space) -> str:
+    """Why torch rejects the space's first configuration (for the error message)."""
+    try:
+        build_case(space, {name: values[0] for name, values in space.params.items()})
+    except InvalidConfig as error:
+        return str(error)
+    return "no valid combination found"
+
+
 def _rotated(values: Sequence[Any], start: int) -> list[Any]:
     start %= len(values)
     return list(values[start:]) + list(values[:start])
@@ -217,6 +229,9 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0) -> tuple[li
             continue
         add(*found)
         covered |= _items_of(found[0], space)
+    if not chosen:
+        raise CaseFileError(space.source, space.layer, "has no configuration torch accepts: every combination of its "
+                            f"values is invalid (for example: {_first_rejection(space)})")
     missing = [item for item in required if item not in covered and item not in infeasible]
     coverage = Coverage(space.layer, len(required), sum(1 for item in required if item in covered), infeasible,
                         missing)

@@ -12,6 +12,8 @@ from ..specs import LAYERS
 from .case import Case
 from .inputs_seqloss import SEQLOSS_VALUE_KINDS, seqloss_inputs
 from .shapes_seqloss import SEQLOSS_LAYERS
+from .inputs_convnorm import INPUT_MAKERS
+from .inputs_convnorm import VALUE_KINDS as _CONVNORM_KINDS
 
 __all__ = ["VALUE_KINDS", "make_inputs", "make_upstream_gradient", "make_upstream_gradients"]
 
@@ -30,6 +32,7 @@ VALUE_KINDS.update({
     "binary_cross_entropy_with_logits": _SATURATING,
     "binary_cross_entropy": ("normal", "edges"),
     "cross_entropy": _SATURATING,
+    **_CONVNORM_KINDS,
 })
 VALUE_KINDS.update(SEQLOSS_VALUE_KINDS)
 """Input kinds per layer. ties: values on a coarse grid so windows hold equal maxima (torch routes
@@ -64,6 +67,8 @@ def make_inputs(case: Case) -> dict[str, np.ndarray | None]:
     Shapes follow ``case.shapes``; floating tensors have the case's dtype, cross_entropy's
     target is int64 class indices.
     """
+    if case.layer in INPUT_MAKERS:
+        return INPUT_MAKERS[case.layer](case)
     rng = np.random.default_rng(case.seed)
     if case.layer in SEQLOSS_LAYERS:
         return seqloss_inputs(case, rng, _input, _target)

@@ -29,6 +29,8 @@ from ..specs import LAYERS, CaseFileError, LayerSpec
 from .case import DTYPES
 from .inputs import VALUE_KINDS
 from .shapes_seqloss import SEQLOSS_PARAMS
+from .shapes_convnorm import SHAPE_DEFAULTS as _CONVNORM_DEFAULTS
+from .shapes_convnorm import SHAPE_PARAMS as _CONVNORM_PARAMS
 
 __all__ = ["SHAPE_DEFAULTS", "Space", "allowed_params", "default_cases_dir", "load_spaces"]
 
@@ -41,6 +43,7 @@ _SHAPE_PARAMS = {
     "dense": ("batch_shape", "features", "bias", "input_shape"),
     "activation": ("input_shape", "num_parameters"),
     "loss": ("input_shape", "class_weight", "element_weight"),
+    **_CONVNORM_PARAMS,
     **SEQLOSS_PARAMS,
 }
 _COMMON_PARAMS = ("dtype", "values")
@@ -49,6 +52,7 @@ _TOLERANCE_KEYS = ("float32", "float64", "torch_factor")
 SHAPE_DEFAULTS = {
     "batch": 2, "channels": 3, "input_size": (6, 6), "bias": True, "batch_shape": (4,),
     "features": (5, 3), "input_shape": (4, 5), "dtype": "float64", "values": "normal",
+    **_CONVNORM_DEFAULTS,
 }
 
 
@@ -133,7 +137,27 @@ def _space_from_table(layer: str, table: Any, source: str) -> Space:
     for name, values in space.params.items():
         for value in values:
             _check_value_type(space, name, value)
+            _check_value_range(space, name, value)
     return space
+
+
+# Smallest value torch takes for each integer parameter (every element of a tuple is checked).
+_MINIMUM = {"kernel_size": 1, "stride": 1, "dilation": 1, "groups": 1, "batch": 1, "channels": 1,
+            "input_size": 1, "output_size": 1, "features": 1, "batch_shape": 1, "input_shape": 1,
+            "padding": 0, "output_padding": 0}
+
+
+def _check_value_range(space: Space, name: str, value: Any) -> None:
+    """Reject values torch cannot take (stride 0, negative padding, kernel 0...), naming file, key and value."""
+    minimum = _MINIMUM.get(name)
+    if minimum is None:
+        return
+    numbers = value if isinstance(value, tuple) else (value,)
+    for number in numbers:
+        if isinstance(number, (int, float)) and not isinstance(number, bool) and number < minimum:
+            need = "at least 1" if minimum == 1 else "0 or more"
+            raise CaseFileError(space.source, f"{space.layer}.{name}",
+                                f"{value!r} is out of range: torch needs {name} {need}")
 
 
 def _check_value_type(space: Space, name: str, value: Any) -> None:
@@ -141,10 +165,11 @@ def _check_value_type(space: Space, name: str, value: Any) -> None:
     pairish = {"input_size", "kernel_size", "stride", "padding", "dilation", "output_size"}
     key = f"{space.layer}.{name}"
     if name in pairish:
+        arity = max((h.arity for h in LAYERS[space.layer].hypers if h.pair), default=2)
         ok = (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value))
+            isinstance(value, tuple) and len(value) == arity and all(isinstance(v, int) for v in value))
         if name == "padding" and value in ("same", "valid"):
-            ok = space.layer == "conv2d"
+            ok = space.layer in ("conv1d", "conv2d", "conv3d")
         if not ok:
             raise CaseFileError(space.source, key, f"{value!r} is not an int or a [h, w] pair")
     if name in {"input_shape", "batch_shape", "features", "channels"}:

@@ -6,6 +6,7 @@ implementation, what it returned, torch's references) for the comparison and the
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +27,13 @@ class CaseRun:
         gradient of the first differentiable output, ``gradients`` every output's by name (filled
         from ``dout`` for a one-output layer).
     results/reference/torch_at_dtype: compared-tensor name -> array (None where absent).
+    rerun: ``(tensors, gradients) -> results`` runs the user's forward and backward again on other
+        inputs, in the implementation's own process (None: call ``functions`` here).
     """
 
     case: Case
     spec: LayerSpec
-    functions: LayerFunctions
+    functions: LayerFunctions | None
     tensors: dict[str, np.ndarray | None]
     dout: np.ndarray
     hparams: dict[str, Any]
@@ -39,6 +42,7 @@ class CaseRun:
     torch_at_dtype: dict[str, np.ndarray | None] = field(default_factory=dict)
     mutated: list[str] = field(default_factory=list)
     gradients: dict[str, np.ndarray] = field(default_factory=dict)
+    rerun: Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if not self.gradients:

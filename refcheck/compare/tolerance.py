@@ -20,6 +20,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..adapters import ForeignResult
+
 __all__ = ["DEFAULT_TOLERANCE", "TensorComparison", "compare_tensor", "relative_error_eps", "tolerance_eps"]
 
 DEFAULT_TOLERANCE = {"float32": 64.0, "float64": 256.0, "torch_factor": 8.0}
@@ -81,6 +83,8 @@ def compare_tensor(name: str, result: Any, reference: np.ndarray | None, torch_a
         return TensorComparison(False, f"{name} should be None (no such input), got {type(result).__name__}")
     if result is None:
         return TensorComparison(False, f"{name} is None, expected an array of shape {reference.shape}")
+    if isinstance(result, ForeignResult):
+        return TensorComparison(False, f"{name} is a {result.type_name}, expected a numpy array")
     if not isinstance(result, np.ndarray) and not np.isscalar(result):
         return TensorComparison(False, f"{name} is a {type(result).__name__}, expected a numpy array")
     result = np.asarray(result)

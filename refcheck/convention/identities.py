@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..layers import conv_transpose2d_forward
 from ._threads import single_threaded
 from .formulas import (
     Pair,
@@ -151,6 +152,14 @@ def identity_rows(case: IdentityCase | None = None) -> list[IdentityRow]:
         torch_grad_input = torch.nn.grad.conv2d_input(x_t.shape, weight_t, grad_output_t, **hyper).numpy()
         torch_grad_weight = torch.nn.grad.conv2d_weight(x_t, weight_t.shape, grad_output_t, **hyper).numpy()
 
+    transpose_hyper = {"stride": case.stride, "padding": case.padding, "groups": case.groups,
+                       "dilation": case.dilation}
+    numpy_transposed, _ = conv_transpose2d_forward(grad_output, weight, None, output_padding=case.output_padding,
+                                                   **transpose_hyper)
+    numpy_transposed_rotated, _ = conv_transpose2d_forward(grad_output, rot180(weight), None,
+                                                           output_padding=case.output_padding, **transpose_hyper)
+    numpy_transposed_short, _ = conv_transpose2d_forward(grad_output, weight, None, output_padding=(0, 0),
+                                                         **transpose_hyper)
     bias_map = bias[None, :, None, None]
     correlation = cross_correlate2d(x, weight, **hyper) + bias_map
     convolution = true_convolve2d(x, weight, **hyper) + bias_map
@@ -194,6 +203,11 @@ def identity_rows(case: IdentityCase | None = None) -> list[IdentityRow]:
              f"conv_transpose2d(dY, W, stride, padding, output_padding={case.output_padding}, groups, dilation)",
              transposed, grad_x, expected_to_hold=True,
              note="output_padding = (H + 2p − d(k−1) − 1) mod s: the rows after the last window"),
+        _row("dX = the numpy conv_transpose2d(dY, W) of refcheck.layers",
+             f"refcheck.layers.conv_transpose2d_forward(dY, W, None, stride, padding, "
+             f"output_padding={case.output_padding}, groups, dilation) = autograd dX (numpy, no torch)",
+             numpy_transposed, grad_x, expected_to_hold=True,
+             note="the same weight tensor: conv_transpose2d reads conv2d's (F, C/g) as (C_in, C_out/g)"),
         _row("dX = torch.nn.grad.conv2d_input",
              "torch.nn.grad.conv2d_input(x.shape, W, dY, stride, padding, dilation, groups) = autograd dX",
              torch_grad_input, grad_x, expected_to_hold=True),
@@ -212,6 +226,13 @@ def identity_rows(case: IdentityCase | None = None) -> list[IdentityRow]:
         _row("wrong: correlation where a convolution is needed",
              "dX = crop_p( pad_{d(k−1)}(dil_s(dY)) ⋆ W )  (no rot180)",
              dx_unrotated, grad_x, expected_to_hold=False),
+        _row("wrong: conv_transpose2d with the kernel rotated",
+             "conv_transpose2d(dY, rot180 W)  (the rotation already happens inside conv_transpose2d)",
+             numpy_transposed_rotated, grad_x, expected_to_hold=False),
+        _row("wrong: conv_transpose2d without output_padding",
+             "conv_transpose2d(dY, W, output_padding=0)  (the rows after the last window are lost)",
+             numpy_transposed_short, grad_x, expected_to_hold=case.output_padding == (0, 0),
+             note="a shape mismatch shows as inf" if case.output_padding != (0, 0) else ""),
         _row("wrong: no dilation of dY for stride > 1",
              "dX = crop_p( dY ∗_full W )  (no zeros inserted between dY elements)",
              dx_undilated, grad_x, expected_to_hold=case.stride == (1, 1), note=mismatch_note),

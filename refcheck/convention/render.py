@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..report.files import file_mode
 from .classify import ConventionReport
 from .explorer import Convention, build_convention
 from .identities import HOLDS_TOLERANCE
@@ -34,7 +35,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     try:
         with handle:
             handle.write(data)
-        os.chmod(handle.name, 0o644)  # temporary files are private (0600); a report is meant to be read
+        os.chmod(handle.name, file_mode())  # temporary files are private (0600); a report follows the umask
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

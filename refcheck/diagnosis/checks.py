@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from .context import Check
 from .conv import CONV2D_CHECKS
+from .conv_nd import CONV_ND_CHECKS
 from .dense import LINEAR_CHECKS
 from .generic import float32_arithmetic
 from .losses import LOSS_CHECKS
 from .losses_weighted import WEIGHTED_LOSS_CHECKS
+from .masks import DROPOUT_CHECKS, EMBEDDING_CHECKS
+from .norm import NORM_CHECKS
 from .pooling import POOLING_CHECKS
 from .sequence import SEQUENCE_CHECKS
 
@@ -25,6 +28,12 @@ def checks_for(layer: str) -> list[tuple[tuple[str, ...], Check]]:
     """The checks relevant to a layer, in the order they are tried: (tensors each applies to, check)."""
     if layer == "conv2d":
         return CONV2D_CHECKS
+    if layer in ("conv1d", "conv3d", "conv_transpose2d"):
+        return CONV_ND_CHECKS
+    if layer in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
+        return NORM_CHECKS
+    if layer in ("dropout", "embedding"):
+        return DROPOUT_CHECKS if layer == "dropout" else EMBEDDING_CHECKS
     if layer == "linear":
         return LINEAR_CHECKS
     if layer in POOLING_CHECKS:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..adapters import call_forward_backward
-from ..compare import compare_tensor, relative_error_eps, tolerance_eps
+from ..compare import compare_tensor, compared_tensors, relative_error_eps, tolerance_eps
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..compare import CaseRun
@@ -50,9 +50,7 @@ class Context:
         self.tensors = run.tensors
         self.dout = run.dout
         self.overrides = run.case.tolerance_map
-        shapes = run.case.shape_map
-        self.compared = [name for name in run.spec.compared
-                         if name in run.spec.outputs or shapes.get(name[len("grad_"):]) is not None]
+        self.compared = list(compared_tensors(run.case))  # outputs present, then grad_<present tensor>
         self.allowed = {name: self._allowed(name) for name in self.compared}
         self._torch: dict[str, Any] = {}
         self._reruns: dict[str, Any] = {}
@@ -144,9 +142,12 @@ class Context:
         Inputs are handed as fresh copies; cached under ``key``; whatever the user's code raises
         propagates (the caller treats it as "this mistake does not apply").
         """
+        replaced = {**self.tensors, **tensors}
+        gradients = {self.run.spec.differentiable_outputs[0]: dout}
+        if self.run.rerun is not None:  # the user's code runs in its own process, never here
+            return _cached(self._reruns, key, lambda: self.run.rerun(replaced, gradients))
         return _cached(self._reruns, key, lambda: call_forward_backward(
-            self.run.spec, self.run.functions, {**self.tensors, **tensors}, self.run.hparams,
-            {self.run.spec.differentiable_outputs[0]: dout}))
+            self.run.spec, self.run.functions, replaced, self.run.hparams, gradients))
 
 
 def _cached(store: dict[str, Any], key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:

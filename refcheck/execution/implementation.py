@@ -25,6 +25,7 @@ class Implementation:
 
     name: str
     layers: dict[str, LayerFunctions]
+    module: ModuleType | None = None
 
 
 def _import(reference: str) -> ModuleType:
@@ -73,5 +74,5 @@ def load_implementation(reference: str | None = None) -> Implementation:
     if reference != BUILTIN:
         layers.update(adapt(module))
     layers.update(contract_layers(module))
-    return Implementation(reference, {name: fit_optional_tensors(f) for name, f in layers.items()})
+    return Implementation(reference, {name: fit_optional_tensors(f) for name, f in layers.items()}, module)
 

@@ -1,100 +1,32 @@
-"""Executing cases: isolated, time-limited, in parallel, through a concurrent.futures-style executor.
+"""Running cases: the implementation in its workers, the oracle on the trusted side, the verdicts here.
 
-The default executor is a pebble process pool: a case that hangs past its timeout has its worker
-killed and replaced, a case whose worker dies (os._exit, a segfault in an extension) becomes an
-``error`` row, and the sweep goes on. Any executor with ``submit(fn, *args) -> Future`` plugs in
-(an in-process one for debugging, a dask client for a cluster).
+:class:`CaseChecker` submits a case's implementation task to the implementation executor (a
+process that never holds a reference), takes torch's results from the oracle cache or the trusted
+oracle executor, and judges the case here (compare, self-check columns, diagnosis). Hangs and
+dead workers become error rows; a layer whose cases keep timing out gets a much shorter budget
+for the rest of its cases. :func:`run_cases` streams a whole sweep through it.
 """
 from __future__ import annotations
 
 import concurrent.futures
-import multiprocessing
-import os
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ..cases import Case
 from ..compare import status_records
-from ..specs import UsageError
-from .run_case import run_case
+from ..oracle import OracleCache
+from .budget import TimeBudget
+from .executors import Executor, InlineExecutor, ProcessExecutor
+from .judge import judge
+from .limits import default_memory_limit, format_size
+from .options import CheckOptions
+from .worker import EXIT_ZERO_CODE, rerun_implementation, run_implementation
 
-__all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "SweepResult", "failure_records", "run_cases"]
+__all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run_cases"]
 
 Record = dict[str, Any]
-
-
-class Executor(Protocol):
-    """What the runner needs: concurrent.futures' submit, and shutdown."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future: ...
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
-
-
-class InlineExecutor:
-    """Runs each task in this process when submitted: no isolation, no timeout (for debugging)."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as error:  # noqa: BLE001 - delivered through the future, like any executor
-            if isinstance(error, KeyboardInterrupt):
-                raise
-            future.set_exception(error)
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        return None
-
-
-_PRELOAD = ["numpy", "torch", "torch.nn.functional", "refcheck.oracle.torch_reference", "refcheck.execution.run_case", "refcheck.layers"]
-
-
-def _prepare_worker() -> None:
-    """Worker start-up: one thread per process (the pool is the parallelism)."""
-    from ..oracle import use_one_thread
-
-    use_one_thread()
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    """A forkserver that has imported torch once: workers (and replacements of dead or hung ones)
-    are forked from it in milliseconds. Not plain fork: forking a process that has run torch or
-    OpenMP code can deadlock the child."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_PRELOAD)
-    return context
-
-
-class ProcessExecutor:
-    """A pebble process pool with a per-task timeout; workers are replaced when they die or hang."""
-
-    def __init__(self, workers: int, timeout: float | None) -> None:
-        import pebble
-
-        if getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__":
-            # We are inside a worker start-up that re-imports the user's script: starting another
-            # pool here would recurse without end.
-            raise UsageError("refcheck was asked to start worker processes while a worker was importing your "
-                             "script; put the call under `if __name__ == \"__main__\":`")
-        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(variable, "1")  # inherited by the workers, not this process
-        self.timeout = timeout
-        self.pool = pebble.ProcessPool(max_workers=workers, initializer=_prepare_worker, context=_context())
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        return self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=self.timeout)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        if cancel_futures:
-            self.pool.stop()
-        else:
-            self.pool.close()
-        self.pool.join()
 
 
 @dataclass
@@ -107,61 +39,179 @@ class SweepResult:
     total: int = 0
 
 
-def failure_records(case: Case, error: BaseException, timeout: float | None) -> list[Record]:
+def failure_records(case: Case, error: BaseException, timeout: float | None, note: str = "") -> list[Record]:
     """Error rows for a case whose worker timed out, died, or failed outside the user's code."""
     import pebble
 
     if isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)):
-        reason = f"timeout: the case did not finish within {timeout:g} s (the worker was stopped)"
+        reason = f"timeout: the case did not finish within {timeout:g} s (the worker was stopped){note}"
     elif isinstance(error, pebble.ProcessExpired):
         reason = f"worker died: the process running the case exited with code {error.exitcode}"
+        if error.exitcode == EXIT_ZERO_CODE:
+            reason = "worker died: the process running the case exited with code 0 (the implementation called os._exit(0))"
         if error.exitcode and error.exitcode < 0:
             reason += f" (signal {-error.exitcode})"
-    elif isinstance(error, KeyboardInterrupt):
-        reason = "error: the implementation raised KeyboardInterrupt"
+        reason += note
     else:
         reason = f"internal error: {type(error).__name__}: {error}"
     return status_records(case, "error", reason)
 
 
-def run_cases(reference: str | None, cases: Sequence[Case], *, workers: int = 2, timeout: float | None = 60.0,
-              executor: Executor | None = None, on_case: Callable[[Case, list[Record]], None] | None = None,
-              selfcheck: bool = True, diagnose: bool = True) -> SweepResult:
+@dataclass
+class Pending:
+    """A submitted case: the implementation's future and the oracle's (or its cached results)."""
+
+    case: Case
+    implementation: Future
+    timeout: float | None
+    oracle: Future | None = None
+    cached: tuple[dict, dict] | None = None
+
+
+class CaseChecker:
+    """Checks cases of one implementation: submit, then collect the records of each."""
+
+    def __init__(self, reference: str | None, options: CheckOptions | None = None, *,
+                 executor: Executor | None = None, oracle_executor: Executor | None = None) -> None:
+        self.reference = reference
+        self.options = options = options or CheckOptions()
+        inline = options.workers == 0
+        if options.memory_limit is None and not inline:
+            options.memory_limit = default_memory_limit(options.workers)
+        self._own_executor = executor is None
+        self.executor = executor or (InlineExecutor() if inline else ProcessExecutor(
+            options.workers, options.timeout, kind="implementation", memory_limit=options.memory_limit))
+        self._oracle_executor = oracle_executor or (InlineExecutor() if inline else None)
+        self._own_oracle = oracle_executor is None and not inline
+        self.cache = OracleCache(options.oracle_cache)
+        self.budget = TimeBudget(options.timeout)
+
+    @property
+    def oracle_executor(self) -> Executor:
+        if self._oracle_executor is None:  # started on the first cache miss: a warm cache needs no torch
+            self._oracle_executor = ProcessExecutor(self.options.workers, None, kind="oracle")
+        return self._oracle_executor
+
+    def submit(self, case: Case) -> Pending:
+        from ..oracle import compute_reference
+
+        timeout = self.budget.for_layer(case.layer)
+        future = self.executor.submit(run_implementation, self.reference, case, timeout=timeout,
+                                      selfcheck=self.options.selfcheck, forward_only=self.options.forward_only)
+        pending = Pending(case, future, timeout)
+        # The reference is computed only after the implementation has run when both share a process.
+        cached = self.cache.load(case)
+        if cached is not None:
+            pending.cached = cached
+        elif not isinstance(self.executor, InlineExecutor):
+            pending.oracle = self.oracle_executor.submit(compute_reference, case, self.options.oracle_cache)
+        return pending
+
+    def _reference(self, pending: Pending) -> tuple[dict, dict]:
+        from ..oracle import compute_reference
+
+        if pending.cached is not None:
+            return pending.cached
+        if pending.oracle is None:
+            pending.oracle = self.oracle_executor.submit(compute_reference, pending.case, self.options.oracle_cache)
+        reference, at_dtype = pending.oracle.result()
+        self.cache.remember(pending.case, reference, at_dtype)
+        return reference, at_dtype
+
+    def records(self, pending: Pending) -> list[Record]:
+        """The case's records (waits for its tasks)."""
+        case = pending.case
+        try:
+            raw = pending.implementation.result()
+        except (Exception, KeyboardInterrupt) as error:
+            self.budget.timed_out(case.layer, isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)))
+            return failure_records(case, error, pending.timeout, self._failure_note(error, pending))
+        self.budget.finished(case.layer, raw.get("user_seconds", 0.0))
+        reference = at_dtype = None
+        if raw["status"] == "ran":
+            try:
+                reference, at_dtype = self._reference(pending)
+            except Exception as error:  # the trusted side failed: say so, never blame the implementation
+                return status_records(case, "error", f"internal error: the oracle failed: {type(error).__name__}: {error}")
+        records = judge(case, raw, reference, at_dtype, rerun=self._rerun(case),
+                        diagnose_failures=self.options.diagnose, allow_frameworks=self.options.allow_frameworks,
+                        forward_only=self.options.forward_only)
+        self._note_memory(records)
+        for record in records:
+            record["duration_s"] = raw.get("user_seconds", 0.0)
+        return records
+
+    def _rerun(self, case: Case) -> Callable[[dict, dict], dict]:
+        def rerun(tensors: dict, gradients: dict) -> dict:
+            future = self.executor.submit(rerun_implementation, self.reference, case, tensors, gradients,
+                                          timeout=self.budget.for_layer(case.layer))
+            return future.result()
+        return rerun
+
+    def _failure_note(self, error: BaseException, pending: Pending) -> str:
+        import pebble
+
+        note = self.budget.note(pending.case.layer, pending.timeout)
+        killed = isinstance(error, pebble.ProcessExpired) and error.exitcode == -9
+        if killed and self.options.memory_limit:  # a C extension may die instead of raising MemoryError
+            note += f"; the memory limit is {format_size(self.options.memory_limit)} per worker (--memory-limit)"
+        return note
+
+    def _note_memory(self, records: list[Record]) -> None:
+        if not self.options.memory_limit:
+            return
+        for record in records:
+            if "MemoryError" in str(record.get("reason", "")):
+                record["reason"] += (f" (memory limit {format_size(self.options.memory_limit)} per worker; "
+                                     "raise it with --memory-limit)")
+
+    def close(self, cancel: bool = False) -> None:
+        """Stop the executors this checker started (``cancel``: without waiting for running tasks)."""
+        if self._own_executor:
+            self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
+        if self._own_oracle and self._oracle_executor is not None:
+            self._oracle_executor.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOptions | None = None, *,
+              executor: Executor | None = None, on_case: Callable[[Case, list[Record]], None] | None = None
+              ) -> SweepResult:
     """Run every case; each finished case is reported to ``on_case`` as soon as it completes.
 
-    Ctrl-C stops the workers and returns what has finished, with ``interrupted=True``.
+    A bounded window of cases is in flight at once (each submitted with the budget its layer has
+    then). Ctrl-C stops the workers and returns what has finished, with ``interrupted=True``.
     """
-    own = executor is None
-    if executor is None:
-        executor = ProcessExecutor(workers, timeout) if workers > 0 else InlineExecutor()
+    checker = CaseChecker(reference, options, executor=executor)
+    window = max(2, 2 * checker.options.workers + 2)
     by_case: dict[str, list[Record]] = {}
-    futures: dict[Future, Case] = {}
     interrupted = False
-    def collect(future: Future) -> None:
-        case = futures[future]
-        try:
-            records = future.result()
-        except (Exception, KeyboardInterrupt) as error:
-            # Timeouts, dead workers, or the user's code raising KeyboardInterrupt inside a worker
-            # (a real Ctrl-C arrives here in the main loop, not through a finished future).
-            records = failure_records(case, error, timeout)
-        by_case[case.id] = records
+    queue = list(cases)
+    in_flight: dict[Future, Pending] = {}
+    position = 0
+
+    def collect(pending: Pending) -> None:
+        records = checker.records(pending)
+        by_case[pending.case.id] = records
         if on_case is not None:
-            on_case(case, records)
+            on_case(pending.case, records)
 
     try:
-        for case in cases:
-            future = executor.submit(run_case, reference, case, selfcheck, diagnose)
-            futures[future] = case
-            if future.done():  # an in-process executor ran it inside submit: keep it before a Ctrl-C can
-                collect(future)
-        for future in concurrent.futures.as_completed([f for f, c in futures.items() if c.id not in by_case]):
-            collect(future)
+        while position < len(queue) or in_flight:
+            while position < len(queue) and len(in_flight) < window:
+                pending = checker.submit(queue[position])
+                position += 1
+                if pending.implementation.done() and isinstance(checker.executor, InlineExecutor):
+                    collect(pending)  # ran inside submit: keep it before a Ctrl-C can lose it
+                else:
+                    in_flight[pending.implementation] = pending
+            if not in_flight:
+                continue
+            done, _ = concurrent.futures.wait(list(in_flight), return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                collect(in_flight.pop(future))
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        if own:
-            executor.shutdown(wait=not interrupted, cancel_futures=interrupted)
+        checker.close(cancel=interrupted)
     ordered = [record for case in cases if case.id in by_case for record in by_case[case.id]]
     return SweepResult(ordered, interrupted, len(by_case), len(cases))
-

@@ -13,7 +13,8 @@ from ..cases import DTYPES, Case, Coverage, expand, load_spaces
 from ..report import cases_frame
 from ..specs import LAYERS, UsageError
 from .implementation import BUILTIN, Implementation, load_implementation
-from .runner import Executor, SweepResult, run_cases
+from .executors import Executor
+from .runner import CheckOptions, SweepResult, run_cases
 
 __all__ = ["Plan", "check", "layers_of", "parse_list", "plan_sweep", "run_plan"]
 
@@ -82,25 +83,27 @@ def plan_sweep(impl: str | None = None, layers: Sequence[str] | str | None = Non
 def check(impl: str | None = None, layers: Sequence[str] | str | None = None, cases: str | Path | None = None, *,
           dtypes: Sequence[str] | str | None = None, quick: bool = False, seed: int = 0, timeout: float = 60.0,
           workers: int = 2, executor: Executor | None = None, selfcheck: bool = True,
+          forward_only: bool = False, allow_frameworks: bool = False, memory_limit: int | None = None,
+          oracle_cache: str | None = None,
           on_case: Callable[[Case, list[dict[str, Any]]], None] | None = None) -> pd.DataFrame:
     """Check an implementation (module name or .py path; default the built-in layers).
 
     Returns a DataFrame with the same rows and columns as cases.csv. ``workers=0`` runs the cases
-    in this process (no timeout, no crash isolation).
+    in this process (no timeout, no isolation). ``oracle_cache``: a folder for torch's cached
+    results (default: none for this API; the command line uses the user's cache folder).
     """
     plan = plan_sweep(impl, layers, cases, dtypes=dtypes, quick=quick, seed=seed)
-    result = run_plan(plan, timeout=timeout, workers=workers, executor=executor, selfcheck=selfcheck,
-                      on_case=on_case)
+    options = CheckOptions(workers=workers, timeout=timeout, selfcheck=selfcheck, forward_only=forward_only,
+                           allow_frameworks=allow_frameworks, memory_limit=memory_limit, oracle_cache=oracle_cache)
+    result = run_plan(plan, options, executor=executor, on_case=on_case)
     return cases_frame(result.records)
 
 
-def run_plan(plan: Plan, *, timeout: float | None = 60.0, workers: int = 2, executor: Executor | None = None,
-             selfcheck: bool = True, on_case: Callable[[Case, list[dict[str, Any]]], None] | None = None
-             ) -> SweepResult:
+def run_plan(plan: Plan, options: CheckOptions | None = None, *, executor: Executor | None = None,
+             on_case: Callable[[Case, list[dict[str, Any]]], None] | None = None) -> SweepResult:
     """Run a planned sweep through the runner."""
     reference = None if plan.implementation.name == BUILTIN else plan.implementation.name
-    return run_cases(reference, plan.cases, workers=workers, timeout=timeout, executor=executor,
-                     on_case=on_case, selfcheck=selfcheck)
+    return run_cases(reference, plan.cases, options, executor=executor, on_case=on_case)
 
 
 def layers_of(cases: Iterable[Case]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from refcheck.layers.pooling import pooling_input, update_first_max
+from refcheck.layers.pooling import first_max, pooling_input, update_first_max
 
 __all__ = [
     "adaptive_windows",
@@ -77,8 +77,28 @@ def adaptive_avg_pool2d_forward(
     x = pooling_input(x)
     rows = _averaging_matrix(x.shape[-2], output_size[0], x.dtype)
     cols = _averaging_matrix(x.shape[-1], output_size[1], x.dtype)
-    out = rows @ x @ cols.T
-    return out, {"rows": rows, "cols": cols, "dtype": x.dtype}
+    return _separable(x, rows, cols), {"rows": rows, "cols": cols, "dtype": x.dtype}
+
+
+def _separable(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``rows @ x @ cols.T`` for every (H, W) plane of ``x``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., H, W)
+    rows : ndarray, shape (R, H)
+    cols : ndarray, shape (Q, W)
+
+    Returns
+    -------
+    ndarray, shape (..., R, Q)
+    """
+    if rows.shape[0] == 1 and cols.shape[0] == 1:
+        # Global pooling (1x1 output): every weight is 1/H * 1/W, so one contiguous sum per plane.
+        lead, (height, width) = x.shape[:-2], x.shape[-2:]
+        flat = np.ascontiguousarray(x).reshape(lead + (height * width,))
+        return (flat.sum(axis=-1) * (rows[0, 0] * cols[0, 0]))[..., None, None]
+    return rows @ x @ cols.T
 
 
 def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
@@ -94,7 +114,10 @@ def adaptive_avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.
     dx : ndarray, shape (N, C, H, W)
     """
     dout = np.asarray(dout, dtype=cache["dtype"])
-    return cache["rows"].T @ dout @ cache["cols"]
+    rows, cols = cache["rows"], cache["cols"]
+    if rows.shape[0] == 1 and cols.shape[0] == 1:  # global pooling: dout spread evenly
+        return dout * np.outer(rows[0], cols[0])
+    return _separable(dout, rows.T, cols.T)
 
 
 def adaptive_max_pool2d_forward(
@@ -102,9 +125,10 @@ def adaptive_max_pool2d_forward(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Adaptive max pooling, ``torch.nn.functional.adaptive_max_pool2d``.
 
-    Windows have different lengths, so each is gathered through index arrays padded to the
-    longest window; the padded slots are masked out. The scan visits window elements in
-    row-major order and keeps the FIRST maximum on ties (last NaN if any), like torch.
+    Windows have different lengths, so every window is gathered once through index arrays padded
+    to the longest window, the padded slots masked to ``-inf``; the maximum and the FIRST slot
+    reaching it in row-major order come from :func:`refcheck.layers.pooling.first_max` (ties keep
+    the first maximum, like torch). Inputs holding NaN take torch's scan, where the last NaN wins.
 
     Parameters
     ----------
@@ -123,6 +147,46 @@ def adaptive_max_pool2d_forward(
     row_starts, row_ends = adaptive_windows(height, output_size[0])
     col_starts, col_ends = adaptive_windows(width, output_size[1])
     out_shape = x.shape[:-2] + (output_size[0], output_size[1])
+    if np.isnan(x).any():
+        best_value, best_flat = _adaptive_max_scan(x, row_starts, row_ends, col_starts, col_ends)
+        return best_value, {"best_flat": best_flat, "shape": x.shape, "dtype": x.dtype}
+    row_len, col_len = int((row_ends - row_starts).max()), int((col_ends - col_starts).max())
+    # Window slot (r, q) of window (oh, ow) reads input (row_starts[oh] + r, col_starts[ow] + q);
+    # slots past a shorter window's end read a clamped index and are masked to -inf below.
+    slot_rows = row_starts[None, :] + np.arange(row_len)[:, None]  # (row_len, H_out)
+    slot_cols = col_starts[None, :] + np.arange(col_len)[:, None]  # (col_len, W_out)
+    planes = int(np.prod(x.shape[:-2]))
+    flat = np.ascontiguousarray(x).reshape(planes, height, width)
+    # The window copy, in two gathers: whole input rows first, then columns (np.take is far
+    # quicker than one 2-d fancy index).
+    by_rows = np.take(flat, np.minimum(slot_rows, height - 1).ravel(), axis=1).reshape(
+        planes, row_len, output_size[0], width
+    )
+    windows = np.empty((planes, row_len, col_len) + tuple(output_size), dtype=x.dtype)
+    for q in range(col_len):
+        np.take(by_rows, np.minimum(slot_cols[q], width - 1), axis=3, out=windows[:, :, q])
+    outside = (slot_rows >= row_ends[None, :])[:, None, :, None] | (
+        slot_cols >= col_ends[None, :])[None, :, None, :]
+    if outside.any():
+        np.copyto(windows, -np.inf, where=outside[None])
+    best_value, best_slot = first_max(windows.reshape(planes, row_len * col_len, -1))
+    # A window of -inf inputs ties with its masked slots: torch keeps its first element, slot 0.
+    best_slot = np.where(best_value == -np.inf, 0, best_slot)
+    best_row = row_starts[:, None] + best_slot.reshape(planes, *output_size) // col_len
+    best_col = col_starts[None, :] + best_slot.reshape(planes, *output_size) % col_len
+    best_flat = best_row * width + best_col
+    return best_value.reshape(out_shape), {
+        "best_flat": best_flat.reshape(out_shape), "shape": x.shape, "dtype": x.dtype,
+    }
+
+
+def _adaptive_max_scan(
+    x: np.ndarray, row_starts: np.ndarray, row_ends: np.ndarray, col_starts: np.ndarray,
+    col_ends: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """torch's row-major scan of every window (used when NaN is present: the last NaN wins)."""
+    height, width = x.shape[-2:]
+    out_shape = x.shape[:-2] + (len(row_starts), len(col_starts))
     best_value = np.full(out_shape, -np.inf, dtype=x.dtype)
     best_flat = np.full(out_shape, -1, dtype=np.int64)
     for row_offset in range(int((row_ends - row_starts).max())):
@@ -138,7 +202,7 @@ def adaptive_max_pool2d_forward(
             best_value, best_flat = update_first_max(
                 best_value, best_flat, candidate, row_valid[:, None] & col_valid[None, :], flat
             )
-    return best_value, {"best_flat": best_flat, "shape": x.shape, "dtype": x.dtype}
+    return best_value, best_flat
 
 
 def adaptive_max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
@@ -158,6 +222,8 @@ def adaptive_max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.
     shape, dtype = cache["shape"], cache["dtype"]
     best_flat = cache["best_flat"]
     dout = np.asarray(dout, dtype=dtype)
+    if dout.shape != best_flat.shape:
+        raise ValueError(f"dout has shape {dout.shape}, expected {best_flat.shape}")
     planes = int(np.prod(shape[:-2]))
     plane_size = shape[-2] * shape[-1]
     target = best_flat.reshape(planes, -1) + (np.arange(planes) * plane_size)[:, None]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conv_nd import (
+from .conv_core import (
     as_tuple,
     conv_input_gradient,
     conv_weight_gradient,

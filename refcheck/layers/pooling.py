@@ -18,21 +18,27 @@ kernel ``k``, stride ``s``, padding ``p``, dilation ``d`` and effective kernel
 With ``ceil_mode`` the last window may hang past the padded input (it may even be larger than
 the whole input when ``L + 2p < e < L + 2p + s``); the overhanging part is ignored.
 
-The implementation loops over the ``kh * kw`` kernel offsets only; each offset is a strided
-view of a padded copy of the input covering every output pixel at once.
+Implementation. max_pool2d copies every window once, kernel offset next to the batch-channel
+axis, and takes the maximum and the FIRST offset reaching it with reductions over that axis
+(:func:`first_max`); the backward routes ``dout`` to those elements (plain assignment when windows
+cannot overlap, an unbuffered add where they may). Inputs holding NaN take torch's scan instead
+(:func:`update_first_max` over the kernel offsets), as there the LAST NaN wins. avg_pool2d sums
+windows separably, rows then columns (``kh + kw`` strided passes instead of ``kh * kw``), and
+non-overlapping windows (stride == kernel, no padding) by reshape-and-sum.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = [
     "pool_output_size",
     "pooling_input",
     "update_first_max",
+    "first_max",
     "max_pool2d_forward",
     "max_pool2d_backward",
     "avg_pool2d_forward",
@@ -161,25 +167,6 @@ def _crop(buffer: np.ndarray, rows: _Axis, cols: _Axis) -> np.ndarray:
     )
 
 
-def _scatter_to_input(
-    contribution: Callable[[int], np.ndarray], cache: dict[str, Any]
-) -> np.ndarray:
-    """Input gradient from per-window gradients: the adjoint of reading the windows.
-
-    ``contribution(offset)`` is the gradient, shape (N, C, H_out, W_out), that every window
-    sends to its element at kernel offset ``offset = i * kw + j``; the sum lands on the input
-    positions those elements occupy, shape (N, C, H, W) (padding is dropped).
-    """
-    rows, cols = cache["rows"], cache["cols"]
-    grad = np.zeros(cache["shape"][:-2] + (rows.padded, cols.padded), dtype=cache["dtype"])
-    for i in range(rows.kernel):
-        for j in range(cols.kernel):
-            # Within one offset, distinct windows hit distinct positions, so += is safe;
-            # gradient landing on padding is cropped away below.
-            grad[..., rows.slices[i], cols.slices[j]] += contribution(i * cols.kernel + j)
-    return _crop(grad, rows, cols)
-
-
 def pooling_input(x: Any) -> np.ndarray:
     """``x`` as a pooling layer's input array, after checking it like every pooling forward.
 
@@ -228,6 +215,83 @@ def update_first_max(
     return np.where(take, candidate, best_value), np.where(take, index, best_index)
 
 
+def first_max(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum over axis 1 and the FIRST index reaching it, for NaN-free windows.
+
+    Parameters
+    ----------
+    windows : ndarray, shape (B, K, P)
+        ``K`` window elements (in scan order) of ``B * P`` windows.
+
+    Returns
+    -------
+    best : ndarray, shape (B, P)
+    index : ndarray of int64, shape (B, P)
+        Smallest ``k`` with ``windows[b, k, p] == best[b, p]``: ties keep the first maximum.
+    """
+    count = windows.shape[1]
+    best = windows.max(axis=1)
+    hits = windows == best[:, None, :]
+    # The first hit is the one with the largest "count - k"; a max over the small-int axis finds it
+    # without numpy's per-window argmax loop.
+    rank = np.arange(count, 0, -1, dtype=np.uint8 if count < 256 else np.int64)
+    index = count - (hits * rank[None, :, None]).max(axis=1).astype(np.int64)
+    return best, index
+
+
+def _window_copy(buffer: np.ndarray, rows: _Axis, cols: _Axis) -> np.ndarray:
+    """Every pooling window of a padded buffer, copied once: (B, kh*kw, H_out*W_out)."""
+    planes = int(np.prod(buffer.shape[:-2]))
+    flat = buffer.reshape((planes,) + buffer.shape[-2:])
+    extent = (rows.dilation * (rows.kernel - 1) + 1, cols.dilation * (cols.kernel - 1) + 1)
+    windows = sliding_window_view(flat, extent, axis=(1, 2))
+    windows = windows[:, : (rows.out - 1) * rows.stride + 1 : rows.stride,
+                      : (cols.out - 1) * cols.stride + 1 : cols.stride,
+                      :: rows.dilation, :: cols.dilation]
+    copied = np.empty((planes, rows.kernel, cols.kernel, rows.out, cols.out), dtype=buffer.dtype)
+    np.copyto(copied, windows.transpose(0, 3, 4, 1, 2))  # output rows stay innermost
+    return copied.reshape(planes, rows.kernel * cols.kernel, rows.out * cols.out)
+
+
+def _disjoint_tiles(rows: _Axis, cols: _Axis) -> bool:
+    """Windows tile the input without gaps, overlap or padding (stride == kernel, dilation 1)."""
+    return all(
+        axis.stride == axis.kernel and axis.dilation == 1 and axis.padding == 0
+        and axis.out * axis.kernel <= axis.size
+        for axis in (rows, cols)
+    )
+
+
+def _needs_buffer(rows: _Axis, cols: _Axis) -> bool:
+    """Whether windows reach padding or a ceil_mode overhang (else the input itself is the buffer)."""
+    return any(axis.padding or axis.padded != axis.size for axis in (rows, cols))
+
+
+def _first_valid_offset(rows: _Axis, cols: _Axis) -> np.ndarray:
+    """Kernel offset (H_out, W_out) of the first real input element of each window, row-major."""
+    first_row = np.argmax(np.stack(rows.valid), axis=0)
+    first_col = np.argmax(np.stack(cols.valid), axis=0)
+    return first_row[:, None] * cols.kernel + first_col[None, :]
+
+
+def _max_pool_scan(
+    x: np.ndarray, rows: _Axis, cols: _Axis
+) -> tuple[np.ndarray, np.ndarray]:
+    """torch's scan over the kernel offsets (used when NaN is present: the last NaN wins)."""
+    buffer = _zero_padded(x, rows, cols)
+    out_shape = x.shape[:-2] + (rows.out, cols.out)
+    best_value = np.full(out_shape, -np.inf, dtype=x.dtype)
+    best_offset = np.full(out_shape, -1, dtype=np.int64)
+    for i in range(rows.kernel):
+        for j in range(cols.kernel):
+            valid = rows.valid[i][:, None] & cols.valid[j][None, :]
+            candidate = buffer[..., rows.slices[i], cols.slices[j]]
+            best_value, best_offset = update_first_max(
+                best_value, best_offset, candidate, valid, i * cols.kernel + j
+            )
+    return best_value, best_offset
+
+
 def max_pool2d_forward(
     x: np.ndarray,
     *,
@@ -258,17 +322,25 @@ def max_pool2d_forward(
     """
     x = pooling_input(x)
     rows, cols = _axes(x, kernel_size, stride, padding, dilation, ceil_mode)
-    buffer = _zero_padded(x, rows, cols)
-    out_shape = x.shape[:-2] + (rows.out, cols.out)
-    best_value = np.full(out_shape, -np.inf, dtype=x.dtype)
-    best_offset = np.full(out_shape, -1, dtype=np.int64)
-    for i in range(rows.kernel):
-        for j in range(cols.kernel):
-            valid = rows.valid[i][:, None] & cols.valid[j][None, :]
-            candidate = buffer[..., rows.slices[i], cols.slices[j]]
-            best_value, best_offset = update_first_max(
-                best_value, best_offset, candidate, valid, i * cols.kernel + j
-            )
+    if np.isnan(x).any():
+        best_value, best_offset = _max_pool_scan(x, rows, cols)
+    else:
+        if _needs_buffer(rows, cols):
+            # -inf padding never wins against a real element, except against -inf itself.
+            buffer = np.full(x.shape[:-2] + (rows.padded, cols.padded), -np.inf, dtype=x.dtype)
+            buffer[..., rows.padding:rows.padding + rows.size,
+                   cols.padding:cols.padding + cols.size] = x
+        else:
+            buffer = x
+        best_value, best_offset = first_max(_window_copy(buffer, rows, cols))
+        if _needs_buffer(rows, cols):
+            # A window of -inf inputs ties with its padding: torch keeps its first REAL element.
+            all_minus_inf = best_value == -np.inf
+            if all_minus_inf.any():
+                fallback = np.broadcast_to(_first_valid_offset(rows, cols).ravel(), best_offset.shape)
+                best_offset = np.where(all_minus_inf, fallback, best_offset)
+        out_shape = x.shape[:-2] + (rows.out, cols.out)
+        best_value, best_offset = best_value.reshape(out_shape), best_offset.reshape(out_shape)
     cache = {"best_offset": best_offset, "rows": rows, "cols": cols,
              "shape": x.shape, "dtype": x.dtype}
     return best_value, cache
@@ -288,8 +360,26 @@ def max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
         Each window sends ``dout`` to its selected element; overlapping windows accumulate.
     """
     dout = np.asarray(dout, dtype=cache["dtype"])
-    best_offset = cache["best_offset"]
-    return _scatter_to_input(lambda offset: np.where(best_offset == offset, dout, 0), cache)
+    if dout.shape != cache["best_offset"].shape:
+        raise ValueError(f"dout has shape {dout.shape}, expected {cache['best_offset'].shape}")
+    rows, cols = cache["rows"], cache["cols"]
+    best_offset = cache["best_offset"].reshape(-1, rows.out, cols.out)
+    planes = best_offset.shape[0]
+    # Padded position of each window's selected element, flattened over (plane, row, column).
+    row = np.arange(rows.out)[:, None] * rows.stride + (best_offset // cols.kernel) * rows.dilation
+    col = np.arange(cols.out)[None, :] * cols.stride + (best_offset % cols.kernel) * cols.dilation
+    plane = np.arange(planes)[:, None, None] * (rows.padded * cols.padded)
+    target = (plane + row * cols.padded + col).ravel()
+    grad = np.zeros(planes * rows.padded * cols.padded, dtype=cache["dtype"])
+    overlapping = any(
+        axis.stride < axis.dilation * (axis.kernel - 1) + 1 for axis in (rows, cols)
+    )
+    if overlapping:  # several windows may select one element: unbuffered accumulation
+        np.add.at(grad, target, dout.ravel())
+    else:  # windows are disjoint, so every target is distinct
+        grad[target] = dout.ravel()
+    grad = grad.reshape(cache["shape"][:-2] + (rows.padded, cols.padded))
+    return _crop(grad, rows, cols)
 
 
 def _avg_divisor(
@@ -340,11 +430,25 @@ def avg_pool2d_forward(
     """
     x = pooling_input(x)
     rows, cols = _axes(x, kernel_size, stride, padding, (1, 1), ceil_mode)
-    buffer = _zero_padded(x, rows, cols)
-    total = np.zeros(x.shape[:-2] + (rows.out, cols.out), dtype=x.dtype)
-    for i in range(rows.kernel):
-        for j in range(cols.kernel):
-            total += buffer[..., rows.slices[i], cols.slices[j]]  # zero padding adds nothing
+    if _disjoint_tiles(rows, cols):
+        # stride == kernel, no padding: the windows tile the input; reshape and sum.
+        # (numpy reduces a short LAST axis slowly, so the kernel columns are added as slices.)
+        tiles = x[..., : rows.out * rows.kernel, : cols.out * cols.kernel].reshape(
+            x.shape[:-2] + (rows.out, rows.kernel, cols.out, cols.kernel)
+        )
+        row_sums = tiles.sum(axis=-3)  # (..., H_out, W_out, kw)
+        total = row_sums[..., 0].copy()
+        for j in range(1, cols.kernel):
+            total += row_sums[..., j]
+    else:
+        # The window sum is separable: sum the kernel rows, then the kernel columns.
+        buffer = _zero_padded(x, rows, cols) if _needs_buffer(rows, cols) else x
+        row_sums = buffer[..., rows.slices[0], :].copy()
+        for i in range(1, rows.kernel):
+            row_sums += buffer[..., rows.slices[i], :]  # zero padding adds nothing
+        total = row_sums[..., cols.slices[0]].copy()
+        for j in range(1, cols.kernel):
+            total += row_sums[..., cols.slices[j]]
     divisor = _avg_divisor(rows, cols, count_include_pad, divisor_override, x.dtype)
     cache = {"divisor": divisor, "rows": rows, "cols": cols, "shape": x.shape, "dtype": x.dtype}
     return total / divisor, cache
@@ -363,4 +467,24 @@ def avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
     dx : ndarray, shape (N, C, H, W)
     """
     share = np.asarray(dout, dtype=cache["dtype"]) / cache["divisor"]
-    return _scatter_to_input(lambda offset: share, cache)
+    rows, cols = cache["rows"], cache["cols"]
+    lead = share.shape[:-2]
+    if _disjoint_tiles(rows, cols):
+        grad = np.zeros(cache["shape"], dtype=cache["dtype"])
+        tiles = grad[..., : rows.out * rows.kernel, : cols.out * cols.kernel].reshape(
+            lead + (rows.out, rows.kernel, cols.out, cols.kernel)
+        )  # a view when the input is tiled exactly, else written back below
+        for j in range(cols.kernel):
+            tiles[..., j] = share[..., :, None, :]
+        grad[..., : rows.out * rows.kernel, : cols.out * cols.kernel] = tiles.reshape(
+            lead + (rows.out * rows.kernel, cols.out * cols.kernel)
+        )
+        return grad
+    # Adjoint of the separable sum: spread over the kernel columns, then over the kernel rows.
+    spread = np.zeros(lead + (rows.out, cols.padded), dtype=cache["dtype"])
+    for j in range(cols.kernel):
+        spread[..., cols.slices[j]] += share
+    grad = np.zeros(lead + (rows.padded, cols.padded), dtype=cache["dtype"])
+    for i in range(rows.kernel):
+        grad[..., rows.slices[i], :] += spread
+    return _crop(grad, rows, cols)

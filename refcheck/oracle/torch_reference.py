@@ -98,6 +98,6 @@ def torch_accepts(layer: str, shapes: Mapping[str, tuple[int, ...] | None], hpar
             tensors[name] = np.full(shape, 0.5)
     try:
         torch_results(layer, tensors, hparams, None)
-    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+    except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as error:  # embedding asserts
         return str(error).splitlines()[0]
     return None

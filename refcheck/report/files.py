@@ -18,7 +18,14 @@ import pandas as pd
 
 from .tables import case_statuses, cases_frame, display_summary, summary_frame
 
-__all__ = ["write_reports"]
+__all__ = ["file_mode", "write_reports"]
+
+
+def file_mode() -> int:
+    """The mode a new file gets under the user's umask (0o644 under the usual 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 def _markdown(summary: pd.DataFrame, meta: Mapping[str, Any]) -> str:
     lines = [f"# refcheck summary: {meta.get('implementation', '')}", "",
@@ -109,6 +116,7 @@ def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]], met
             handle, temporary = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(text)
+            os.chmod(temporary, file_mode())  # mkstemp's files are private; a report follows the umask
             staged[name] = temporary
         for name, temporary in staged.items():
             os.replace(temporary, out / name)

@@ -27,7 +27,7 @@ def cases_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             frame[column] = None
     hyper = [name for spec in LAYERS.values() for name in spec.hyper_names]
     hyper = [c for c in dict.fromkeys(hyper) if c in frame.columns]
-    shapes = sorted(c for c in frame.columns if c.endswith("_shape"))
+    shapes = sorted(c for c in frame.columns if c.endswith("_shape") and c not in hyper)  # not normalized_shape
     rest = [c for c in frame.columns if c not in FIRST_COLUMNS + hyper + shapes + _LAST_COLUMNS]
     tail = [c for c in _LAST_COLUMNS if c in frame.columns]
     return frame[FIRST_COLUMNS + hyper + shapes + rest + tail]

@@ -35,7 +35,7 @@ class Hyper:
 
     default: a value, or a callable of the case's hyperparameters (max_pool2d's stride defaults
         to its kernel_size).
-    pair: passed to implementations as an (h, w) tuple of ints.
+    pair: passed to implementations as an (h, w) tuple of ints ((d, h, w) with ``arity=3``).
     in_id_at_default: False leaves the hyperparameter out of case ids while it is at its default
         (a hyperparameter added to an existing layer, so that the older cases keep their ids).
     """
@@ -43,6 +43,7 @@ class Hyper:
     name: str
     default: Any
     pair: bool = False
+    arity: int = 2
     in_id_at_default: bool = True
 
     def default_for(self, hparams: Mapping[str, Any]) -> Any:
@@ -266,11 +267,14 @@ _SPECS = (
               _loss_shape),
 )
 
-# Each family's specs live in a module of their own, built on the classes above (hence the late import).
+# Each family's specs live in a module of their own, built on the definitions above (hence the late imports).
+from .conv_nd import CONV_ND_SPECS  # noqa: E402
 from .elementwise_specs import ELEMENTWISE_SPECS  # noqa: E402
+from .norm import NORM_SPECS  # noqa: E402
 from .sequence_specs import SEQUENCE_SPECS  # noqa: E402
 
-LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in _SPECS + ELEMENTWISE_SPECS + SEQUENCE_SPECS}
+LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in
+                                _SPECS + CONV_ND_SPECS + NORM_SPECS + ELEMENTWISE_SPECS + SEQUENCE_SPECS}
 
 
 def layer_spec(name: str) -> LayerSpec:

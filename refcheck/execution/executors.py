@@ -1,0 +1,119 @@
+"""Where tasks run: concurrent.futures-style executors with a per-task timeout.
+
+- :class:`InlineExecutor`: in this process, when submitted (debugging; no isolation, no timeout);
+- :class:`ProcessExecutor`: a pebble process pool; a task past its timeout has its worker killed
+  and replaced, a worker that dies becomes an error. Two kinds of pool: ``implementation``
+  workers (forked from a server that has loaded numpy only, never torch; one thread; SIGINT
+  ignored; a memory limit) and trusted ``oracle`` workers (torch loaded once).
+
+Anything with ``submit(fn, *args, timeout=None, **kwargs) -> Future`` and ``shutdown`` plugs in.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from ..specs import UsageError
+
+__all__ = ["Executor", "InlineExecutor", "ProcessExecutor"]
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class Executor(Protocol):
+    """What the runner needs: submit with a timeout, and shutdown."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, timeout: float | None = None, **kwargs: Any) -> Future: ...
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
+
+
+class InlineExecutor:
+    """Runs each task in this process when submitted: no isolation, no timeout (for debugging)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, timeout: float | None = None, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - delivered through the future, like any executor
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            future.set_exception(error)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
+
+
+def _implementation_worker_start(memory_limit: int | None) -> None:
+    from .limits import set_memory_limit
+    from .worker import mark_worker
+
+    mark_worker()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is refcheck's to handle, not the user's code's
+    if memory_limit:
+        set_memory_limit(memory_limit)
+
+
+def _oracle_worker_start() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from ..oracle import oracle_worker_start
+
+    oracle_worker_start()
+
+
+def _guard_against_recursion() -> None:
+    if getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__":
+        # We are inside a worker start-up that re-imports the user's script: starting another
+        # pool here would recurse without end.
+        raise UsageError("refcheck was asked to start worker processes while a worker was importing your "
+                         "script; put the call under `if __name__ == \"__main__\":`")
+
+
+def _forkserver() -> multiprocessing.context.BaseContext:
+    """Implementation workers fork from a server that loaded numpy and the worker module only (never
+    torch), so a replacement for a dead or hung worker starts in milliseconds. Not plain fork:
+    forking a process that has run OpenMP code can deadlock the child."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["numpy", "refcheck.execution.worker"])
+    return context
+
+
+class ProcessExecutor:
+    """A pebble process pool with per-task timeouts; workers are replaced when they die or hang.
+
+    kind: "implementation" (untrusted, no torch) or "oracle" (trusted, torch).
+    """
+
+    def __init__(self, workers: int, timeout: float | None = None, *, kind: str = "implementation",
+                 memory_limit: int | None = None) -> None:
+        import pebble
+
+        _guard_against_recursion()
+        for variable in _THREAD_VARIABLES:
+            os.environ.setdefault(variable, "1")  # inherited by the workers, not this process
+        self.timeout = timeout
+        if kind == "implementation":
+            self.pool = pebble.ProcessPool(max_workers=workers, initializer=_implementation_worker_start,
+                                           initargs=(memory_limit,), context=_forkserver())
+        elif kind == "oracle":
+            # spawn: the forkserver must never hold torch, the oracle's workers always do.
+            self.pool = pebble.ProcessPool(max_workers=workers, initializer=_oracle_worker_start,
+                                           context=multiprocessing.get_context("spawn"))
+        else:
+            raise ValueError(f"unknown executor kind {kind!r}")
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, timeout: float | None = None, **kwargs: Any) -> Future:
+        return self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout if timeout is not None else self.timeout)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if cancel_futures:
+            self.pool.stop()
+        else:
+            self.pool.close()
+        self.pool.join()

@@ -1,0 +1,227 @@
+"""The untrusted side: one case of the user's implementation, in a process that holds no reference.
+
+``run_implementation`` is what an implementation worker executes. It generates the case's inputs
+(deterministic from the case), calls forward and backward on fresh copies, checks that no input
+was mutated, runs the finite-difference self-check, captures everything printed, and returns
+plain data: the outputs and gradients as numpy arrays, and what went wrong. It never imports
+torch (an import-linter contract forbids it, even indirectly), so torch in ``sys.modules`` here
+means the user's code imported it. Whatever the user's code raises, ``SystemExit`` and
+``KeyboardInterrupt`` included, becomes part of the returned data.
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..adapters import (ForeignResult, LayerFunctions, call_forward_backward, gradient_tuple, hparams_for_call,
+                        named_outputs, unsupported_reason, upstream_for_backward)
+from ..cases import Case, make_inputs, make_upstream_gradients
+from ..specs import LAYERS, LayerSpec, Unsupported
+from .capture import capture_output
+from .frameworks import frameworks_in_namespace, frameworks_loaded
+from .implementation import Implementation, load_implementation
+from .selfcheck import self_consistency
+
+__all__ = ["EXIT_ZERO_CODE", "in_worker", "mark_worker", "plain", "rerun_implementation", "run_implementation"]
+
+_IN_WORKER = False
+
+EXIT_ZERO_CODE = 86
+"""A worker that the user's code ends with ``os._exit(0)`` exits with this code instead: a process
+pool takes a worker's exit with code 0 for a normal end, and the case would only time out."""
+
+
+def _exit_nonzero(code: int = 0, _real_exit=os._exit) -> None:  # type: ignore[no-untyped-def]
+    _real_exit(code if code else EXIT_ZERO_CODE)
+
+
+def mark_worker() -> None:
+    """Called by a worker's start-up: a KeyboardInterrupt here can only come from the user's code,
+    and an ``os._exit(0)`` from it must not look like a normal end of the worker."""
+    global _IN_WORKER
+    _IN_WORKER = True
+    os._exit = _exit_nonzero
+
+
+def in_worker() -> bool:
+    return _IN_WORKER
+
+
+def _reraise_if_real_interrupt(error: BaseException) -> None:
+    # In-process runs share the terminal's Ctrl-C with the user's code: let a real one stop the run.
+    if isinstance(error, KeyboardInterrupt) and not _IN_WORKER:
+        raise error
+
+
+@lru_cache(maxsize=8)
+def _implementation(reference: str | None) -> Implementation:
+    return load_implementation(reference)
+
+
+def plain(value: Any) -> Any:
+    """A result as a plain numpy array (what may cross back to the trusted side), or a marker.
+
+    Only numeric arrays travel: anything else (a list, a tensor of another library, an object
+    array) is described by its type, so the trusted side never unpickles an object of the user's.
+    """
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (np.ndarray, np.generic, int, float, complex)) and not isinstance(value, bool):
+            array = np.array(value, copy=True, order="C")
+            if array.dtype.kind in "biufc":
+                return array.view(np.ndarray)
+    except Exception:  # noqa: BLE001 - an unreadable value is described, not raised
+        pass
+    return ForeignResult(type(value).__name__)
+
+
+def _describe(value: Any) -> str:
+    return f"a tuple of {len(value)}" if isinstance(value, tuple) else type(value).__name__
+
+
+def _changed(original: np.ndarray | None, handed: Any) -> bool:
+    if original is None:
+        return False
+    if not isinstance(handed, np.ndarray):
+        return True
+    return handed.shape != original.shape or not np.array_equal(handed, original, equal_nan=True)
+
+
+def _error_text(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"SystemExit({error.code!r}): the implementation tried to exit the process"
+    return f"{type(error).__name__}: {error}"
+
+
+def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tensors: dict[str, Any],
+          gradients: dict[str, np.ndarray], hparams: dict[str, Any], forward_only: bool) -> None:
+    """Forward then backward on fresh copies; fills ``raw`` (results, mutations, errors)."""
+    handed = {name: None if value is None else value.copy() for name, value in tensors.items()}
+    phase = "forward"
+    results = raw["results"]
+    try:
+        returned = functions.forward(*[handed[n] for n in spec.tensors], **hparams)
+        if not isinstance(returned, tuple) or len(returned) != 2:
+            raw.update(status="error", reason=f"forward must return (out, cache), got {_describe(returned)}")
+            return
+        outputs, cache = returned
+        try:
+            results.update({name: plain(value) for name, value in named_outputs(spec, outputs).items()})
+        except ValueError as error:
+            raw.update(status="error", reason=str(error))
+            return
+        changed_by_forward = [n for n in spec.tensors if _changed(tensors[n], handed[n])]
+        raw["mutated"] += [f"forward mutated its input '{n}' in place" for n in changed_by_forward]
+        if forward_only:
+            return
+        if functions.backward is None:
+            raw["backward_error"] = (f"no backward: the implementation has {functions.origin or 'a forward'} "
+                                     f"but no {functions.missing or 'backward'}")
+            return
+        phase = "backward"
+        handed_dout = upstream_for_backward(spec, gradients)
+        grads = functions.backward(handed_dout, cache)
+        douts = handed_dout if len(spec.differentiable_outputs) > 1 else (handed_dout,)
+        if any(_changed(gradients.get(name), dout) for name, dout in zip(spec.differentiable_outputs, douts)):
+            raw["mutated"].append("backward mutated the upstream gradient 'dout' in place")
+        raw["mutated"] += [f"backward mutated the input '{n}' in place" for n in spec.tensors
+                           if n not in changed_by_forward and _changed(tensors[n], handed[n])]
+    except Unsupported as error:
+        raw.update(status="skipped", reason=f"unsupported: {error}")
+        return
+    except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, exits included
+        _reraise_if_real_interrupt(error)
+        message = f"{phase} raised {_error_text(error)}"
+        if phase == "forward":
+            raw.update(status="error", reason=message, traceback=traceback.format_exc())
+        else:
+            raw.update(backward_error=message, traceback=traceback.format_exc())
+        return
+    grads = gradient_tuple(grads)
+    names = spec.differentiable
+    if len(grads) != len(names):
+        raw["grad_error"] = (f"backward returned {len(grads)} gradient(s), expected {len(names)} "
+                             f"({', '.join(names)}, in forward's order)")
+        return
+    results.update({f"grad_{name}": plain(grad) for name, grad in zip(names, grads)})
+
+
+def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = True,
+                       forward_only: bool = False) -> dict[str, Any]:
+    """Run one case of the implementation named by ``reference``; plain data for the trusted side.
+
+    Returns a dict with ``status`` ("ran", "skipped", "error"), ``reason``, ``results``
+    (compared-tensor name -> array or :class:`ForeignResult`), ``mutated``, ``backward_error``,
+    ``grad_error``, ``traceback``, ``selfcheck``, ``stdout``/``stderr`` (bounded excerpts),
+    ``frameworks``, ``origin`` and ``user_seconds``.
+    """
+    raw: dict[str, Any] = {"case": case.id, "status": "ran", "reason": "", "results": {}, "mutated": [],
+                           "backward_error": "", "grad_error": "", "traceback": "", "selfcheck": {},
+                           "stdout": "", "stderr": "", "frameworks": [], "origin": "", "user_seconds": 0.0}
+    started = time.perf_counter()
+    with capture_output() as captured:
+        try:
+            _run(raw, reference, case, selfcheck, forward_only)
+        except BaseException as error:  # noqa: BLE001 - e.g. SystemExit while importing the module
+            _reraise_if_real_interrupt(error)
+            raw.update(status="error", reason=_error_text(error), traceback=traceback.format_exc())
+    raw.update(stdout=captured.stdout, stderr=captured.stderr, user_seconds=time.perf_counter() - started)
+    return raw
+
+
+def _run(raw: dict[str, Any], reference: str | None, case: Case, selfcheck: bool, forward_only: bool) -> None:
+    implementation = _implementation(reference)
+    functions = implementation.layers.get(case.layer)
+    raw["frameworks"] = _frameworks(implementation)
+    if functions is None:
+        raw.update(status="skipped", reason=f"not implemented: {implementation.name} has no {case.layer}")
+        return
+    raw["origin"] = functions.origin
+    reason = unsupported_reason(functions, case.hparam_map)
+    if reason:
+        raw.update(status="skipped", reason=reason)
+        return
+    spec = LAYERS[case.layer]
+    tensors = make_inputs(case)
+    gradients = make_upstream_gradients(case)
+    hparams = hparams_for_call(functions, case.hparam_map)
+    _call(raw, spec, functions, tensors, gradients, hparams, forward_only)
+    if raw["status"] == "ran" and not forward_only and selfcheck and not raw["mutated"] and functions.backward:
+        try:
+            raw["selfcheck"] = self_consistency(spec, functions, tensors, hparams, gradients, case.seed)
+        except BaseException as error:  # noqa: BLE001 - the self-check re-runs the user's code
+            _reraise_if_real_interrupt(error)
+            raw["selfcheck"] = {"reason": f"self-check not possible: {_error_text(error)}"}
+    raw["frameworks"] = _frameworks(implementation)
+
+
+def _frameworks(implementation: Implementation) -> list[str]:
+    """Frameworks the implementation uses: any loaded in a worker (which never loads one itself),
+    and, in-process too, those its module refers to."""
+    found = set(frameworks_in_namespace(implementation.module))
+    if _IN_WORKER:
+        found |= set(frameworks_loaded())
+    return sorted(found)
+
+
+def rerun_implementation(reference: str | None, case: Case, tensors: dict[str, Any],
+                         gradients: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The user's forward and backward on given inputs (for the diagnosis): results as plain arrays.
+
+    Raises RuntimeError (with the user's exception as text) when the user's code fails.
+    """
+    functions = _implementation(reference).layers[case.layer]
+    hparams = hparams_for_call(functions, case.hparam_map)
+    with capture_output():
+        try:
+            results = call_forward_backward(LAYERS[case.layer], functions, tensors, hparams, gradients)
+        except BaseException as error:  # noqa: BLE001 - a rerun that fails only means "not this mistake"
+            _reraise_if_real_interrupt(error)
+            raise RuntimeError(_error_text(error)) from None
+    return {name: plain(value) for name, value in results.items()}

@@ -1,0 +1,205 @@
+"""What refcheck guarantees a grader: hostile implementations end as rows, never as a green run.
+
+Each test plants a hostile module (tests/impls_hostile/) and checks the verdict and the exit code
+of a real `refcheck run` (worker processes, as a user runs it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from refcheck.cli import main
+
+HOSTILE = Path(__file__).parent / "impls_hostile"
+
+
+def run(tmp_path: Path, impl: str, *args: str) -> tuple[int, pd.DataFrame]:
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(HOSTILE / f"{impl}.py"), "--out", str(out), "--workers", "2", *args])
+    frame = pd.read_csv(out / "cases.csv") if (out / "cases.csv").exists() else pd.DataFrame()
+    return code, frame
+
+
+def test_a_stack_walking_cheat_finds_nothing_to_steal(tmp_path):
+    code, frame = run(tmp_path, "cheat_stack", "--layers", "conv2d", "--quick")
+    assert code == 1
+    assert (frame["status"] != "passed").all()
+
+
+def test_a_gc_scanning_cheat_finds_nothing_to_steal(tmp_path):
+    code, frame = run(tmp_path, "cheat_gc", "--layers", "relu")
+    assert code == 1
+    assert (frame["status"] == "failed").all()
+
+
+def test_no_reference_array_exists_in_the_implementations_process(tmp_path):
+    shutil.copy(HOSTILE / "probe_memory.py", tmp_path / "probe_memory.py")
+    probe = tmp_path / "probe_memory.log"
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(tmp_path / "probe_memory.py"), "--layers", "conv2d", "--quick", "--no-selfcheck",
+                 "--out", str(out), "--no-oracle-cache"])
+    frame = pd.read_csv(out / "cases.csv")
+    assert code == 0 and (frame["status"] == "passed").all()
+    counts = [int(line) for line in probe.read_text().split()]
+    # One line per forward and per backward call of every case; no copy of the answer anywhere.
+    assert len(counts) == 2 * frame["case"].nunique()
+    assert sum(counts) == 0
+
+
+def test_an_implementation_that_imports_torch_fails_unless_allowed(tmp_path):
+    code, frame = run(tmp_path, "uses_torch", "--layers", "relu")
+    assert code == 1
+    assert (frame["status"] == "failed").all()
+    assert frame["reason"].str.contains("imported torch: refcheck checks from-scratch numpy code").all()
+    assert (frame["frameworks"] == "torch").all()
+    allowed_code, allowed = run(tmp_path / "allowed", "uses_torch", "--layers", "relu", "--allow-frameworks")
+    assert allowed_code == 0
+    assert (allowed["status"] == "passed").all()
+    assert allowed["reason"].str.contains("passed using torch").all()
+
+
+def test_exits_and_interrupts_from_the_implementation_are_error_rows(tmp_path):
+    code, frame = run(tmp_path, "exits", "--layers", "relu")
+    assert code == 1
+    by_shape = {(shape, dtype): group for (shape, dtype), group in frame.groupby(["input_shape", "dtype"])}
+    assert by_shape[("(4, 5)", "float32")]["reason"].str.contains("SystemExit").all()
+    assert by_shape[("(7,)", "float32")]["reason"].str.contains("KeyboardInterrupt").all()
+    assert by_shape[("(2, 3, 4, 4)", "float32")]["reason"].str.contains("GeneratorExit").all()
+    assert by_shape[("(2, 3, 4, 4)", "float64")]["reason"].str.contains("worker died: .* exited with code 0").all()
+    for key in [("(4, 5)", "float32"), ("(7,)", "float32"), ("(2, 3, 4, 4)", "float32"), ("(2, 3, 4, 4)", "float64")]:
+        assert set(by_shape[key]["status"]) == {"error"}
+    others = frame[~frame.set_index(["input_shape", "dtype"]).index.isin(list(by_shape)[:0] + [
+        ("(4, 5)", "float32"), ("(7,)", "float32"), ("(2, 3, 4, 4)", "float32"), ("(2, 3, 4, 4)", "float64")])]
+    assert len(others) > 0 and set(others["status"]) == {"passed"}
+
+
+def test_a_forward_without_backward_checks_the_output_and_fails_the_gradients(tmp_path):
+    code, frame = run(tmp_path, "forward_only", "--layers", "relu")
+    assert code == 1
+    assert set(frame[frame["tensor"] == "output"]["status"]) == {"passed"}
+    gradients = frame[frame["tensor"] == "grad_input"]
+    assert set(gradients["status"]) == {"error"}
+    assert gradients["reason"].str.contains("no backward: .* but no relu_backward").all()
+    by_design, only_outputs = run(tmp_path / "by_design", "forward_only", "--layers", "relu", "--forward-only")
+    assert by_design == 0
+    assert set(only_outputs["tensor"]) == {"output"} and set(only_outputs["status"]) == {"passed"}
+
+
+def test_a_print_flood_stays_off_the_console_and_is_kept_bounded(tmp_path):
+    out = tmp_path / "reports"
+    command = [sys.executable, "-m", "refcheck", "run", "--impl", str(HOSTILE / "print_flood.py"), "--layers", "relu",
+               "--out", str(out), "--quick"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert len(finished.stdout) + len(finished.stderr) < 20_000
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert all(len(r["stdout"]) < 10_000 and "bytes left out" in r["stdout"] for r in records)
+    assert all(r["stderr"].startswith("eeee") for r in records)
+
+
+def test_a_memory_bomb_is_an_error_row_naming_the_limit(tmp_path):
+    code, frame = run(tmp_path, "memory_bomb", "--layers", "relu", "--memory-limit", "512MB")
+    assert code == 1
+    bombed = frame[frame["input_shape"] == "(7,)"]
+    assert set(bombed["status"]) == {"error"}
+    assert bombed["reason"].str.contains("MemoryError").all()
+    assert bombed["reason"].str.contains("memory limit 512 MB per worker").all()
+    assert set(frame[frame["input_shape"] != "(7,)"]["status"]) == {"passed"}
+
+
+def test_changing_directory_in_the_implementation_changes_nothing_here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "--impl", str(HOSTILE / "changes_directory.py"), "--layers", "relu", "--out", "reports"])
+    assert code == 0
+    assert Path.cwd() == tmp_path
+    assert (tmp_path / "reports" / "cases.csv").exists()
+
+
+def test_a_layer_that_hangs_costs_far_less_than_timeout_times_cases(tmp_path):
+    started = time.monotonic()
+    code, frame = run(tmp_path, "hangs_on_dilation", "--layers", "conv2d", "--quick", "--timeout", "4")
+    elapsed = time.monotonic() - started
+    hanging = frame[frame["dilation"] == "(2, 2)"]
+    assert code == 1
+    assert hanging["case"].nunique() == 10 and set(hanging["status"]) == {"error"}
+    assert hanging["reason"].str.startswith("timeout").all()
+    assert hanging["reason"].str.contains("shortened budget").sum() >= len(hanging) // 2
+    assert set(frame[frame["dilation"] != "(2, 2)"]["status"]) == {"passed"}
+    assert elapsed < 10 * 4  # 10 hanging cases at the full 4 s each would take 40 s on 2 workers
+
+
+def test_a_run_that_checks_nothing_exits_5_and_says_why(tmp_path, capsys):
+    skipped = tmp_path / "skip.py"
+    skipped.write_text("import refcheck\n\ndef relu_forward(x):\n    raise refcheck.Unsupported('not today')\n\n"
+                       "def relu_backward(dout, cache):\n    return dout\n")
+    out = tmp_path / "nothing"
+    assert main(["run", "--impl", str(skipped), "--out", str(out), "--quick"]) == 5
+    assert "nothing was checked: all 3 cases were skipped (unsupported: not today (3 cases))" in capsys.readouterr().out
+    assert (out / "cases.csv").exists()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("stride", "[0]", "conv2d.stride: 0 is out of range: torch needs stride at least 1"),
+    ("padding", "[-1]", "conv2d.padding: -1 is out of range: torch needs padding 0 or more"),
+    ("dilation", "[[1, 0]]", "conv2d.dilation: (1, 0) is out of range"),
+    ("kernel_size", "[0]", "conv2d.kernel_size: 0 is out of range"),
+    ("dtype", '["float16"]', "unknown dtype 'float16'"),
+])
+def test_case_values_torch_cannot_take_exit_2_before_any_case_runs(tmp_path, capsys, key, value, message):
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "bad.toml").write_text(f"[conv2d]\n[conv2d.grid]\n{key} = {value}\n")
+    out = tmp_path / "reports"
+    assert main(["run", "--cases", str(cases), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "bad.toml" in error and message in error
+    assert not out.exists()
+
+
+def test_a_space_with_no_valid_configuration_says_so(tmp_path, capsys):
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "big.toml").write_text("[conv2d]\n[conv2d.grid]\nkernel_size = [9]\ninput_size = [[6, 6]]\n")
+    assert main(["run", "--cases", str(cases), "--out", str(tmp_path / "reports")]) == 2
+    error = capsys.readouterr().err
+    assert "big.toml" in error and "conv2d" in error and "has no configuration torch accepts" in error
+
+
+def test_out_that_is_a_file_or_unwritable_exits_2_at_once(tmp_path, capsys):
+    existing = tmp_path / "a_file"
+    existing.write_text("keep me")
+    assert main(["run", "--layers", "relu", "--out", str(existing)]) == 2
+    assert "is a file" in capsys.readouterr().err and existing.read_text() == "keep me"
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert main(["run", "--layers", "relu", "--out", str(locked / "reports")]) == 2
+
+
+def test_option_errors_read_naturally(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--timeout", "abc"])
+    assert exit_info.value.code == 2
+    assert "--timeout: expected a positive number, got 'abc'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--memory-limit", "lots"])
+    assert "--memory-limit: expected a size such as 512MB or 2GB, got 'lots'" in capsys.readouterr().err
+
+
+def test_report_files_follow_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        assert main(["run", "--layers", "relu", "--quick", "--out", str(tmp_path / "reports"), "--workers", "0"]) == 0
+    finally:
+        os.umask(previous)
+    for name in ("cases.csv", "summary.md", "summary.html", "junit.xml", "results.json"):
+        assert stat.S_IMODE((tmp_path / "reports" / name).stat().st_mode) == 0o644
