@@ -8,6 +8,7 @@ import pytest
 
 from refcheck.cases.case import case_seed
 from refcheck.cases import build_case, expand, load_spaces
+from refcheck.cases.shapes_seqloss import SEQLOSS_LAYERS
 from refcheck.specs import CaseFileError
 from refcheck.oracle import torch_accepts
 from refcheck.specs import LAYERS, InvalidConfig
@@ -89,7 +90,9 @@ def _case_values(space, case):
 
 
 def _holds(case, name, option, hp, shapes):
-    spatial = len(shapes["input"]) - 2
+    if case.layer in SEQLOSS_LAYERS and name in _SEQLOSS_HOLDS and name not in hp:
+        return _SEQLOSS_HOLDS[name](case, option, shapes)
+    spatial = len(shapes["input"] if "input" in shapes else shapes["query"]) - 2
     arity = max(spatial, 2) if name in hp and name not in ("kernel_size", "input_size") else spatial
     if case.layer in ("conv1d", "max_pool1d", "avg_pool1d"):
         arity = 1 if name in ("kernel_size", "input_size") else None  # 1-D hyperparameters are ints
@@ -126,6 +129,53 @@ def _holds(case, name, option, hp, shapes):
     if name == "batch_shape":
         return tuple(shapes["input"][:-1]) == tuple(option)
     return False
+
+
+def _bias_present(shapes):
+    return next(shapes[k] for k in ("bias", "bias_ih", "in_proj_bias") if k in shapes) is not None
+
+
+def _batch(case, option, shapes):
+    if "query" in shapes:
+        return shapes["query"][0] == option
+    return shapes["input"][1 if case.layer in ("rnn_tanh", "lstm") else 0] == option
+
+
+def _mask_kind(case, option, shapes):
+    return (shapes["attn_mask"] is None) if option == "none" else f"-mask-{option}-" in case.id
+
+
+def _initial_state(case, option, shapes):
+    given = {state for state in ("h0", "c0") if shapes.get(state) is not None}
+    return given == {"given": {"h0", "c0"} & set(shapes), "none": set(), "h0": {"h0"}, "c0": {"c0"}}[option]
+
+
+def _element_weight(case, option, shapes):
+    weight, shape = shapes["weight"], shapes["input"]
+    return {"none": weight is None, "full": weight == shape, "broadcast": weight == shape[-1:]}[option]
+
+
+# Space parameters of the recurrent, attention, extra activation and weighted loss layers, read back
+# from the case's shapes (and, for the mask kind, its id).
+_SEQLOSS_HOLDS = {
+    "bias": lambda case, option, shapes: _bias_present(shapes) == option,
+    "batch": _batch,
+    "input_features": lambda case, option, shapes: shapes["weight_ih"][1] == option,
+    "hidden_size": lambda case, option, shapes: shapes["weight_hh"][1] == option,
+    "seq_len": lambda case, option, shapes: shapes["input"][0] == option,
+    "initial_state": _initial_state,
+    "batch_shape": lambda case, option, shapes: (tuple(shapes["query"][:-2]) == tuple(option) if "query" in shapes
+                                                 else tuple(shapes["input"][:-1]) == tuple(option)),
+    "length": lambda case, option, shapes: shapes["query"][-2] == option,
+    "source": lambda case, option, shapes: shapes["key"][-2] == option,
+    "embed": lambda case, option, shapes: shapes["query"][-1] == option,
+    "value_embed": lambda case, option, shapes: shapes["value"][-1] == option,
+    "mask": _mask_kind,
+    "num_parameters": lambda case, option, shapes: shapes["weight"][0] == 1 if option == 1 else (
+        len(shapes["input"]) > 1 and shapes["weight"][0] == shapes["input"][1]),
+    "class_weight": lambda case, option, shapes: (shapes["weight"] is not None) == option,
+    "element_weight": _element_weight,
+}
 
 
 def test_conv2d_pairs_are_complete_except_same_with_stride(expanded):

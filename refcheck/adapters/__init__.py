@@ -19,8 +19,11 @@ from .contract import (ForeignResult, LayerFunctions, Misfit, accepted_keywords,
                        contract_layers, gradient_tuple, hparams_for_call, named_outputs, takes_param_dict,
                        unsupported_labels, unsupported_reason, upstream_for_backward)
 from .cs231n import adapt_cs231n
+from .cs231n_names import cs231n_owns
+from .cs231n_seqloss import adapt_cs231n_seqloss
 from .cs231n_norm import adapt_cs231n_norm
 from .objects import adapt_objects
+from .objects_seqloss import adapt_objects_seqloss
 
 __all__ = ["ForeignResult", "LayerFunctions", "Misfit", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects",
            "call_forward_backward", "contract_layers", "gradient_tuple", "hparams_for_call", "named_outputs",
@@ -29,7 +32,8 @@ __all__ = ["ForeignResult", "LayerFunctions", "Misfit", "accepted_keywords", "ad
 
 def _has_contract_functions(module: ModuleType, layer: str) -> bool:  # both halves: see discover for the rest
     return all(callable(getattr(module, f"{layer}_{way}", None)) for way in ("forward", "backward")) and \
-        not takes_param_dict(module.__dict__.get(f"{layer}_forward", getattr(module, f"{layer}_forward")))
+        not takes_param_dict(module.__dict__.get(f"{layer}_forward", getattr(module, f"{layer}_forward"))) and \
+        not cs231n_owns(module, layer)
 
 
 def adapt(module: ModuleType) -> dict[str, LayerFunctions]:
@@ -50,6 +54,8 @@ def adapt(module: ModuleType) -> dict[str, LayerFunctions]:
         Contract layer name -> functions in the contract's calling convention; layers the module
         already provides in contract style are not included.
     """
-    adapted = {**adapt_cs231n(module), **adapt_cs231n_norm(module), **adapt_objects(module)}
+    adapted = {**adapt_cs231n(module), **adapt_cs231n_norm(module),
+               **adapt_cs231n_seqloss(module, adapt_cs231n(module).get("linear")),
+               **adapt_objects(module), **adapt_objects_seqloss(module)}
     return {layer: functions for layer, functions in adapted.items()
             if not _has_contract_functions(module, layer)}

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..specs import LAYERS, LayerSpec, layer_spec
+from .cs231n_names import cs231n_owns
 
 __all__ = ["ForeignResult", "LayerFunctions", "Misfit", "accepted_keywords", "call_forward_backward", "contract_layers",
            "gradient_tuple", "hparams_for_call", "module_label", "named_outputs", "takes_param_dict",
@@ -116,7 +117,7 @@ def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
     for name in LAYERS:
         forward = getattr(module, f"{name}_forward", None)
         backward = getattr(module, f"{name}_backward", None)
-        if callable(forward) and not takes_param_dict(forward):
+        if callable(forward) and not takes_param_dict(forward) and not cs231n_owns(module, name):
             found[name] = LayerFunctions(name, forward, backward if callable(backward) else None,
                                          accepted_keywords(forward), origin=f"{module_label(module)}.{name}_forward",
                                          missing="" if callable(backward) else f"{name}_backward")

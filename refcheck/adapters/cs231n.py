@@ -222,6 +222,8 @@ def _softmax_loss(loss_and_grad: Callable, origin: str) -> LayerFunctions:
     def cross_entropy_forward(input, target, *, reduction="mean"):
         if reduction != "mean":
             raise ValueError(f"{origin}: CS231n softmax_loss is the mean loss only")
+        if input.ndim != 2:
+            raise Unsupported(f"CS231n softmax_loss takes (N, C) scores; this case's input is {input.shape}")
         returned = loss_and_grad(input, target)
         if not isinstance(returned, tuple) or len(returned) != 2:
             raise Misfit(f"{origin.split(': ')[-1]} returns {type(returned).__name__}, not (loss, dx)")

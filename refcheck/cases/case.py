@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ _ABBREVIATIONS = {
     "reduction": "",
     "output_padding": "op", "training": "train", "momentum": "m", "num_groups": "G", "normalized_shape": "nshape",
     "use_input_stats": "uis", "padding_idx": "pidx",
+    "approximate": "approx", "min_val": "min", "max_val": "max", "threshold": "th", "is_causal": "causal",
+    "num_heads": "heads", "ignore_index": "ii", "label_smoothing": "ls", "log_target": "logt",
 }
 
 
@@ -72,11 +75,12 @@ def format_value(value: Any) -> str:
 
 
 def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None], dtype: str,
-            values: str, kernel: tuple[int, ...] | str | None = None) -> str:
+            values: str, kernel: tuple[int, ...] | str | None = None, extra: Sequence[str] = ()) -> str:
     """A readable id that names everything that distinguishes the case.
 
     For example ``conv2d[s2-p1-d2-g1-k3x3-nobias-2x4x9x7-o6-f32]``. ``kernel`` is the kernel size,
-    or a tag for what the hyperparameters and shapes do not show (``nostats``).
+    or a tag for what the hyperparameters and shapes do not show (``nostats``). ``extra``: further
+    parts after the shapes (a hidden size, a mask kind), for layers whose input shape does not say all.
     """
     parts = []
     for name, value in hparams.items():
@@ -91,6 +95,7 @@ def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None]
         # output channels / features: not in the input shape (conv_transpose2d's weight is (C_in, C_out/groups, ...))
         weight = shapes["weight"]
         parts.append(f"o{weight[1] * hparams['groups'] if layer == 'conv_transpose2d' else weight[0]}")
+    parts.extend(extra)
     if values != "normal":
         parts.append(values)
     parts.append("f32" if dtype == "float32" else "f64")

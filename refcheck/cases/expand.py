@@ -22,6 +22,7 @@ from typing import Any
 
 from ..specs import LAYERS, CaseFileError, InvalidConfig, LayerSpec
 from .case import Case, case_id, case_seed
+from .shapes_seqloss import SEQLOSS_LAYERS, seqloss_id_parts, seqloss_shapes
 from .shapes_convnorm import FAMILY_SHAPES
 from .spaces import SHAPE_DEFAULTS, Space
 
@@ -57,15 +58,20 @@ def build_case(space: Space, params: Mapping[str, Any], base_seed: int = 0) -> C
                 value = _as_shape(p["channels"])[0]
             if hyper.name == "norm_type":
                 value = float(value)
+            if hyper.name == "scale" and value == "none":
+                value = None
             hparams[hyper.name] = _pair(value, hyper.arity) if hyper.pair and value not in ("same", "valid") else value
         else:
             hparams[hyper.name] = hyper.default_for(hparams)
-        if hparams[hyper.name] is None and hyper.name not in ("divisor_override", "padding_idx"):
+        if hparams[hyper.name] is None and hyper.name not in ("divisor_override", "padding_idx", "scale"):
             raise InvalidConfig(f"{hyper.name} has no default; give it in the case file")
     shapes, kernel = _shapes(spec, p, hparams)
     spec.output_shapes(shapes, hparams)  # raises InvalidConfig
     values = p["values"]
-    identifier = case_id(spec.name, hparams, shapes, p["dtype"], values, kernel)
+    id_shapes, extra = seqloss_id_parts(spec, shapes, p) if spec.name in SEQLOSS_LAYERS else (shapes, [])
+    id_hparams = {name: value for name, value in hparams.items()
+                  if spec.hyper(name).in_id_at_default or value != spec.hyper(name).default_for(hparams)}
+    identifier = case_id(spec.name, id_hparams, id_shapes, p["dtype"], values, kernel, extra)
     return Case(
         layer=spec.name, id=identifier, dtype=p["dtype"], seed=case_seed(identifier, base_seed),
         shapes=tuple((name, shapes[name]) for name in spec.tensors),
@@ -76,6 +82,8 @@ def build_case(space: Space, params: Mapping[str, Any], base_seed: int = 0) -> C
 
 def _shapes(spec: LayerSpec, p: Mapping[str, Any], hparams: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
     family = spec.family
+    if spec.name in SEQLOSS_LAYERS:
+        return seqloss_shapes(spec, p, hparams), None
     if family in FAMILY_SHAPES:
         return FAMILY_SHAPES[family](spec, p, hparams)
     if family == "conv":

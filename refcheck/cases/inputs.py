@@ -10,6 +10,8 @@ import numpy as np
 
 from ..specs import LAYERS
 from .case import Case
+from .inputs_seqloss import SEQLOSS_VALUE_KINDS, seqloss_inputs
+from .shapes_seqloss import SEQLOSS_LAYERS
 from .inputs_convnorm import INPUT_MAKERS
 from .inputs_convnorm import VALUE_KINDS as _CONVNORM_KINDS
 
@@ -32,6 +34,7 @@ VALUE_KINDS.update({
     "cross_entropy": _SATURATING,
     **_CONVNORM_KINDS,
 })
+VALUE_KINDS.update(SEQLOSS_VALUE_KINDS)
 """Input kinds per layer. ties: values on a coarse grid so windows hold equal maxima (torch routes
 the gradient to the first); very_negative: all inputs far below zero, so zero padding instead of
 -inf padding shows; zeros: exact zeros at the ReLU kink; large: |x| up to hundreds (overflow in
@@ -67,6 +70,8 @@ def make_inputs(case: Case) -> dict[str, np.ndarray | None]:
     if case.layer in INPUT_MAKERS:
         return INPUT_MAKERS[case.layer](case)
     rng = np.random.default_rng(case.seed)
+    if case.layer in SEQLOSS_LAYERS:
+        return seqloss_inputs(case, rng, _input, _target)
     spec = LAYERS[case.layer]
     dtype = np.dtype(case.dtype)
     shapes = case.shape_map

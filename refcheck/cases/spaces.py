@@ -28,6 +28,7 @@ from typing import Any
 from ..specs import LAYERS, CaseFileError, LayerSpec
 from .case import DTYPES
 from .inputs import VALUE_KINDS
+from .shapes_seqloss import SEQLOSS_PARAMS
 from .shapes_convnorm import SHAPE_DEFAULTS as _CONVNORM_DEFAULTS
 from .shapes_convnorm import SHAPE_PARAMS as _CONVNORM_PARAMS
 
@@ -40,9 +41,10 @@ _SHAPE_PARAMS = {
     "conv": ("batch", "channels", "input_size", "kernel_size", "bias"),
     "pooling": ("batch", "channels", "input_size"),
     "dense": ("batch_shape", "features", "bias", "input_shape"),
-    "activation": ("input_shape",),
-    "loss": ("input_shape",),
+    "activation": ("input_shape", "num_parameters"),
+    "loss": ("input_shape", "class_weight", "element_weight"),
     **_CONVNORM_PARAMS,
+    **SEQLOSS_PARAMS,
 }
 _COMMON_PARAMS = ("dtype", "values")
 _TABLE_KEYS = ("grid", "vary", "pairwise", "tolerance")

@@ -7,15 +7,21 @@ from .conv_nd import CONV_ND_CHECKS
 from .dense import LINEAR_CHECKS
 from .generic import float32_arithmetic
 from .losses import LOSS_CHECKS
+from .losses_weighted import WEIGHTED_LOSS_CHECKS
 from .masks import DROPOUT_CHECKS, EMBEDDING_CHECKS
 from .norm import NORM_CHECKS
 from .pooling import POOLING_CHECKS
+from .sequence import SEQUENCE_CHECKS
 
 __all__ = ["checks_for"]
 
 _GENERIC: list[tuple[tuple[str, ...], Check]] = [
     (("output", "grad_input", "grad_weight", "grad_bias"), float32_arithmetic),
 ]
+
+
+_WEIGHTED_LOSSES = ("binary_cross_entropy", "cross_entropy", "nll_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+                    "kl_div", "multi_margin_loss")
 
 
 def checks_for(layer: str) -> list[tuple[tuple[str, ...], Check]]:
@@ -32,6 +38,10 @@ def checks_for(layer: str) -> list[tuple[tuple[str, ...], Check]]:
         return LINEAR_CHECKS
     if layer in POOLING_CHECKS:
         return POOLING_CHECKS[layer]
-    if layer in ("mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy"):
+    if layer in SEQUENCE_CHECKS:
+        return SEQUENCE_CHECKS[layer]
+    if layer in ("mse_loss", "binary_cross_entropy_with_logits"):
         return LOSS_CHECKS
+    if layer in _WEIGHTED_LOSSES:
+        return WEIGHTED_LOSS_CHECKS
     return _GENERIC

@@ -129,8 +129,10 @@ class Context:
         def compute() -> dict[str, Any]:
             from ..oracle import torch_results  # torch only where a diagnosis needs it
 
+            # Every output's upstream gradient (a layer with several outputs gets one per output).
+            upstream = (self.run.gradients or self.dout) if dout is None else dout
             return torch_results(self.layer, {**self.tensors, **(tensors or {})}, {**self.hparams, **(hparams or {})},
-                                 self.dout if dout is None else dout, dtype)
+                                 upstream, dtype)
 
         return _cached(self._torch, key, compute)
 

@@ -20,6 +20,7 @@ from types import ModuleType
 from ..adapters import LayerFunctions, contract_layers
 from ..adapters.discover import Discovery, discover
 from ..adapters.mapping import LayerMapping, find_mapping, load_mapping
+from ..adapters.optional_tensors import fit_optional_tensors
 from ..specs import UsageError
 
 __all__ = ["BUILTIN", "Implementation", "load_implementation"]
@@ -154,5 +155,6 @@ def load_implementation(reference: str | None = None, map_path: str | None = Non
         return Implementation(reference, contract_layers(module), module=module)
     mapping, source = _mapping(reference, map_path)
     found = discover(_with_submodules(module), mapping)
-    return Implementation(reference, found.layers, module=module, discovery=found, mapping_source=source,
+    layers = {name: fit_optional_tensors(functions) for name, functions in found.layers.items()}
+    return Implementation(reference, layers, module=module, discovery=found, mapping_source=source,
                           map_path=map_path)

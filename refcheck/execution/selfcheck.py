@@ -25,11 +25,13 @@ def _generic_point(spec: LayerSpec, tensors: Mapping[str, np.ndarray | None], rn
     """The case's inputs in float64, nudged off ties and kinks so a finite difference is meaningful."""
     point: dict[str, np.ndarray | None] = {}
     for name, value in tensors.items():
-        if value is None or name in spec.integer:
-            point[name] = value
+        if value is None or name in spec.integer or np.asarray(value).dtype == np.bool_:
+            point[name] = value  # class indices and boolean masks stay as they are
             continue
         wide = np.asarray(value, dtype=np.float64)
-        nudged = wide + rng.uniform(-1e-2, 1e-2, size=wide.shape) * np.maximum(1.0, np.abs(wide))
+        finite = np.isfinite(wide)  # -inf in an additive mask stays -inf
+        scale = np.maximum(1.0, np.abs(np.where(finite, wide, 0.0)))
+        nudged = np.where(finite, wide + rng.uniform(-1e-2, 1e-2, size=wide.shape) * scale, wide)
         if spec.name == "binary_cross_entropy" and name == "input":
             nudged = np.clip(nudged, 0.05, 0.95)
         point[name] = nudged

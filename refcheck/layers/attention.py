@@ -168,13 +168,14 @@ def _merge_heads(x: Array) -> Array:
 
 def multi_head_attention_forward(
     query: Array, key: Array, value: Array, in_proj_weight: Array, in_proj_bias: Array | None,
-    out_proj_weight: Array, out_proj_bias: Array | None, *, num_heads: int,
-    attn_mask: Array | None = None, need_weights: bool = False,
+    out_proj_weight: Array, out_proj_bias: Array | None, attn_mask: Array | None = None, *,
+    num_heads: int, need_weights: bool = False,
 ) -> tuple[Array, tuple[Any, ...]]:
     """Multi-head attention as ``torch.nn.MultiheadAttention(batch_first=True)``.
 
-    Batch-first (N, L, E), unlike ``torch.nn.functional.multi_head_attention_forward`` which is
-    (L, N, E). With ``W_q, W_k, W_v`` the three row blocks of ``in_proj_weight``:
+    The contract's layout is batch-first (N, L, E), as torch.nn.MultiheadAttention(batch_first=True),
+    unlike ``torch.nn.functional.multi_head_attention_forward`` which is sequence-first (L, N, E);
+    the mask comes after the tensors, positionally, like scaled_dot_product_attention's. With ``W_q, W_k, W_v`` the three row blocks of ``in_proj_weight``:
     ``q = query @ W_q.T + b_q`` (same for k, v), split into ``num_heads`` heads of
     ``d = E // num_heads`` features, ``softmax(q_h @ k_h^T / sqrt(d) + mask) @ v_h`` per head,
     heads concatenated, then ``@ out_proj_weight.T + out_proj_bias``.

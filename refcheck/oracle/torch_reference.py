@@ -36,7 +36,8 @@ def torch_results(layer: str, tensors: Mapping[str, np.ndarray | None], hparams:
 
     ``upstream``: the upstream gradient of a one-output layer, or ``{output name: gradient}``.
     Returns numpy arrays keyed by compared-tensor name (``output``, ``grad_input``, ...); the
-    gradient of an absent optional tensor is None. Integer and boolean tensors keep their type.
+    gradient of an absent optional tensor is None. Integer and boolean tensors keep their type, and so
+    does any boolean array.
     """
     spec = LAYERS[layer]
     torch_dtype = getattr(torch, dtype)
@@ -47,7 +48,8 @@ def torch_results(layer: str, tensors: Mapping[str, np.ndarray | None], hparams:
             args.append(None)
         elif name in spec.integer:
             args.append(torch.from_numpy(np.asarray(value, dtype=np.int64)))
-        elif name in spec.boolean:
+        elif name in spec.boolean or np.asarray(value).dtype == np.bool_:
+            # A boolean array stays boolean (an attention mask is boolean in some cases, additive in others).
             args.append(torch.from_numpy(np.asarray(value, dtype=bool)))
         else:
             leaf = torch.tensor(np.asarray(value, dtype=np.float64), dtype=torch_dtype,

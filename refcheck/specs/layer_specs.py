@@ -36,12 +36,15 @@ class Hyper:
     default: a value, or a callable of the case's hyperparameters (max_pool2d's stride defaults
         to its kernel_size).
     pair: passed to implementations as an (h, w) tuple of ints ((d, h, w) with ``arity=3``).
+    in_id_at_default: False leaves the hyperparameter out of case ids while it is at its default
+        (a hyperparameter added to an existing layer, so that the older cases keep their ids).
     """
 
     name: str
     default: Any
     pair: bool = False
     arity: int = 2
+    in_id_at_default: bool = True
 
     def default_for(self, hparams: Mapping[str, Any]) -> Any:
         return self.default(hparams) if callable(self.default) else self.default
@@ -219,13 +222,6 @@ def _loss_shape(shapes: Mapping[str, Shape], hp: Mapping[str, Any]) -> Shape:
     return ()
 
 
-def _cross_entropy_shape(shapes: Mapping[str, Shape], hp: Mapping[str, Any]) -> Shape:
-    _check(hp["reduction"] in ("mean", "sum"), f"reduction {hp['reduction']!r} must be 'mean' or 'sum'")
-    n, _classes = shapes["input"]
-    _check(tuple(shapes["target"]) == (n,), "target must be (N,) class indices")
-    return ()
-
-
 def _kernel_default(hp: Mapping[str, Any]) -> Any:
     return hp.get("kernel_size")
 
@@ -267,17 +263,18 @@ _SPECS = (
     LayerSpec("softmax", "activation", ("input",), ("input",), (Hyper("dim", None),), _same_shape),
     LayerSpec("log_softmax", "activation", ("input",), ("input",), (Hyper("dim", None),), _same_shape),
     LayerSpec("mse_loss", "loss", ("input", "target"), ("input",), _REDUCTION, _loss_shape),
-    LayerSpec("binary_cross_entropy", "loss", ("input", "target"), ("input",), _REDUCTION, _loss_shape),
     LayerSpec("binary_cross_entropy_with_logits", "loss", ("input", "target"), ("input",), _REDUCTION,
               _loss_shape),
-    LayerSpec("cross_entropy", "loss", ("input", "target"), ("input",), _REDUCTION, _cross_entropy_shape,
-              integer=frozenset({"target"})),
 )
 
-from .conv_nd import CONV_ND_SPECS  # the family modules build on the definitions above
-from .norm import NORM_SPECS
+# Each family's specs live in a module of their own, built on the definitions above (hence the late imports).
+from .conv_nd import CONV_ND_SPECS  # noqa: E402
+from .elementwise_specs import ELEMENTWISE_SPECS  # noqa: E402
+from .norm import NORM_SPECS  # noqa: E402
+from .sequence_specs import SEQUENCE_SPECS  # noqa: E402
 
-LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in _SPECS + CONV_ND_SPECS + NORM_SPECS}
+LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in
+                                _SPECS + CONV_ND_SPECS + NORM_SPECS + ELEMENTWISE_SPECS + SEQUENCE_SPECS}
 
 
 def layer_spec(name: str) -> LayerSpec:

@@ -22,5 +22,5 @@ def cross_entropy_forward(input, target, *, reduction):
 
 def cross_entropy_backward(dout, cache):
     inner, reduction, classes = cache
-    grad = _ce_backward(dout, inner)
+    (grad,) = _ce_backward(dout, inner)
     return grad / classes if reduction == "mean" else grad

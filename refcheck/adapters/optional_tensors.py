@@ -1,0 +1,53 @@
+"""Optional tensors that an implementation's forward does not take.
+
+A layer may gain an optional tensor after its others (cross_entropy's and binary_cross_entropy's
+``weight``). A forward written without it, ``cross_entropy_forward(input, target, *, reduction)``,
+still runs every case where that tensor is None; a case that has one is skipped as unsupported,
+the way a hyperparameter forward does not accept is supported only at its default.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+from typing import Any
+
+from ..specs import Unsupported, layer_spec
+from .contract import LayerFunctions
+
+__all__ = ["fit_optional_tensors", "positional_capacity"]
+
+
+def positional_capacity(function: Any) -> int | None:
+    """How many positional arguments ``function`` takes; None when unlimited (``*args``) or unknown."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return None
+    return sum(1 for p in parameters if p.kind in kinds)
+
+
+def fit_optional_tensors(functions: LayerFunctions) -> LayerFunctions:
+    """``functions`` unchanged, or with a forward that leaves out the trailing optional tensors it lacks.
+
+    Only trailing tensors the spec marks optional are left out; a case that gives one of them
+    raises :class:`Unsupported` (reported as skipped, never failed).
+    """
+    spec = layer_spec(functions.layer)
+    capacity = positional_capacity(functions.forward)
+    if capacity is None or capacity >= len(spec.tensors):
+        return functions
+    missing = spec.tensors[capacity:]
+    if not all(name in spec.optional for name in missing):
+        return functions  # a required tensor is missing: calling it shows the real error
+    inner = functions.forward
+
+    def forward(*tensors: Any, **hparams: Any) -> Any:
+        for name, value in zip(missing, tensors[capacity:]):
+            if value is not None:
+                raise Unsupported(f"{functions.layer}_forward takes no {name} tensor; this case has one")
+        return inner(*tensors[:capacity], **hparams)
+
+    return replace(functions, forward=forward)
