@@ -107,8 +107,12 @@ def test_cs231n_recurrent_temporal_affine_and_svm_loss_match_torch(tmp_path):
     # Exactly what the CS231n signatures cannot express is skipped.
     assert any("starts from c0 = 0" in r for r in reasons)
     assert any("temporal_affine_forward takes (N, T, D)" in r for r in reasons)
-    assert any("p=1, margin=1 and reduction='mean' only" in r for r in reasons)
-    assert any("no class weights" in r for r in reasons)
+    # Per-case limits are skipped rows; hyperparameter values svm_loss cannot take are left out of
+    # the sweep (its supported space) and never run.
+    svm_rows = frame[frame["layer"] == "multi_margin_loss"]
+    assert not svm_rows.empty
+    assert set(svm_rows["p"].astype(float)) <= {1.0} and set(svm_rows["reduction"]) <= {"'mean'"}
+    assert any("no class weights" in r for r in reasons) or svm_rows["weight_shape"].astype(str).isin(["None", "nan"]).all()
     svm = frame[(frame["layer"] == "multi_margin_loss") & (frame["status"] == "passed")]
     assert svm["case"].str.startswith("multi_margin_loss[mean-p1-margin1-").all() and not svm.empty
     lstm = frame[frame["layer"] == "lstm"]
