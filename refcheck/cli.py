@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
               + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("passed", "failed", "error", "skipped"))
               + (" (interrupted)" if result.interrupted else ""))
     options = {"impl": args.impl, "cases": args.cases, "seed": args.seed, "quick": args.quick,
-               "timeout": args.timeout}
+               "timeout": args.timeout, "dtype": args.dtype}
     meta = {"refcheck_version": __version__, "implementation": plan.implementation.name,
             "command": " ".join(["refcheck", *sys.argv[1:]]), "seed": args.seed, "quick": args.quick,
             "duration_s": elapsed, "interrupted": result.interrupted, "totals": totals, "options": options,

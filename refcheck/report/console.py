@@ -97,6 +97,8 @@ def print_failures(console: Console, groups: Sequence[FailureGroup], verbose: bo
         console.print(Text(head, style="red bold"))
         console.print(Text(f"  worst: {group.case}"), soft_wrap=True)
         console.print(Text(f"  {group.reason}"), soft_wrap=True)
+        if group.diagnosis and group.diagnosis != group.cause:
+            console.print(Text(f"  diagnosis: {group.diagnosis}", style="yellow"), soft_wrap=True)
         console.print(Text(f"  rerun: {group.command}", style="cyan"), soft_wrap=True)
     if len(shown) < len(groups):
         console.print(Text(f"... {len(groups) - len(shown)} more group(s): run again with -v to list all, "

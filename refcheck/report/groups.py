@@ -37,7 +37,8 @@ class FailureGroup:
 def repro_command(options: Mapping[str, Any], layer: str, case_id: str) -> str:
     """The ``refcheck run`` command that checks this one case as the sweep did.
 
-    ``options`` are the run's: impl, cases, seed, quick, timeout (missing ones take the defaults).
+    ``options`` are the run's: impl, cases, dtype, seed, quick, timeout (missing ones take the defaults);
+    the dtype selection shapes the sweep, so it is repeated.
     """
     words = ["refcheck", "run"]
     if options.get("impl"):
@@ -45,6 +46,8 @@ def repro_command(options: Mapping[str, Any], layer: str, case_id: str) -> str:
     words += ["--layers", layer, "--case", case_id]
     if options.get("cases"):
         words += ["--cases", str(options["cases"])]
+    if options.get("dtype"):
+        words += ["--dtype", str(options["dtype"])]
     if options.get("seed"):
         words += ["--seed", str(options["seed"])]
     if options.get("quick"):

@@ -74,14 +74,14 @@ def _layer_table(summary: pd.DataFrame) -> str:
 def _failures(groups: Sequence[FailureGroup], figures: Mapping[str, str]) -> str:
     if not groups:
         return "<p>No failing cases.</p>"
-    header = ["layer", "diagnosis (or kind of failure)", "cases", "status", "worst case", "reason", "rerun", "figure"]
+    header = ["layer", "cause", "cases", "status", "worst case", "reason", "diagnosis", "rerun", "figure"]
     rows = []
     for g in groups:
         figure = figures.get(g.case)
         link = f'<a href="{escape(figure)}">reference / result / difference</a>' if figure else ""
         rows.append([(escape(g.layer), "fail"), (escape(g.cause), ""), (str(g.count), "num"), (g.status, ""),
                      (f"<code>{escape(g.case)}</code> ({escape(g.tensor)})", ""), (escape(g.reason), ""),
-                     (f"<code>{escape(g.command)}</code>", ""), (link, "")])
+                     (escape(g.diagnosis), ""), (f"<code>{escape(g.command)}</code>", ""), (link, "")])
     return _table(header, rows, ["failing"] * len(rows))
 
 

@@ -78,8 +78,13 @@ def rank(record: Mapping[str, Any]) -> tuple[int, float]:
 
 
 def cause(record: Mapping[str, Any]) -> str:
-    """What explains a failing record: its diagnosis when there is one, else the reason's kind."""
+    """What explains a failing record, in a few words shared by every case it explains.
+
+    A diagnosis reads 'title: details for this case'; its title is the cause. Without a
+    diagnosis, the kind of the reason ('wrong shape', 'forward raised ValueError').
+    """
     diagnosis = record.get("diagnosis")
     if isinstance(diagnosis, str) and diagnosis.strip():
-        return diagnosis.strip()
+        title = diagnosis.strip().split(": ", 1)[0]
+        return re.sub(r"\s*\(.*$", "", title) or title
     return reason_kind(str(record.get("status")), str(record.get("reason") or ""))
