@@ -33,8 +33,7 @@ class RunDiff:
         return self.count("regression") > 0
 
     def headline(self) -> str:
-        return ", ".join(f"{self.count(c)} {c}{'s' if self.count(c) != 1 and c != 'fixed' else ''}"
-                         for c in ("regression", "fixed", "error grew", "added", "removed"))
+        return ", ".join(f"{c}: {self.count(c)}" for c in ("regression", "fixed", "error grew", "added", "removed"))
 
 
 def _cases(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -38,10 +38,12 @@ def _parsed(value: Any) -> Any:
 
 
 def label(value: Any) -> str:
-    """A parameter value as in case ids: (2, 2) -> '2', (2, 1) -> '2x1', 'same' -> same."""
+    """A parameter value as in case ids: (2, 2) -> '2', (2, 1) -> '2x1', 'same' -> same; shapes 2x3x8."""
     value = _parsed(value)
     if isinstance(value, tuple):
-        return str(value[0]) if len(set(value)) == 1 else "x".join(str(v) for v in value)
+        if len(value) == 2 and value[0] == value[1]:
+            return str(value[0])
+        return "x".join(str(v) for v in value) if len(value) != 1 else f"({value[0]},)"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -118,7 +120,7 @@ def heatmap_figure(layer: str, rows: pd.DataFrame) -> bytes | None:
     if not pairs:
         return None
     grids = [(pair, _grid(rows, *pair)) for pair in pairs]
-    width = sum(max(3.2, 0.55 * len(g[0]) + 2.2) for _, g in grids)
+    width = sum(max(4.0, 0.55 * len(g[0]) + 2.2) for _, g in grids)
     height = max(max(2.6, 0.42 * len(g[1]) + 1.6) for _, g in grids)
     figure = Figure(figsize=(width, height))
     ratios = np.concatenate([g[2].ravel() for _, g in grids])
@@ -142,7 +144,7 @@ def heatmap_figure(layer: str, rows: pd.DataFrame) -> bytes | None:
         axes.set_xlabel(x, fontsize=9)
         axes.set_ylabel(y, fontsize=9)
         figure.colorbar(image, ax=axes, fraction=0.05, pad=0.03).set_label("worst error / tolerance", fontsize=7)
-    figure.suptitle(f"{layer}: worst error / tolerance  ({FAIL_SIGN} fails, {ERROR_SIGN} raised, · no case)",
+    figure.suptitle(f"{layer}: worst error / tolerance\n{FAIL_SIGN} fails   {ERROR_SIGN} raised   · no case",
                     fontsize=9)
     figure.tight_layout()
     return figure_png(figure)

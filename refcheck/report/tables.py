@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ..specs import LAYERS
-from .ranking import error_ratio, rank, reason_kind
+from .ranking import cause, error_ratio, rank, reason_kind
 
 __all__ = ["FIRST_COLUMNS", "TENSORS", "case_statuses", "cases_frame", "display_summary", "summary_frame", "tensor_cell"]
 
@@ -122,12 +122,13 @@ def _number(value: Any) -> float:
 
 
 def _main_diagnosis(layer_rows: pd.DataFrame) -> str:
-    """The most frequent diagnosis among a layer's failed cases, with how many cases it explains."""
+    """The most frequent cause (diagnosis title) among a layer's diagnosed failed cases, with its count."""
     failed = layer_rows[(layer_rows["status"] == "failed") & layer_rows["diagnosis"].notna()
                         & (layer_rows["diagnosis"].astype(str) != "")]
     if failed.empty:
         return ""
-    per_case = failed.groupby("case")["diagnosis"].first().value_counts()
+    titles = failed.assign(_cause=[cause(r) for r in failed.to_dict(orient="records")])
+    per_case = titles.groupby("case")["_cause"].first().value_counts()
     text, count = per_case.index[0], int(per_case.iloc[0])
     more = f"; {len(per_case) - 1} other diagnoses" if len(per_case) > 1 else ""
     return f"{text} ({count} case{'s' if count != 1 else ''}{more})"
