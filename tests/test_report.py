@@ -59,5 +59,5 @@ def test_report_files_are_complete_strict_json_and_leave_no_temporaries(tmp_path
     assert payload["records"][4]["error_eps"] is None
     assert len(pd.read_csv(tmp_path / "cases.csv")) == len(RECORDS)
     summary = (tmp_path / "summary.md").read_text()
-    assert "stride ignored (2 cases)" in summary and "Not implemented: linear." in summary
+    assert "stride ignored (2 cases)" in summary and "Layers not implemented: linear." in summary
     assert 'tr class="failing"' in (tmp_path / "summary.html").read_text()

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import pandas as pd
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -96,9 +97,9 @@ def print_failures(console: Console, groups: Sequence[FailureGroup], verbose: bo
         head = f"{group.layer}: {group.cause}, {group.count} case{'s' if group.count != 1 else ''} ({group.status})"
         console.print(Text(head, style="red bold"))
         console.print(Text(f"  worst: {group.case}"), soft_wrap=True)
-        console.print(Text(f"  {group.reason}"), soft_wrap=True)
+        console.print(Padding(Text(group.reason), (0, 0, 0, 2)))  # prose: wrapped at words, indented
         if group.diagnosis and group.diagnosis != group.cause:
-            console.print(Text(f"  diagnosis: {group.diagnosis}", style="yellow"), soft_wrap=True)
+            console.print(Padding(Text(f"diagnosis: {group.diagnosis}", style="yellow"), (0, 0, 0, 2)))
         console.print(Text(f"  rerun: {group.command}", style="cyan"), soft_wrap=True)
     if len(shown) < len(groups):
         console.print(Text(f"... {len(groups) - len(shown)} more group(s): run again with -v to list all, "

@@ -110,7 +110,7 @@ def summary_html(summary: pd.DataFrame, groups: Sequence[FailureGroup], skips: S
     parts += ["<h2>Layers</h2>", f"<p class='note'>{escape(EXPLANATION)} Cells marked ✗ fail.</p>",
               _layer_table(summary)]
     if missing:
-        parts.append(f"<p class='note'>Not implemented: {escape(', '.join(missing))}.</p>")
+        parts.append(f"<p class='note'>Layers not implemented: {escape(', '.join(missing))}.</p>")
     parts += ["<h2>Failing cases</h2>",
               "<p class='note'>Grouped by layer and cause; each group shows its worst case, its reason and the "
               "command that reruns it (<code>refcheck show ID</code> draws where in the tensor it is wrong).</p>",

@@ -50,7 +50,7 @@ def summary_markdown(summary: pd.DataFrame, groups: Sequence[FailureGroup], skip
     missing = [layer for layer in summary["layer"] if layer not in set(implemented["layer"])]
     lines += [EXPLANATION, "", display_summary(implemented).drop(columns=["note"]).to_markdown(index=False), ""]
     if missing:
-        lines += [f"Not implemented: {', '.join(missing)}.", ""]
+        lines += [f"Layers not implemented: {', '.join(missing)}.", ""]
     lines += failures_markdown(groups)
     if skips:
         lines += ["## Skipped cases", "", pd.DataFrame(list(skips)).to_markdown(index=False), ""]

@@ -139,19 +139,19 @@ def case_figure(case_id: str, results: Mapping[str, Any], reference: Mapping[str
         index = (worst_index or {}).get(tensor)
         ref_image, what = _mosaic(ref, index) if ref is not None else (np.zeros((1, 1)), "absent")
         try:
-            got_array = np.asarray(got, dtype=np.float64)
+            got_array = None if got is None else np.asarray(got, dtype=np.float64)
         except (TypeError, ValueError):
             got_array = None
         same_shape = got_array is not None and ref is not None and got_array.shape == np.shape(ref)
-        got_image = _mosaic(got_array, index)[0] if got_array is not None and got_array.ndim > 0 or same_shape \
-            else np.full((1, 1), np.nan)
+        got_image = (np.full((1, 1), np.nan) if got_array is None
+                     else _mosaic(got_array, index if same_shape else None)[0])
         panels = [("reference (torch, float64)", ref_image, None), ("result", got_image, None)]
         if same_shape:
             panels.append(("result − reference", _mosaic(got_array - np.asarray(ref, dtype=np.float64), index)[0],
                            "diff"))
         else:
-            shape = None if got_array is None else got_array.shape
-            panels.append((f"no difference: shape {shape} vs {np.shape(ref)}", np.full((1, 1), np.nan), None))
+            what_came = f"result {type(got).__name__}" if got_array is None else f"shape {got_array.shape}"
+            panels.append((f"no difference: {what_came} vs {np.shape(ref)}", np.full((1, 1), np.nan), None))
         for column, (title, image, kind) in enumerate(panels):
             axes = figure.add_subplot(len(tensors), 3, row * 3 + column + 1)
             finite = image[np.isfinite(image)]
