@@ -1,4 +1,4 @@
-"""The command line: ``refcheck run`` and ``refcheck convention``.
+"""The command line: ``refcheck run``, ``convention``, ``report``, ``diff`` and ``show``.
 
 Exit codes of ``run``: 0 every case passed or was skipped, and something was checked; 1 a case
 failed or errored; 2 a usage or case-file error (nothing written); 5 nothing was checked (every
@@ -80,8 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="only the cases that the coverage needs")
     run.add_argument("--oracle-cache", metavar="DIR", default=None,
                      help="folder of torch's cached results (default: $REFCHECK_CACHE_DIR or ~/.cache/refcheck/oracle)")
+    run.add_argument("--no-plots", action="store_true", help="write no plots or case figures (faster)")
+    run.add_argument("-v", "--verbose", action="store_true", help="list every failure group, not the first few")
     _add_check_options(run)
     _add_inspect_command(commands)
+    _add_report_commands(commands)
 
     convention = commands.add_parser("convention", help="the convolution vs cross-correlation explorer",
                                      description="Compute and write the convolution vs cross-correlation "
@@ -119,9 +122,9 @@ def _inspect(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from .report.console import make_console, print_coverage, print_summary, progress_bar
-    from .report import case_statuses, cases_frame, summary_frame, write_reports
     from .execution.options import check_options
+    from .report import append_step_summary, case_statuses, cases_frame, write_reports
+    from .report.console import make_console, print_coverage, progress_bar
     from .execution.sweep import plan_sweep, run_plan
     from .oracle import default_cache_dir
 
@@ -150,30 +153,36 @@ def _run(args: argparse.Namespace) -> int:
     console.print(f"refcheck {__version__}: {len(plan.cases)} cases of {len({c.layer for c in plan.cases})} layers "
                   f"for [bold]{escape(plan.implementation.name)}[/]")
     started = time.perf_counter()
-    options = check_options(vars(args), args.oracle_cache or str(default_cache_dir()))
+    checking = check_options(vars(args), args.oracle_cache or str(default_cache_dir()))
     with progress_bar(console, len(plan.cases)) as advance:
-        result = run_plan(plan, options, on_case=advance)
+        result = run_plan(plan, checking, on_case=advance)
     elapsed = time.perf_counter() - started
-    frame = cases_frame(result.records)
-    statuses = case_statuses(frame)
+    statuses = case_statuses(cases_frame(result.records))
     counts = statuses["status"].value_counts()
-    totals = (f"{result.finished} of {result.total} cases in {elapsed:.1f} s: "
+    # No time in the totals: they land in the tracked summary.md, which must not change run to run.
+    totals = (f"{result.finished} of {result.total} cases: "
               + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("passed", "failed", "error", "skipped"))
               + (" (interrupted)" if result.interrupted else ""))
+    options = {"impl": args.impl, "cases": args.cases, "seed": args.seed, "quick": args.quick,
+               "timeout": args.timeout, "dtype": args.dtype, "map": args.map, "forward_only": args.forward_only,
+               "allow_frameworks": args.allow_frameworks}
     meta = {"refcheck_version": __version__, "implementation": plan.implementation.name,
             "command": " ".join(["refcheck", *sys.argv[1:]]), "seed": args.seed, "quick": args.quick,
-            "duration_s": elapsed, "interrupted": result.interrupted, "totals": totals,
+            "duration_s": elapsed, "interrupted": result.interrupted, "totals": totals, "options": options,
             "coverage": plan.coverage_rows(), "implementations": plan.implementation_rows(),
             "not_supported": plan.unsupported, "forward_only": args.forward_only}
-    paths = write_reports(args.out, result.records, meta, plan.not_implemented)
-    print_summary(console, summary_frame(frame, plan.not_implemented))
+    if not args.no_plots and not result.interrupted:
+        _draw_failing_cases(console, args.impl, plan.cases, result.records, options, Path(args.out))
+    paths = write_reports(args.out, result.records, meta, plan.not_implemented, plots=not args.no_plots)
+    _print_report(console, result.records, meta, plan.not_implemented, args.verbose, print_coverage_rows=False)
     print_coverage(console, plan.coverage_rows())
     for row in plan.implementation_rows():
         console.print(f"{row['layer']}: checked {row['implementation']}", markup=False)
     for layer, line in plan.unsupported.items():
         console.print(f"{layer}: {line}", markup=False)
-    console.print(totals, markup=False)
-    console.print(f"reports: {', '.join(str(p) for p in paths.values())}", markup=False)
+    console.print(f"{totals} in {elapsed:.1f} s", markup=False)
+    console.print(f"reports: {args.out}/ ({', '.join(sorted({p.name if p.parent == Path(args.out) else p.parent.name + '/' for p in paths.values()}))})", markup=False, soft_wrap=True)
+    append_step_summary(paths["summary.md"].read_text(encoding="utf-8"))
     if result.interrupted:
         return EXIT_INTERRUPTED
     if counts.get("failed", 0) or counts.get("error", 0):
@@ -235,14 +244,172 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``refcheck`` console script and ``python -m refcheck``."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "inspect":
-            return _inspect(args)
-        return _convention(args)
+        commands = {"run": _run, "inspect": _inspect, "convention": _convention, "report": _report, "diff": _diff,
+                    "show": _show}
+        return commands[args.command](args)
     except RefcheckError as error:
         print(f"refcheck: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("refcheck: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+# --- report, diff, show: re-rendering, comparing runs, drawing one case ---------------------------
+
+FIGURES_PER_RUN = 12
+
+
+def _add_report_commands(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser("report", help="re-render a report folder from its results.json",
+                                 description="Write summary.md, summary.html, junit.xml, cases.csv and the plots "
+                                             "again from DIR/results.json, without rerunning anything.")
+    report.add_argument("dir", metavar="DIR", help="a report folder written by refcheck run")
+    report.add_argument("--no-plots", action="store_true", help="write no plots")
+    report.add_argument("-v", "--verbose", action="store_true", help="list every failure group")
+
+    diff = commands.add_parser("diff", help="compare two report folders",
+                               description="Compare two runs' results.json: regressions (passed to failed or "
+                                           "errored), fixed cases, errors grown more than tenfold, cases added "
+                                           "or removed.",
+                               epilog="Exit codes: 0 no regression, 1 a regression, 2 a folder without results.json.")
+    diff.add_argument("old", metavar="OLD", help="the earlier report folder")
+    diff.add_argument("new", metavar="NEW", help="the later report folder")
+    diff.add_argument("--md", action="store_true", help="print the table as Markdown")
+
+    show = commands.add_parser("show", help="draw where in its tensors one case goes wrong",
+                               description="Run one case and draw, for each failing tensor, the reference, the "
+                                           "implementation's result and their difference over the spatial axes.")
+    show.add_argument("case", metavar="CASE_ID", help="a case id, e.g. 'conv2d[s2-p1-d1-g1-k3x3-2x4x9x7-o6-f32]'")
+    show.add_argument("--impl", metavar="MODULE_OR_PATH", default=None,
+                      help="module name or path to a .py file (default: refcheck's built-in layers)")
+    show.add_argument("--cases", metavar="DIR", help="folder of case files (default: the built-in cases)")
+    show.add_argument("--seed", type=int, default=0, help="base seed of the generated inputs (default: 0)")
+    show.add_argument("--out", metavar="DIR", default="reports", help="where the figure goes (default: ./reports)")
+
+
+def _print_report(console, records, meta, not_implemented, verbose: bool, print_coverage_rows: bool = True) -> None:
+    from .report import cases_frame, failure_groups, skip_reasons, summary_frame
+    from .report.console import print_coverage, print_failures, print_skips, print_summary
+
+    print_summary(console, summary_frame(cases_frame(records), not_implemented))
+    print_failures(console, failure_groups(records, meta.get("options") or {}), verbose=verbose)
+    print_skips(console, skip_reasons(records))
+    if print_coverage_rows and meta.get("coverage"):
+        print_coverage(console, meta["coverage"])
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import append_step_summary, load_results, write_reports
+    from .report.console import make_console
+
+    console = make_console()
+    try:
+        records, meta = load_results(args.dir)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    not_implemented = meta.pop("not_implemented", [])
+    paths = write_reports(args.dir, records, meta, not_implemented, plots=not args.no_plots)
+    _print_report(console, records, meta, not_implemented, args.verbose)
+    console.print(str(meta.get("totals", "")), markup=False)
+    console.print(f"written: {', '.join(sorted(str(p) for p in paths.values()))}", markup=False, soft_wrap=True)
+    append_step_summary(paths["summary.md"].read_text(encoding="utf-8"))
+    bad = any(r.get("status") in ("failed", "error") for r in records)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from .report import load_results
+    from .report.diff import diff_runs
+
+    try:
+        old, _ = load_results(args.old)
+        new, _ = load_results(args.new)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    result = diff_runs(old, new)
+    table = result.table.copy()
+    for column in ("old err/tol", "new err/tol"):
+        table[column] = [("" if v != v else f"{v:.3g}") for v in table[column]]
+    print(f"refcheck diff {args.old} -> {args.new}: {result.headline()}")
+    if not table.empty:
+        print(table.to_markdown(index=False) if args.md else table.to_string(index=False))
+    return EXIT_FAILED if result.regressed else EXIT_OK
+
+
+def _find_case(impl: str | None, case_id: str, cases_dir: str | None, seed: int):
+    from .execution.sweep import plan_sweep
+    from .specs import LAYERS
+
+    layer = case_id.split("[", 1)[0]
+    if layer not in LAYERS:
+        raise UsageError(f"{case_id!r}: not a case id (it should start with a layer name, e.g. conv2d[...])")
+    for quick in (False, True):
+        plan = plan_sweep(impl, [layer], cases_dir, quick=quick, seed=seed)
+        found = [case for case in plan.cases if case.id == case_id]
+        if found:
+            return found[0]
+    raise UsageError(f"no case with id {case_id!r} in this sweep (check --cases and --seed)")
+
+
+def _case_figure(impl: str | None, case, failing: list[str], worst: dict) -> tuple[bytes, list[str]]:
+    """Run one case and draw it; returns the PNG and the tensors drawn."""
+    from .execution.case_arrays import case_arrays
+    from .report.plots import case_figure
+
+    results, reference = case_arrays(impl, case)
+    tensors = [t for t in failing if t in reference] or [t for t in reference if reference[t] is not None]
+    return case_figure(case.id, results, reference, tensors, worst), tensors
+
+
+def _draw_failing_cases(console, impl, cases, records, options, out: Path) -> None:
+    """The figure of each failing group's worst case (at most FIGURES_PER_RUN), under out/cases/."""
+    import ast
+
+    from .report import case_figure_path, failure_groups
+    from .report.files import write_atomically
+
+    by_id = {case.id: case for case in cases}
+    contents = {}
+    for group in [g for g in failure_groups(records, options) if g.status == "failed"][:FIGURES_PER_RUN]:
+        rows = [r for r in records if r["case"] == group.case and r["status"] == "failed"]
+        worst = {}
+        for r in rows:
+            try:
+                worst[r["tensor"]] = ast.literal_eval(r.get("worst_index") or "None")
+            except (ValueError, SyntaxError):
+                worst[r["tensor"]] = None
+        try:
+            contents[case_figure_path(group.case)], _ = _case_figure(impl, by_id[group.case],
+                                                                     [r["tensor"] for r in rows], worst)
+        except Exception as error:  # a figure is an extra: the report is written regardless
+            console.print(f"no figure for {group.case}: {type(error).__name__}: {error}", markup=False)
+    if contents:
+        write_atomically(out, contents)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from .compare import compare_tensor
+    from .execution.case_arrays import case_arrays
+    from .report import case_figure_path
+    from .report.files import write_atomically
+    from .report.plots import case_figure
+
+    case = _find_case(args.impl, args.case, args.cases, args.seed)
+    results, reference = case_arrays(args.impl, case)
+    failing, worst = [], {}
+    for tensor, expected in reference.items():
+        if expected is None:
+            continue
+        outcome = compare_tensor(tensor, results.get(tensor), expected, None, case.dtype, case.tolerance_map)
+        worst[tensor] = outcome.worst_index
+        print(f"{tensor}: {'passed' if outcome.passed else 'failed'}"
+              + (f": {outcome.reason}" if outcome.reason else
+                 f" ({outcome.error_eps:.3g} eps, {outcome.tolerance_eps:.3g} allowed)"))
+        if not outcome.passed:
+            failing.append(tensor)
+    tensors = failing or [t for t in reference if reference[t] is not None]
+    png = case_figure(case.id, results, reference, tensors, worst)
+    path = write_atomically(Path(args.out), {case_figure_path(case.id): png})[case_figure_path(case.id)]
+    print(f"{'failing tensors: ' + ', '.join(failing) if failing else 'every tensor passes'}; figure: {path}")
+    return EXIT_FAILED if failing else EXIT_OK

@@ -31,8 +31,10 @@ def run(tmp_path, *args):
 def test_built_in_layers_pass_with_exit_0_and_every_report(tmp_path, capsys):
     code, out = run(tmp_path, "--layers", "relu,linear,max_pool2d", "--quick")
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["cases.csv", "junit.xml", "results.json", "summary.html",
-                                                      "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["cases.csv", "junit.xml", "plots", "results.json",
+                                                      "summary.html", "summary.md"]
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["linear.png", "max_pool2d.png", "overview.png",
+                                                                 "relu.png"]
     printed = capsys.readouterr().out
     assert "coverage: complete" in printed and "max_pool2d" in printed
 
@@ -88,7 +90,7 @@ def test_only_implemented_layers_run_and_the_rest_are_listed(tmp_path, capsys):
     assert code == 0
     assert set(pd.read_csv(out / "cases.csv")["layer"]) == {"relu"}
     summary = (out / "summary.md").read_text()
-    assert "conv2d" in summary and "not implemented" in summary
+    assert "not implemented: " in summary and "conv2d" in summary.split("not implemented: ")[1]
 
 
 @pytest.mark.parametrize("args, message", [

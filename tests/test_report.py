@@ -36,7 +36,9 @@ def test_summary_counts_worst_errors_and_the_main_diagnosis():
     summary = summary_frame(cases_frame(RECORDS), not_implemented=["linear"]).set_index("layer")
     conv = summary.loc["conv2d"]
     assert (conv["cases"], conv["passed"], conv["failed"], conv["error"]) == (3, 0, 2, 1)
-    assert conv["grad_input_eps"] == 900.0 and conv["output_eps"] == 3.0
+    assert conv["grad_input_eps"] == 900.0 and conv["grad_input_ratio"] == 900.0 / 64.0
+    # conv2d[c]'s output raised: an error outranks any numeric error of that tensor
+    assert conv["output_kind"] == "error" and conv["output_failing"]
     assert conv["diagnosis"] == "stride ignored (2 cases)"
     assert summary.loc["relu", "skipped"] == 1
     assert summary.loc["linear", "note"] == "not implemented"
@@ -50,10 +52,12 @@ def test_columns_start_with_the_documented_ones():
 
 def test_report_files_are_complete_strict_json_and_leave_no_temporaries(tmp_path):
     paths = write_reports(tmp_path, RECORDS, {"implementation": "x", "totals": "4 cases"}, ["linear"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(paths)
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == sorted(paths)  # no temporaries left beside them
+    assert "plots/overview.png" in paths  # no heatmap: no parameter varies in these records
     payload = json.loads((tmp_path / "results.json").read_text())  # strict: NaN became null
     assert payload["records"][4]["error_eps"] is None
     assert len(pd.read_csv(tmp_path / "cases.csv")) == len(RECORDS)
     summary = (tmp_path / "summary.md").read_text()
-    assert "stride ignored (2 cases)" in summary and "not implemented" in summary
-    assert "background-color" in (tmp_path / "summary.html").read_text()
+    assert "stride ignored (2 cases)" in summary and "Layers not implemented: linear." in summary
+    assert 'tr class="failing"' in (tmp_path / "summary.html").read_text()

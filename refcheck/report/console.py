@@ -1,26 +1,27 @@
 """Terminal output: a progress bar over the sweep and the per-layer summary table (rich)."""
 from __future__ import annotations
 
-import math
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Callable
 
 import pandas as pd
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["make_console", "progress_bar", "print_coverage", "print_summary"]
+from .groups import FailureGroup
+from .tables import TENSORS as _TENSORS
+from .tables import tensor_cell
 
-_TENSORS = ("output", "grad_input", "grad_weight", "grad_bias")
+__all__ = ["make_console", "print_coverage", "print_failures", "print_skips", "print_summary", "progress_bar"]
 
 
 def make_console() -> Console:
-    # Wide enough for the summary when output is piped to a file or a CI log.
-    return Console(stderr=False, width=None if sys.stdout.isatty() else 160)
+    """The terminal's width, or $COLUMNS (80 when unset) when piped; long ids are soft-wrapped, never cut."""
+    return Console(stderr=False)
 
 
 @contextmanager
@@ -42,32 +43,76 @@ def progress_bar(console: Console, total: int) -> Iterator[Callable[[Any, list[d
         yield advance
 
 
-def _cell(error: float, torch_error: float) -> str:
-    if error is None or (isinstance(error, float) and math.isnan(error)):
-        return ""
-    return f"{error:.3g} ({torch_error:.3g})"
+_SHORT = {"output": "out", "grad_input": "d_in", "grad_weight": "d_w", "grad_bias": "d_b"}
+GROUPS_SHOWN = 6
 
 
 def print_summary(console: Console, summary: pd.DataFrame) -> None:
-    """The per-layer table: counts, worst error per tensor in eps with torch's in brackets, worst case."""
-    table = Table(title="refcheck: errors in eps of the dtype (torch's own error in brackets)", show_lines=False)
-    for column in ("layer", "cases", "passed", "failed", "error", "skipped"):
-        table.add_column(column, justify="right" if column != "layer" else "left")
-    for tensor in _TENSORS:
-        table.add_column(tensor, justify="right")
-    table.add_column("worst case / note")
-    for row in summary.itertuples(index=False):
-        bad = row.failed > 0 or row.error > 0
-        style = "red" if bad else ("dim" if row.note else None)
-        cells = [row.layer, str(row.cases), str(row.passed), str(row.failed), str(row.error), str(row.skipped)]
-        cells += [_cell(getattr(row, f"{t}_eps"), getattr(row, f"{t}_torch_eps")) for t in _TENSORS]
-        cells.append(row.note or row.worst_case)
-        # Text, not markup: case ids contain brackets.
-        table.add_row(*[Text(cell) for cell in cells], style=style)
+    """The per-layer table: case counts, and per tensor the worst error relative to its tolerance.
+
+    Layers the implementation lacks are named on one line below the table.
+    """
+    missing = [row["layer"] for row in summary.to_dict(orient="records") if row.get("note") == "not implemented"]
+    summary = summary[summary["note"].fillna("") != "not implemented"]
+    table = Table(title="worst error / tolerance per tensor (> 1 fails)", box=None, padding=(0, 1),
+                  pad_edge=False, collapse_padding=True, header_style="bold underline")
+    table.add_column("layer", overflow="fold")
+    for column in ("pass", "fail", "err", "skip"):
+        table.add_column(column, justify="right")
+    tensors = [t for t in _TENSORS if summary.get(f"{t}_ratio") is not None
+               and (summary[f"{t}_ratio"].notna().any() or (summary[f"{t}_kind"].fillna("") != "").any())]
+    for tensor in tensors:
+        table.add_column(_SHORT[tensor], justify="right")
+    notes = any(row.get("note") for row in summary.to_dict(orient="records"))
+    if notes:
+        table.add_column("note")
+    for row in summary.to_dict(orient="records"):
+        bad = row["failed"] > 0 or row["error"] > 0
+        cells = [Text(row["layer"], style="red bold" if bad else "")]
+        cells += [Text(str(row[c]), style="red" if c in ("failed", "error") and row[c] else "")
+                  for c in ("passed", "failed", "error", "skipped")]
+        for tensor in tensors:
+            failing = row.get(f"{tensor}_failing") is True
+            cells.append(Text(tensor_cell(row, tensor, torch=False), style="red bold" if failing else ""))
+        if notes:
+            cells.append(Text(row.get("note") or "", style="dim"))
+        table.add_row(*cells)
     console.print(table)
-    for row in summary.itertuples(index=False):
-        if isinstance(row.diagnosis, str) and row.diagnosis:
-            console.print(Text(f"diagnosis {row.layer}: {row.diagnosis}", style="yellow"))
+    if missing:
+        console.print(Text(f"not implemented: {', '.join(missing)}", style="dim"))
+
+
+def print_failures(console: Console, groups: Sequence[FailureGroup], verbose: bool = False) -> None:
+    """Failing cases by layer and cause: count, the worst case's id in full, its reason, the rerun command.
+
+    Ids and commands are printed whole (soft-wrapped by the terminal, never cut); without
+    ``verbose`` only the first groups are shown, with how to see the rest.
+    """
+    if not groups:
+        return
+    shown = list(groups) if verbose else list(groups)[:GROUPS_SHOWN]
+    total = sum(g.count for g in groups)
+    console.print(Text(f"failing cases: {total} in {len(groups)} group(s) by layer and cause", style="bold"))
+    for group in shown:
+        head = f"{group.layer}: {group.cause}, {group.count} case{'s' if group.count != 1 else ''} ({group.status})"
+        console.print(Text(head, style="red bold"))
+        console.print(Text(f"  worst: {group.case}"), soft_wrap=True)
+        console.print(Padding(Text(group.reason), (0, 0, 0, 2)))  # prose: wrapped at words, indented
+        if group.diagnosis and group.diagnosis != group.cause:
+            console.print(Padding(Text(f"diagnosis: {group.diagnosis}", style="yellow"), (0, 0, 0, 2)))
+        console.print(Text(f"  rerun: {group.command}", style="cyan"), soft_wrap=True)
+    if len(shown) < len(groups):
+        console.print(Text(f"... {len(groups) - len(shown)} more group(s): run again with -v to list all, "
+                           "or see summary.md", style="dim"))
+
+
+def print_skips(console: Console, rows: Sequence[dict[str, Any]]) -> None:
+    """Each layer's skip reasons once, with how many cases each skipped."""
+    if not rows:
+        return
+    console.print(Text(f"skipped cases: {sum(r['cases'] for r in rows)}", style="bold"))
+    for row in rows:
+        console.print(Text(f"  {row['layer']}: {row['cases']} {row['reason']}", style="dim"), soft_wrap=True)
 
 
 def print_coverage(console: Console, rows: Sequence[dict[str, Any]]) -> None:

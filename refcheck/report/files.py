@@ -1,24 +1,32 @@
-"""The report files (csv, md, html, junit xml, json), written from the result records.
+"""The report files, written from the result records: cases.csv, summary.md, summary.html,
+junit.xml, results.json and the plots (plots/overview.png, plots/<layer>.png).
 
 Every file is written to a temporary name first and renamed into place only when all of them
-are ready, so an interrupted or failed run never leaves a half-written report.
+are ready, so an interrupted or failed run never leaves a half-written report. summary.md and the
+plots hold no times or paths (they are tracked and byte-identical run to run); results.json holds
+everything, times included, and is enough to render the rest again (``load_results``).
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import tempfile
-import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from .groups import failure_groups, skip_reasons
+from .heatmaps import heatmap_figure
+from .html import summary_html
+from .junit import junit_xml
+from .markdown import summary_markdown
+from .plots import overview_figure
+from .tables import cases_frame, summary_frame
 
-from .tables import case_statuses, cases_frame, display_summary, summary_frame
-
-__all__ = ["file_mode", "write_reports"]
+__all__ = ["append_step_summary", "case_figure_path", "file_mode", "load_results", "write_atomically", "write_reports"]
 
 
 def file_mode() -> int:
@@ -27,65 +35,15 @@ def file_mode() -> int:
     os.umask(umask)
     return 0o666 & ~umask
 
-def _markdown(summary: pd.DataFrame, meta: Mapping[str, Any]) -> str:
-    lines = [f"# refcheck summary: {meta.get('implementation', '')}", "",
-             f"{meta.get('totals', '')}", "",
-             "Errors are in units of the dtype's epsilon relative to the tensor's largest reference value; "
-             "torch's own error at the case's dtype is in brackets.", "",
-             display_summary(summary).to_markdown(index=False), ""]
-    coverage = meta.get("coverage") or []
-    if coverage:
-        lines += ["## Coverage", "", pd.DataFrame(coverage).to_markdown(index=False), ""]
-    implementations = meta.get("implementations") or []
-    if implementations:
-        lines += ["## What was checked as each layer", "", pd.DataFrame(implementations).to_markdown(index=False), ""]
-    not_supported = meta.get("not_supported") or {}
-    if not_supported:
-        lines += ["## Not supported by the implementation", ""]
-        lines += [f"- {layer}: {line}" for layer, line in not_supported.items()] + [""]
-    return "\n".join(lines)
+
+PLOTS = "plots"
+CASE_FIGURES = "cases"
 
 
-def _html(summary: pd.DataFrame, cases: pd.DataFrame, meta: Mapping[str, Any]) -> str:
-    shown = display_summary(summary)
-
-    def highlight(row: pd.Series) -> list[str]:
-        bad = row["failed"] > 0 or row["error"] > 0
-        return ["background-color: #f8d7da" if bad and col in ("layer", "failed", "error", "worst case") else ""
-                for col in row.index]
-
-    table = shown.style.apply(highlight, axis=1).hide(axis="index").to_html()
-    failing = cases[cases["status"].isin(["failed", "error"])][["layer", "case", "tensor", "status", "reason"]]
-    failing_html = (failing.style.map(lambda _: "background-color: #f8d7da", subset=["status"])
-                    .hide(axis="index").to_html() if not failing.empty else "<p>No failing cases.</p>")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>refcheck summary</title>"
-            f"<style>body{{font-family:sans-serif}} table{{border-collapse:collapse}} "
-            f"td,th{{border:1px solid #ccc;padding:3px 6px}}</style></head><body>"
-            f"<h1>refcheck summary: {meta.get('implementation', '')}</h1><p>{meta.get('totals', '')}</p>"
-            f"{table}<h2>Failing cases</h2>{failing_html}</body></html>")
-
-
-def _junit(frame: pd.DataFrame) -> str:
-    suites = ET.Element("testsuites", name="refcheck")
-    statuses = case_statuses(frame)
-    rows_by_case = {case: rows for case, rows in frame.groupby("case", sort=False)} if not frame.empty else {}
-    for layer in dict.fromkeys(statuses["layer"]):
-        layer_cases = statuses[statuses["layer"] == layer]
-        counts = layer_cases["status"].value_counts()
-        suite = ET.SubElement(suites, "testsuite", name=layer, tests=str(len(layer_cases)),
-                              failures=str(counts.get("failed", 0)), errors=str(counts.get("error", 0)),
-                              skipped=str(counts.get("skipped", 0)))
-        for case in layer_cases.itertuples(index=False):
-            element = ET.SubElement(suite, "testcase", classname=f"refcheck.{layer}", name=case.case)
-            rows = rows_by_case[case.case]
-            text = "\n".join(f"{r.tensor}: {r.status}: {r.reason}" for r in rows.itertuples() if r.reason)
-            if case.status == "failed":
-                ET.SubElement(element, "failure", message=str(case.reason)[:500]).text = text
-            elif case.status == "error":
-                ET.SubElement(element, "error", message=str(case.reason)[:500]).text = text
-            elif case.status == "skipped":
-                ET.SubElement(element, "skipped", message=str(case.reason))
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+def case_figure_path(case_id: str) -> str:
+    """The figure of one case, relative to the report folder (a safe, stable file name)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", case_id).strip("_")[:80]
+    return f"{CASE_FIGURES}/{stem}-{zlib.crc32(case_id.encode()):08x}.png"
 
 
 def _json_safe(value: Any) -> Any:
@@ -99,30 +57,36 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],
-                  not_implemented: Iterable[str] = ()) -> dict[str, Path]:
-    """Write cases.csv, summary.md, summary.html, junit.xml and results.json into ``out_dir``.
+_NUMERIC = ("max_abs_error", "max_rel_error", "error_eps", "torch_error_eps", "tolerance_eps", "selfcheck_error",
+            "duration_s")
 
-    Returns the paths by kind. All files are renamed into place together at the end.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    frame = cases_frame(records)
-    summary = summary_frame(frame, not_implemented)
-    payload = _json_safe({**meta, "summary": summary.to_dict(orient="records"), "records": list(records)})
-    contents = {
-        "cases.csv": frame.to_csv(index=False),
-        "summary.md": _markdown(summary, meta),
-        "summary.html": _html(summary, frame, meta),
-        "junit.xml": _junit(frame),
-        "results.json": json.dumps(payload, indent=1, default=str, allow_nan=False),
-    }
-    staged = {}
+
+def load_results(folder: Path | str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(records, meta) of a report folder's results.json; numeric fields back to floats (null -> nan)."""
+    path = Path(folder) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no results.json (is this a refcheck report folder?)")
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    records = payload.pop("records", [])
+    payload.pop("summary", None)
+    for record in records:
+        for key in _NUMERIC:
+            if key in record:
+                value = record[key]
+                record[key] = math.nan if value is None else float(value)
+    return records, payload
+
+
+def write_atomically(out: Path, contents: Mapping[str, str | bytes]) -> dict[str, Path]:
+    """Write every file under ``out`` to a temporary name, then rename them all into place."""
+    staged: dict[str, str] = {}
     try:
-        for name, text in contents.items():
-            handle, temporary = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
+        for name, data in contents.items():
+            target = out / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data.encode("utf-8") if isinstance(data, str) else data)
             os.chmod(temporary, file_mode())  # mkstemp's files are private; a report follows the umask
             staged[name] = temporary
         for name, temporary in staged.items():
@@ -132,3 +96,56 @@ def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]], met
             if os.path.exists(temporary):
                 os.unlink(temporary)
     return {name: out / name for name in contents}
+
+
+def _plots(frame: Any, summary: Any) -> dict[str, bytes]:
+    plots: dict[str, bytes] = {}
+    overview = overview_figure(summary)
+    if overview is not None:
+        plots[f"{PLOTS}/overview.png"] = overview
+    for layer in dict.fromkeys(frame["layer"]) if not frame.empty else []:
+        png = heatmap_figure(layer, frame[frame["layer"] == layer])
+        if png is not None:
+            plots[f"{PLOTS}/{layer}.png"] = png
+    return plots
+
+
+def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],
+                  not_implemented: Iterable[str] = (), plots: bool = True) -> dict[str, Path]:
+    """Write cases.csv, summary.md, summary.html, junit.xml, results.json (and the plots) into ``out_dir``.
+
+    ``meta`` may hold ``options`` (impl, cases, seed, quick, timeout: used in the rerun commands)
+    and ``coverage`` rows. Returns the paths by kind; all files are renamed into place together.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    not_implemented = list(not_implemented)
+    frame = cases_frame(records)
+    summary = summary_frame(frame, not_implemented)
+    groups = failure_groups(records, meta.get("options") or {})
+    skips = skip_reasons(records)
+    pictures = _plots(frame, summary) if plots else {}
+    figures = {g.case: case_figure_path(g.case) for g in groups if (out / case_figure_path(g.case)).is_file()}
+    full_meta = {**meta, "not_implemented": not_implemented}
+    payload = _json_safe({**full_meta, "summary": summary.to_dict(orient="records"), "records": list(records)})
+    contents: dict[str, str | bytes] = {
+        "cases.csv": frame.to_csv(index=False),
+        "summary.md": summary_markdown(summary, groups, skips, meta, list(pictures)),
+        "summary.html": summary_html(summary, groups, skips, meta, pictures, figures),
+        "junit.xml": junit_xml(records),
+        "results.json": json.dumps(payload, indent=1, default=str, allow_nan=False),
+        **pictures,
+    }
+    return write_atomically(out, contents)
+
+
+def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None) -> Path | None:
+    """Append ``markdown`` to $GITHUB_STEP_SUMMARY when it is set (a GitHub Actions job summary)."""
+    target = (os.environ if environ is None else environ).get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    # Images are relative to the report folder, which the job summary cannot reach: leave them out.
+    text = "\n".join(line for line in markdown.splitlines() if not line.startswith("!["))
+    with open(target, "a", encoding="utf-8") as stream:
+        stream.write(text.rstrip("\n") + "\n\n")
+    return Path(target)

@@ -8,20 +8,22 @@ from typing import Any
 import pandas as pd
 
 from ..specs import LAYERS
+from .ranking import cause, error_ratio, rank, reason_kind
 
-__all__ = ["FIRST_COLUMNS", "case_statuses", "cases_frame", "display_summary", "summary_frame"]
+__all__ = ["FIRST_COLUMNS", "TENSORS", "case_statuses", "cases_frame", "display_summary", "summary_frame", "tensor_cell"]
 
 FIRST_COLUMNS = ["layer", "case", "tensor", "dtype", "status", "reason", "diagnosis", "implementation", "max_abs_error",
                  "max_rel_error", "error_eps", "torch_error_eps", "tolerance_eps", "worst_index", "mismatched",
                  "total", "selfcheck", "selfcheck_error"]
 _LAST_COLUMNS = ["values", "seed", "duration_s"]
-_TENSORS = ("output", "grad_input", "grad_weight", "grad_bias")
+_NOT_IN_CSV = ("traceback", "stdout", "stderr")
+TENSORS = _TENSORS = ("output", "grad_input", "grad_weight", "grad_bias")
 _STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 
 
 def cases_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per (case, compared tensor), columns in the documented order (cases.csv)."""
-    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "traceback"} for r in records])
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k not in _NOT_IN_CSV} for r in records])
     for column in FIRST_COLUMNS:
         if column not in frame.columns:
             frame[column] = None
@@ -42,63 +44,116 @@ def case_statuses(frame: pd.DataFrame) -> pd.DataFrame:
     return first[["layer", "case", "status", "reason"]]
 
 
+def _short_kind(record: Mapping[str, Any]) -> str:
+    """'' for a numeric comparison, else what the cell shows instead of a number ('error', 'shape', ...)."""
+    status = str(record.get("status"))
+    if status == "error":
+        return "error"
+    kind = reason_kind(status, str(record.get("reason") or ""))
+    if status != "failed" or kind == "wrong values":
+        return ""
+    return _KIND_WORDS.get(kind, kind)
+
+
+_KIND_WORDS = {"wrong shape": "shape", "wrong dtype": "dtype", "non-finite values": "non-finite",
+               "input mutated in place": "mutated", "wrong number of gradients": "grad count",
+               "tensor missing (None)": "None", "not a numpy array": "type"}
+
+
 def summary_frame(frame: pd.DataFrame, not_implemented: Iterable[str] = ()) -> pd.DataFrame:
-    """One row per layer: case counts by status, worst error (eps) of each compared tensor next to
-    torch's own error at that case, and the worst case's id."""
+    """One row per layer: case counts by status and, per compared tensor, its worst record.
+
+    The worst record ranks errors, then structural failures (shape, dtype, non-finite, ...), then
+    the largest error relative to the tolerance (``ratio``, dtype-free). Per tensor the columns are
+    ``<t>_ratio`` and torch's own ``<t>_torch_ratio``, the same in epsilons of that case's dtype
+    (``<t>_eps``, ``<t>_torch_eps``, ``<t>_dtype``), ``<t>_kind`` (non-numeric failure, e.g. 'shape')
+    and ``<t>_failing``. ``worst_case`` is the worst case of the layer over all tensors.
+    """
     rows = []
     statuses = case_statuses(frame)
+    records = frame.to_dict(orient="records") if not frame.empty else []
+    by_layer: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for record in records:
+        if record.get("status") != "skipped":
+            by_layer.setdefault(record["layer"], {}).setdefault(record["tensor"], []).append(record)
     for layer in dict.fromkeys(frame["layer"]) if not frame.empty else []:
         per_case = statuses[statuses["layer"] == layer]["status"].value_counts()
-        layer_rows = frame[frame["layer"] == layer]
         row: dict[str, Any] = {"layer": layer, "cases": int(per_case.sum()),
                                "passed": int(per_case.get("passed", 0)), "failed": int(per_case.get("failed", 0)),
                                "error": int(per_case.get("error", 0)), "skipped": int(per_case.get("skipped", 0))}
-        worst_case, worst_value = "", -1.0
+        worst_overall: dict[str, Any] | None = None
         for tensor in _TENSORS:
-            rows_t = layer_rows[(layer_rows["tensor"] == tensor) & layer_rows["error_eps"].notna()]
-            if rows_t.empty:
-                row[f"{tensor}_eps"] = math.nan
-                row[f"{tensor}_torch_eps"] = math.nan
+            candidates = by_layer.get(layer, {}).get(tensor, [])
+            if not candidates:
+                row.update({f"{tensor}{s}": math.nan for s in ("_ratio", "_torch_ratio", "_eps", "_torch_eps")})
+                row.update({f"{tensor}_dtype": "", f"{tensor}_kind": "", f"{tensor}_failing": False})
                 continue
-            worst = rows_t.loc[rows_t["error_eps"].astype(float).idxmax()]
-            row[f"{tensor}_eps"] = float(worst["error_eps"])
-            row[f"{tensor}_torch_eps"] = float(worst["torch_error_eps"])
-            ratio = float(worst["error_eps"]) / float(worst["tolerance_eps"])
-            if ratio > worst_value:
-                worst_case, worst_value = str(worst["case"]), ratio
-        bad = statuses[(statuses["layer"] == layer) & statuses["status"].isin(["failed", "error"])]
-        row["worst_case"] = str(bad["case"].iloc[0]) if not bad.empty else worst_case
+            worst = max(candidates, key=rank)
+            allowed = _number(worst.get("tolerance_eps"))
+            torch_eps = _number(worst.get("torch_error_eps"))
+            row.update({f"{tensor}_ratio": error_ratio(worst),
+                        f"{tensor}_torch_ratio": torch_eps / allowed if allowed > 0 else math.nan,
+                        f"{tensor}_eps": _number(worst.get("error_eps")), f"{tensor}_torch_eps": torch_eps,
+                        f"{tensor}_dtype": str(worst.get("dtype") or ""), f"{tensor}_kind": _short_kind(worst),
+                        f"{tensor}_failing": worst.get("status") in ("failed", "error")})
+            if worst_overall is None or rank(worst) > rank(worst_overall):
+                worst_overall = worst
+        row["worst_case"] = str(worst_overall["case"]) if worst_overall is not None else ""
         row["note"] = ""
-        row["diagnosis"] = _main_diagnosis(layer_rows)
+        row["diagnosis"] = _main_diagnosis(frame[frame["layer"] == layer])
         rows.append(row)
     for layer in not_implemented:
         rows.append({"layer": layer, "cases": 0, "passed": 0, "failed": 0, "error": 0, "skipped": 0,
                      "worst_case": "", "note": "not implemented"})
     columns = ["layer", "cases", "passed", "failed", "error", "skipped"]
-    columns += [f"{t}{suffix}" for t in _TENSORS for suffix in ("_eps", "_torch_eps")] + ["worst_case", "note", "diagnosis"]
+    columns += [f"{t}{suffix}" for t in _TENSORS for suffix in _TENSOR_SUFFIXES]
+    columns += ["worst_case", "note", "diagnosis"]
     return pd.DataFrame(rows, columns=columns)
 
 
+_TENSOR_SUFFIXES = ("_ratio", "_torch_ratio", "_eps", "_torch_eps", "_dtype", "_kind", "_failing")
+
+
+def _number(value: Any) -> float:
+    try:
+        return math.nan if value is None else float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _main_diagnosis(layer_rows: pd.DataFrame) -> str:
-    """The most frequent diagnosis among a layer's failed cases, with how many cases it explains."""
+    """The most frequent cause (diagnosis title) among a layer's diagnosed failed cases, with its count."""
     failed = layer_rows[(layer_rows["status"] == "failed") & layer_rows["diagnosis"].notna()
                         & (layer_rows["diagnosis"].astype(str) != "")]
     if failed.empty:
         return ""
-    per_case = failed.groupby("case")["diagnosis"].first().value_counts()
+    titles = failed.assign(_cause=[cause(r) for r in failed.to_dict(orient="records")])
+    per_case = titles.groupby("case")["_cause"].first().value_counts()
     text, count = per_case.index[0], int(per_case.iloc[0])
     more = f"; {len(per_case) - 1} other diagnoses" if len(per_case) > 1 else ""
     return f"{text} ({count} case{'s' if count != 1 else ''}{more})"
 
 
+def tensor_cell(summary_row: Mapping[str, Any], tensor: str, torch: bool = True) -> str:
+    """One tensor's worst error as shown: 'err/tol (torch's err/tol)', or the failure kind."""
+    kind = summary_row.get(f"{tensor}_kind")
+    if isinstance(kind, str) and kind:
+        return kind
+    ratio = summary_row.get(f"{tensor}_ratio")
+    if ratio is None or pd.isna(ratio):
+        return ""
+    if not torch:
+        return f"{ratio:.2g}"
+    return f"{ratio:.2g} ({summary_row.get(f'{tensor}_torch_ratio'):.2g})"
+
+
 def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """Errors as 'impl (torch)' in epsilons, one column per tensor, for Markdown and HTML."""
+    """Per tensor, the worst error relative to the tolerance with torch's own in brackets (md, html)."""
     shown = summary[["layer", "cases", "passed", "failed", "error", "skipped"]].copy()
+    records = summary.to_dict(orient="records")
     for tensor in _TENSORS:
-        shown[f"{tensor} eps (torch)"] = [
-            "" if pd.isna(e) else f"{e:.3g} ({t:.3g})"
-            for e, t in zip(summary[f"{tensor}_eps"], summary[f"{tensor}_torch_eps"])]
+        shown[f"{tensor} err/tol (torch)"] = [tensor_cell(row, tensor) for row in records]
     shown["worst case"] = summary["worst_case"]
-    shown["note"] = summary["note"]
+    shown["note"] = summary["note"].fillna("")
     shown["diagnosis"] = summary["diagnosis"].fillna("")
     return shown

@@ -1,0 +1,124 @@
+"""Failing cases grouped by layer and cause, with the command that reruns one; skip reasons per layer.
+
+Everything here works on plain records in one pass, so the console, summary.md and summary.html
+show the same groups.
+"""
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .ranking import cause, error_ratio, rank
+
+__all__ = ["FailureGroup", "failure_groups", "one_line", "repro_command", "skip_reasons"]
+
+Record = Mapping[str, Any]
+_DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Cases of one layer failing for one cause; ``case`` is the worst of them."""
+
+    layer: str
+    cause: str
+    status: str          # "error" when any case of the group errored, else "failed"
+    count: int
+    case: str
+    tensor: str
+    reason: str
+    diagnosis: str
+    ratio: float         # the representative's error / tolerance (nan when not numeric)
+    command: str
+
+
+def repro_command(options: Mapping[str, Any], layer: str, case_id: str) -> str:
+    """The ``refcheck run`` command that checks this one case as the sweep did.
+
+    ``options`` are the run's: impl, cases, dtype, seed, quick, map, forward_only, allow_frameworks, timeout
+    (missing ones take the defaults);
+    the dtype selection shapes the sweep, so it is repeated.
+    """
+    words = ["refcheck", "run"]
+    if options.get("impl"):
+        words += ["--impl", str(options["impl"])]
+    words += ["--layers", layer, "--case", case_id]
+    if options.get("cases"):
+        words += ["--cases", str(options["cases"])]
+    if options.get("dtype"):
+        words += ["--dtype", str(options["dtype"])]
+    if options.get("seed"):
+        words += ["--seed", str(options["seed"])]
+    if options.get("quick"):
+        words.append("--quick")
+    if options.get("map"):
+        words += ["--map", str(options["map"])]
+    for flag in ("forward_only", "allow_frameworks"):
+        if options.get(flag):
+            words.append("--" + flag.replace("_", "-"))
+    timeout = options.get("timeout")
+    if timeout is not None and float(timeout) != _DEFAULT_TIMEOUT:
+        words += ["--timeout", f"{float(timeout):g}"]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def one_line(text: Any, limit: int = 240) -> str:
+    """The first line of a reason, shortened to ``limit`` characters."""
+    line = str(text or "").strip().splitlines()[0] if str(text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _by_case(records: Sequence[Record]) -> dict[str, list[Record]]:
+    cases: dict[str, list[Record]] = {}
+    for record in records:
+        cases.setdefault(str(record["case"]), []).append(record)
+    return cases
+
+
+def failure_groups(records: Sequence[Record], options: Mapping[str, Any] | None = None) -> list[FailureGroup]:
+    """Failing and erroring cases grouped by (layer, cause of the case's worst record).
+
+    Groups come layer by layer (in the order the layers ran), the largest group first.
+    """
+    options = options or {}
+    members: dict[tuple[str, str], list[Record]] = {}
+    errored: dict[tuple[str, str], bool] = {}
+    for rows in _by_case(records).values():
+        bad = [r for r in rows if r.get("status") in ("failed", "error")]
+        if not bad:
+            continue
+        worst = max(bad, key=rank)
+        key = (str(worst["layer"]), cause(worst))
+        members.setdefault(key, []).append(worst)
+        errored[key] = errored.get(key, False) or any(r.get("status") == "error" for r in bad)
+    layer_order = {layer: i for i, layer in enumerate(dict.fromkeys(str(r["layer"]) for r in records))}
+    groups = []
+    for (layer, why), worsts in members.items():
+        top = max(worsts, key=rank)
+        diagnosis = top.get("diagnosis")
+        groups.append(FailureGroup(
+            layer=layer, cause=why, status="error" if errored[(layer, why)] else "failed", count=len(worsts),
+            case=str(top["case"]), tensor=str(top.get("tensor", "")), reason=one_line(top.get("reason")),
+            diagnosis=diagnosis if isinstance(diagnosis, str) else "", ratio=error_ratio(top),
+            command=repro_command(options, layer, str(top["case"]))))
+    groups.sort(key=lambda g: (layer_order.get(g.layer, 0), -g.count, g.cause))
+    return groups
+
+
+def _skip_reason(reason: Any) -> str:
+    text = one_line(reason, limit=400)
+    return text.split("; case needs", 1)[0]
+
+
+def skip_reasons(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """Per layer, each distinct skip reason once, with how many cases it skipped (most first)."""
+    counts: dict[tuple[str, str], int] = {}
+    for rows in _by_case(records).values():
+        if all(r.get("status") == "skipped" for r in rows):
+            key = (str(rows[0]["layer"]), _skip_reason(rows[0].get("reason")))
+            counts[key] = counts.get(key, 0) + 1
+    layer_order = {layer: i for i, layer in enumerate(dict.fromkeys(layer for layer, _ in counts))}
+    rows = [{"layer": layer, "cases": n, "reason": reason} for (layer, reason), n in counts.items()]
+    return sorted(rows, key=lambda r: (layer_order[r["layer"]], -r["cases"], r["reason"]))

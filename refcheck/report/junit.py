@@ -1,0 +1,77 @@
+"""junit.xml: one testsuite per layer, one testcase per case with its time; the reason is the
+failure message, and the body holds every failing tensor's reason, the traceback and captured output.
+"""
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["junit_xml"]
+
+_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
+
+
+def _seconds(records: Sequence[Mapping[str, Any]]) -> float:
+    times = []
+    for record in records:
+        try:
+            value = float(record.get("duration_s"))
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(value):
+            times.append(value)
+    return max(times, default=0.0)  # every record of a case carries the case's time
+
+
+def _body(records: Sequence[Mapping[str, Any]]) -> str:
+    parts = [f"{r['tensor']}: {r['status']}: {r['reason']}" for r in records if r.get("reason")]
+    for r in records:
+        if r.get("diagnosis") and isinstance(r["diagnosis"], str):
+            parts.append(f"{r['tensor']}: diagnosis: {r['diagnosis']}")
+    seen: set[str] = set()
+    for field in ("traceback", "stdout", "stderr"):
+        for record in records:
+            text = record.get(field)
+            if isinstance(text, str) and text.strip() and (field, text) not in seen:
+                seen.add((field, text))  # type: ignore[arg-type]
+                parts.append(f"--- {field} ---\n{text.rstrip()}")
+    return "\n".join(parts)
+
+
+def junit_xml(records: Sequence[Mapping[str, Any]]) -> str:
+    """The JUnit XML document of a run (records grouped by case in one pass)."""
+    layers: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for record in records:
+        layers.setdefault(str(record["layer"]), {}).setdefault(str(record["case"]), []).append(record)
+    suites = ET.Element("testsuites", name="refcheck")
+    for layer, cases in layers.items():
+        suite = ET.SubElement(suites, "testsuite", name=layer)
+        counts = {"failed": 0, "error": 0, "skipped": 0}
+        total_time = 0.0
+        for case_id, rows in cases.items():
+            worst = min(rows, key=lambda r: _ORDER.get(str(r.get("status")), 4))
+            status = str(worst.get("status"))
+            seconds = _seconds(rows)
+            total_time += seconds
+            element = ET.SubElement(suite, "testcase", classname=f"refcheck.{layer}", name=case_id,
+                                    time=f"{seconds:.3f}")
+            message = str(worst.get("reason") or status)[:1000]
+            if status in ("failed", "error"):
+                counts[status] += 1
+                tag = "failure" if status == "failed" else "error"
+                bad = [r for r in rows if r.get("status") in ("failed", "error")]
+                ET.SubElement(element, tag, message=message).text = _body(bad)
+            elif status == "skipped":
+                counts["skipped"] += 1
+                ET.SubElement(element, "skipped", message=message)
+            output = "\n".join(dict.fromkeys(str(r["stdout"]) for r in rows if r.get("stdout")))
+            if output and status not in ("failed", "error"):
+                ET.SubElement(element, "system-out").text = output
+        suite.set("tests", str(len(cases)))
+        suite.set("failures", str(counts["failed"]))
+        suite.set("errors", str(counts["error"]))
+        suite.set("skipped", str(counts["skipped"]))
+        suite.set("time", f"{total_time:.3f}")
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True)

@@ -1,0 +1,106 @@
+"""What a person reads on the console: the per-layer table at 80 columns, failure groups with the
+worst case's full id, its reason and a rerun command that reproduces exactly that case."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def refcheck(*args: str, cwd: Path = ROOT, columns: int = 80) -> subprocess.CompletedProcess:
+    """refcheck in a fresh process, piped (as in CI logs), with the given terminal width."""
+    env = {**os.environ, "COLUMNS": str(columns), "PYTHONPATH": str(ROOT)}
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    return subprocess.run([sys.executable, "-m", "refcheck", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def rerun_lines(stdout: str) -> list[str]:
+    return [line.split("rerun: ", 1)[1] for line in stdout.splitlines() if line.startswith("  rerun: ")]
+
+
+def test_failure_groups_name_the_worst_case_and_its_rerun_reproduces_it(tmp_path):
+    first = refcheck("run", "--impl", "tests/impls/broken_raises.py", "--layers", "conv2d,relu", "--quick",
+                     "--out", str(tmp_path / "full"))
+    assert first.returncode == 1
+    out = first.stdout
+    frame = pd.read_csv(tmp_path / "full" / "cases.csv")
+    failing = frame[frame["status"].isin(["failed", "error"])]
+    # One group per (layer, cause), with the count of cases it holds.
+    assert "relu: forward raised ValueError, 1 case (error)" in out
+    assert "relu: backward raised RuntimeError, 1 case (error)" in out
+    conv_count = failing[failing["layer"] == "conv2d"]["case"].nunique()
+    assert f"conv2d: backward raised NotImplementedError, {conv_count} cases (error)" in out
+    # The table fits 80 columns; ids and commands are never cut (whole on their own lines).
+    table = out.split("failing cases:")[0].splitlines()
+    assert all(len(line) <= 80 for line in table), max(table, key=len)
+    worst_ids = [line.split("worst: ", 1)[1] for line in out.splitlines() if line.startswith("  worst: ")]
+    assert len(worst_ids) == 3 and set(worst_ids) <= set(failing["case"])
+    commands = rerun_lines(out)
+    assert len(commands) == 3
+    for case_id, command in list(zip(worst_ids, commands))[1:]:  # a relu case and a conv2d case
+        words = shlex.split(command)
+        assert words[:2] == ["refcheck", "run"] and words[words.index("--case") + 1] == case_id
+        rerun = refcheck(*words[1:], "--out", str(tmp_path / "rerun"))
+        assert rerun.returncode == 1, rerun.stderr
+        again = json.loads((tmp_path / "rerun" / "results.json").read_text())["records"]
+        assert {r["case"] for r in again} == {case_id}
+        before = frame[frame["case"] == case_id].set_index("tensor")
+        for record in again:  # the same tensors fail the same way
+            assert record["status"] == before.loc[record["tensor"], "status"]
+            assert (record["reason"] or "") == (before.loc[record["tensor"], "reason"]
+                                                if isinstance(before.loc[record["tensor"], "reason"], str) else "")
+
+
+def test_a_diagnosed_failure_groups_by_its_diagnosis_and_reruns_failing(tmp_path):
+    result = refcheck("run", "--impl", "tests/impls_diagnose/conv_stride_ignored.py", "--layers", "conv2d",
+                      "--quick", "--dtype", "float64", "--out", str(tmp_path / "a"), "--no-plots")
+    assert result.returncode == 1
+    heads = [line for line in result.stdout.splitlines() if line.startswith("conv2d: ")]
+    # Every case is explained by one mistake: one group, whatever the stride of each case.
+    failing = pd.read_csv(tmp_path / "a" / "cases.csv").query("status == 'failed'")["case"].nunique()
+    assert heads == [f"conv2d: stride ignored in the backward, {failing} cases (failed)"]
+    assert "  diagnosis: stride ignored in the backward: dout must be dilated" in result.stdout
+    command = rerun_lines(result.stdout)[0]
+    rerun = refcheck(*shlex.split(command)[1:], "--out", str(tmp_path / "b"), "--no-plots")
+    assert rerun.returncode == 1
+    assert "conv2d: stride ignored in the backward, 1 case (failed)" in rerun.stdout
+
+
+def test_only_a_screenful_of_groups_by_default_and_all_with_verbose(tmp_path):
+    from refcheck.report.console import GROUPS_SHOWN, make_console, print_failures
+    from refcheck.report.groups import failure_groups
+
+    records = [{"layer": f"layer{i}", "case": f"layer{i}[{'x' * 120}]", "tensor": "output", "status": "failed",
+                "reason": f"output shape (1,) != expected ({i},)", "dtype": "float32"} for i in range(10)]
+    groups = failure_groups(records, {"impl": "my.py"})
+    console = make_console()
+    for verbose, shown in ((False, GROUPS_SHOWN), (True, 10)):
+        with console.capture() as captured:
+            print_failures(console, groups, verbose=verbose)
+        text = captured.get()
+        assert text.count("  rerun: refcheck run --impl my.py") == shown
+        assert all(f"layer{i}[{'x' * 120}]" in text for i in range(shown))  # long ids whole
+        assert ("-v to list all" in text) == (not verbose)
+
+
+def test_skip_reasons_are_summarised_once_per_layer(tmp_path):
+    result = refcheck("run", "--impl", "examples/functional_layers.py", "--layers", "conv2d", "--quick",
+                      "--out", str(tmp_path), "--no-plots")
+    frame = pd.read_csv(tmp_path / "cases.csv")
+    skipped = frame[frame["status"] == "skipped"].groupby("case")["reason"].first()
+    assert len(skipped) > 1
+    section = result.stdout.split(f"skipped cases: {len(skipped)}")[1].split("coverage:")[0]
+    lines = [line for line in section.splitlines() if line.strip()]
+    assert all(line.startswith("  conv2d: ") for line in lines)
+    reasons = {reason.split("; case needs")[0] for reason in skipped}
+    assert len(lines) == len(reasons)  # each distinct reason once, with its count
+    counts = sum(int(line.split()[1]) for line in lines)
+    assert counts == len(skipped)
