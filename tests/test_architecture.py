@@ -12,9 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "refcheck"
-TOP_LEVEL = {"__init__.py", "__main__.py", "cli.py", "pytest_plugin.py"}
+TOP_LEVEL = {"__init__.py", "__main__.py", "pytest_plugin.py"}
 STAGES = {"layers", "specs", "cases", "oracle", "adapters", "compare", "diagnosis", "execution", "report",
-          "convention"}
+          "convention", "cli"}
 MAX_LINES = 400
 
 

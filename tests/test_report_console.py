@@ -91,8 +91,25 @@ def test_only_a_screenful_of_groups_by_default_and_all_with_verbose(tmp_path):
         assert ("-v to list all" in text) == (not verbose)
 
 
+PARTLY_UNSUPPORTED = """
+import refcheck
+from refcheck.layers import conv2d_backward
+from refcheck.layers import conv2d_forward as _forward
+
+
+def conv2d_forward(x, weight, bias, *, stride, padding, dilation, groups):
+    if tuple(dilation) != (1, 1):
+        raise refcheck.Unsupported("no dilation here")
+    if groups != 1:
+        raise refcheck.Unsupported("no groups here")
+    return _forward(x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
+"""
+
+
 def test_skip_reasons_are_summarised_once_per_layer(tmp_path):
-    result = refcheck("run", "--impl", "examples/functional_layers.py", "--layers", "conv2d", "--quick",
+    impl = tmp_path / "partly.py"
+    impl.write_text(PARTLY_UNSUPPORTED)
+    result = refcheck("run", "--impl", str(impl), "--layers", "conv2d", "--quick",
                       "--out", str(tmp_path), "--no-plots")
     frame = pd.read_csv(tmp_path / "cases.csv")
     skipped = frame[frame["status"] == "skipped"].groupby("case")["reason"].first()

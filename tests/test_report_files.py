@@ -166,7 +166,7 @@ def test_show_draws_the_failing_tensors_of_one_case(failing_run, tmp_path, capsy
 def test_case_arrays_give_the_implementations_results_and_torchs_reference(failing_run):
     import numpy as np
 
-    from refcheck.cli import _find_case
+    from refcheck.cli.report_commands import _find_case
     from refcheck.execution.case_arrays import case_arrays
 
     case = _find_case(None, "relu[4x5-f32]", None, 0)

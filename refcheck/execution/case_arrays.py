@@ -1,7 +1,8 @@
 """The arrays of one case: what the implementation returned and torch's float64 reference.
 
-Used by ``refcheck show`` to draw where in a tensor a case goes wrong. The implementation runs in
-this process (one case, already known to finish within the sweep's limits).
+Used by ``refcheck show`` (and the failure figures of ``refcheck run``) to draw where in a tensor
+a case goes wrong. The implementation runs in its own worker process, as in a sweep; torch runs
+here, after it.
 """
 from __future__ import annotations
 
@@ -9,28 +10,34 @@ from typing import Any
 
 import numpy as np
 
-from ..adapters import call_forward_backward, hparams_for_call
-from ..cases import Case, make_inputs, make_upstream_gradient
-from ..specs import LAYERS, UsageError
-from .implementation import load_implementation
+from ..cases import Case
+from ..specs import UsageError
+from .executors import Executor, ProcessExecutor
+from .worker import run_implementation
 
 __all__ = ["case_arrays"]
 
 
-def case_arrays(impl_reference: str | None, case: Case) -> tuple[dict[str, Any], dict[str, np.ndarray | None]]:
+def case_arrays(impl_reference: str | None, case: Case, *, executor: Executor | None = None,
+                map_path: str | None = None, timeout: float = 60.0) -> tuple[dict[str, Any], dict[str, np.ndarray | None]]:
     """Run one case: ``(results, reference)``, both keyed ``output``, ``grad_<tensor>``.
 
-    The implementation's exceptions propagate; a layer it lacks is a UsageError.
+    ``executor``: an implementation executor to reuse (default: a one-worker pool for this call).
+    A layer the implementation lacks is a UsageError; a case whose forward fails is a RuntimeError.
     """
-    from ..oracle import torch_results  # the only torch import, kept off module import
+    from ..oracle import compute_reference  # torch, on this (trusted) side only
 
-    implementation = load_implementation(impl_reference)
-    functions = implementation.layers.get(case.layer)
-    if functions is None:
-        raise UsageError(f"{implementation.name} has no {case.layer}")
-    spec = LAYERS[case.layer]
-    tensors = make_inputs(case)
-    dout = make_upstream_gradient(case, spec.output_shape(case.shape_map, case.hparam_map))
-    reference = torch_results(case.layer, tensors, case.hparam_map, dout, "float64")
-    results = call_forward_backward(spec, functions, tensors, hparams_for_call(functions, case.hparam_map), dout)
-    return results, reference
+    own = executor is None
+    executor = executor or ProcessExecutor(1, timeout, kind="implementation")
+    try:
+        raw = executor.submit(run_implementation, impl_reference, case, selfcheck=False, map_path=map_path,
+                              timeout=timeout).result()
+    finally:
+        if own:
+            executor.shutdown()
+    if raw["status"] == "skipped" and raw["reason"].startswith("not implemented"):
+        raise UsageError(raw["reason"].removeprefix("not implemented: "))
+    if raw["status"] != "ran":
+        raise RuntimeError(raw["reason"])
+    reference, _ = compute_reference(case)
+    return raw["results"], reference

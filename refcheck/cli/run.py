@@ -1,0 +1,114 @@
+"""`refcheck run`: plan, check, report, and the exit code."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..specs import UsageError
+
+from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING_CHECKED, EXIT_OK
+from .report_commands import draw_failing_cases, print_report
+
+__all__ = ["run_command"]
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from ..execution.options import check_options
+    from ..report import append_step_summary, case_statuses, cases_frame, write_reports
+    from ..report.console import make_console, print_coverage, progress_bar
+    from ..execution.sweep import plan_sweep, run_plan
+    from ..oracle import default_cache_dir
+
+    console = make_console()
+    _check_out_folder(args.out)
+    plan = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
+                      map_path=args.map, forward_only=args.forward_only)
+    if args.case:
+        wanted = [c.strip() for c in args.case.split(",") if c.strip()]
+        if any(c not in {case.id for case in plan.cases} for c in wanted):
+            # An id from the other sweep (quick vs full) names the same configuration: look there too.
+            other = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=not args.quick,
+                               seed=args.seed, map_path=args.map, forward_only=args.forward_only)
+            known = {case.id for case in plan.cases}
+            # Ids name configurations: one outside this implementation's supported space still runs
+            # (and says why it is not supported).
+            plan.cases += [case for case in other.cases + plan.outside + other.outside if case.id not in known
+                           and not known.add(case.id)]
+        unknown = [c for c in wanted if c not in {case.id for case in plan.cases}]
+        if unknown:
+            raise UsageError(f"--case: no case with id {unknown[0]!r} in this sweep (check --layers, --dtype, --quick)")
+        plan.cases = [case for case in plan.cases if case.id in wanted]
+    if not plan.cases:
+        raise UsageError("no cases to run: the implementation has none of the selected layers "
+                         f"(it provides: {', '.join(plan.implementation.layers) or 'nothing'})")
+    console.print(f"refcheck {__version__}: {len(plan.cases)} cases of {len({c.layer for c in plan.cases})} layers "
+                  f"for [bold]{escape(plan.implementation.name)}[/]")
+    started = time.perf_counter()
+    checking = check_options(vars(args), args.oracle_cache or str(default_cache_dir()))
+    with progress_bar(console, len(plan.cases)) as advance:
+        result = run_plan(plan, checking, on_case=advance)
+    elapsed = time.perf_counter() - started
+    statuses = case_statuses(cases_frame(result.records))
+    counts = statuses["status"].value_counts()
+    # No time in the totals: they land in the tracked summary.md, which must not change run to run.
+    totals = (f"{result.finished} of {result.total} cases: "
+              + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("passed", "failed", "error", "skipped"))
+              + (" (interrupted)" if result.interrupted else ""))
+    options = {"impl": args.impl, "cases": args.cases, "seed": args.seed, "quick": args.quick,
+               "timeout": args.timeout, "dtype": args.dtype, "map": args.map, "forward_only": args.forward_only,
+               "allow_frameworks": args.allow_frameworks}
+    meta = {"refcheck_version": __version__, "implementation": plan.implementation.name,
+            "command": " ".join(["refcheck", *sys.argv[1:]]), "seed": args.seed, "quick": args.quick,
+            "duration_s": elapsed, "interrupted": result.interrupted, "totals": totals, "options": options,
+            "coverage": plan.coverage_rows(), "implementations": plan.implementation_rows(),
+            "not_supported": plan.unsupported, "forward_only": args.forward_only}
+    if not args.no_plots and not result.interrupted:
+        draw_failing_cases(console, args.impl, plan.cases, result.records, options, Path(args.out))
+    paths = write_reports(args.out, result.records, meta, plan.not_implemented, plots=not args.no_plots)
+    print_report(console, result.records, meta, plan.not_implemented, args.verbose, print_coverage_rows=False)
+    print_coverage(console, plan.coverage_rows())
+    for row in plan.implementation_rows():
+        console.print(f"checked as {row['layer']}: {row['implementation']}", markup=False)
+    for layer, line in plan.unsupported.items():
+        console.print(f"{layer} {line}", markup=False)
+    console.print(f"{totals} in {elapsed:.1f} s", markup=False)
+    console.print(f"reports: {args.out}/ ({', '.join(sorted({p.name if p.parent == Path(args.out) else p.parent.name + '/' for p in paths.values()}))})", markup=False, soft_wrap=True)
+    append_step_summary(paths["summary.md"].read_text(encoding="utf-8"))
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if counts.get("failed", 0) or counts.get("error", 0):
+        return EXIT_FAILED
+    if not counts.get("passed", 0):
+        console.print(_nothing_checked(statuses), markup=False, soft_wrap=True)
+        return EXIT_NOTHING_CHECKED
+    return EXIT_OK
+
+
+def _nothing_checked(statuses) -> str:  # type: ignore[no-untyped-def]
+    """Why a run checked nothing: its skip reasons, most frequent first."""
+    reasons = statuses["reason"].fillna("").astype(str).str.split(";").str[0].value_counts()
+    listed = "; ".join(f"{reason or 'skipped'} ({count} cases)" for reason, count in reasons.head(3).items())
+    return (f"nothing was checked: all {len(statuses)} cases were skipped ({listed}); "
+            f"exit code {EXIT_NOTHING_CHECKED}")
+
+
+def _check_out_folder(out: str) -> None:
+    """--out must be a folder refcheck can write (or create), checked before any case runs."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {out!r} is a file; give a folder for the reports")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {out!r} cannot be created: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out!r} cannot be written: no write permission on {existing}")
+
+
