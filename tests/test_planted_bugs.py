@@ -145,7 +145,8 @@ def test_bias_gradient_of_the_first_batch_item_fails_only_grad_bias_for_batches_
 def test_gradient_to_every_tied_maximum_fails_only_on_inputs_with_ties():
     frame = sweep("planted_maxpool_all_ties", ("max_pool2d",), quick=False)
     cases = cases_of(("max_pool2d",), quick=False)
-    assert {case.values for case in cases.values()} == {"normal", "ties", "very_negative"}
+    assert {case.values for case in cases.values()} == {"normal", "ties", "very_negative", "below_sentinels", "near_max",
+                                                        "tiny", "mixed_magnitudes"}
     tie_prone = {case_id for case_id, case in cases.items()
                  if case.values == "ties" and case.hparam_map["kernel_size"] != (1, 1)}
     wrong = failing(frame)

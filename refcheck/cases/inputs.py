@@ -15,20 +15,25 @@ from .shapes_seqloss import SEQLOSS_LAYERS
 from .inputs_convnorm import INPUT_MAKERS
 from .inputs_convnorm import VALUE_KINDS as _CONVNORM_KINDS
 
-__all__ = ["VALUE_KINDS", "make_inputs", "make_upstream_gradient", "make_upstream_gradients"]
+__all__ = ["MAGNITUDE_KINDS", "VALUE_KINDS", "make_inputs", "make_upstream_gradient", "make_upstream_gradients"]
 
-_MAX_POOLS = ("normal", "ties", "very_negative")
+MAGNITUDE_KINDS = ("below_sentinels", "near_max", "tiny", "mixed_magnitudes")
+"""Kinds that reach every magnitude (see :func:`magnitude_values`)."""
+_MAX_POOLS = ("normal", "ties", "very_negative", *MAGNITUDE_KINDS)
 _SATURATING = ("normal", "large")
+# softmax and log_softmax stay finite on these (not near_max: max - min would overflow there).
+_SOFTMAX = ("normal", "large", "below_sentinels", "tiny", "mixed_magnitudes")
 VALUE_KINDS: dict[str, tuple[str, ...]] = {name: ("normal",) for name in LAYERS}
 VALUE_KINDS.update({
     "max_pool2d": _MAX_POOLS,
-    "adaptive_max_pool2d": ("normal", "ties"),
-    "relu": ("normal", "zeros"),
-    "leaky_relu": ("normal", "zeros"),
+    "adaptive_max_pool2d": ("normal", "ties", *MAGNITUDE_KINDS),
+    "relu": ("normal", "zeros", *MAGNITUDE_KINDS),
+    "leaky_relu": ("normal", "zeros", *MAGNITUDE_KINDS),
+    "flatten": ("normal", *MAGNITUDE_KINDS),
     "sigmoid": _SATURATING,
     "tanh": _SATURATING,
-    "softmax": _SATURATING,
-    "log_softmax": _SATURATING,
+    "softmax": _SOFTMAX,
+    "log_softmax": _SOFTMAX,
     "binary_cross_entropy_with_logits": _SATURATING,
     "binary_cross_entropy": ("normal", "edges"),
     "cross_entropy": _SATURATING,
@@ -38,10 +43,34 @@ VALUE_KINDS.update(SEQLOSS_VALUE_KINDS)
 """Input kinds per layer. ties: values on a coarse grid so windows hold equal maxima (torch routes
 the gradient to the first); very_negative: all inputs far below zero, so zero padding instead of
 -inf padding shows; zeros: exact zeros at the ReLU kink; large: |x| up to hundreds (overflow in
-naive exp); edges: probabilities exactly 0 and 1 for binary cross-entropy."""
+naive exp); edges: probabilities exactly 0 and 1 for binary cross-entropy; below_sentinels,
+near_max, tiny, mixed_magnitudes: see :func:`magnitude_values`."""
 
 
-def _activation(rng: np.random.Generator, shape: tuple[int, ...], kind: str) -> np.ndarray:
+def magnitude_values(rng: np.random.Generator, shape: tuple[int, ...], kind: str, dtype: str) -> np.ndarray:
+    """Values far from the unit scale, where hand-written code hides constants.
+
+    below_sentinels: every value below -1e9 (-3e9 to -1e12), so below the -1e5, -1e6 or -1e9 a
+        running maximum is often started at; near_max: random signs, magnitudes between a quarter
+        and a half of the dtype's largest finite value (room for a slope of 1.5, never inf);
+        tiny: random signs around 1e-30 (1e-32 to 1e-28, normal numbers in float32);
+        mixed_magnitudes: random signs, magnitudes spread evenly over the decades 1e-30 to 1e30.
+    """
+    signs = rng.choice([-1.0, 1.0], size=shape)
+    if kind == "below_sentinels":
+        return -(10.0 ** rng.uniform(9.5, 12.0, size=shape))
+    if kind == "near_max":
+        return signs * float(np.finfo(dtype).max) * rng.uniform(0.25, 0.5, size=shape)
+    if kind == "tiny":
+        return signs * 10.0 ** rng.uniform(-32.0, -28.0, size=shape)
+    if kind == "mixed_magnitudes":
+        return signs * 10.0 ** rng.uniform(-30.0, 30.0, size=shape)
+    raise ValueError(f"unknown magnitude kind {kind!r}")
+
+
+def _activation(rng: np.random.Generator, shape: tuple[int, ...], kind: str, dtype: str = "float64") -> np.ndarray:
+    if kind in MAGNITUDE_KINDS:
+        return magnitude_values(rng, shape, kind, dtype)
     if kind == "ties":
         # A grid of 5 levels: most pooling windows hold a tie for their maximum.
         return rng.integers(-2, 3, size=shape).astype(np.float64) / 2.0
@@ -103,7 +132,7 @@ def _input(rng: np.random.Generator, case: Case, shape: tuple[int, ...]) -> np.n
             p[mask < 0.2] = 0.0
             p[mask > 0.8] = 1.0
         return p
-    x = _activation(rng, shape, case.values)
+    x = _activation(rng, shape, case.values, case.dtype)
     if case.layer == "lp_pool2d" and case.hparam_map["norm_type"] % 2 == 1:
         # An odd power of a negative window sum has no real root: torch returns NaN there.
         x = np.abs(x) + 0.1

@@ -26,7 +26,7 @@ __all__ = ["INPUT_MAKERS", "VALUE_KINDS"]
 _NORMS = ("batch_norm", "layer_norm", "group_norm", "instance_norm")
 VALUE_KINDS: dict[str, tuple[str, ...]] = {
     **{name: ("normal", "near_constant") for name in _NORMS},
-    "max_pool1d": ("normal", "ties", "very_negative"),
+    "max_pool1d": ("normal", "ties", "very_negative", "below_sentinels", "near_max", "tiny", "mixed_magnitudes"),
     "embedding": ("normal", "repeated"),
 }
 

@@ -33,7 +33,7 @@ __all__ = ["SEQLOSS_VALUE_KINDS", "seqloss_inputs"]
 _N, _Z, _L = "normal", "zeros", "large"
 SEQLOSS_VALUE_KINDS: dict[str, tuple[str, ...]] = {
     "gelu": (_N, _L), "elu": (_N, _Z, _L), "selu": (_N, _Z, _L), "softplus": (_N, _L, "threshold"),
-    "silu": (_N, _L), "hardtanh": (_N, "bounds"), "prelu": (_N, _Z),
+    "silu": (_N, _L), "hardtanh": (_N, "bounds", "below_sentinels", "near_max", "tiny", "mixed_magnitudes"), "prelu": (_N, _Z),
     "nll_loss": (_N, "ignored"), "cross_entropy": (_N, _L, "ignored"), "binary_cross_entropy": (_N, "edges"),
     "l1_loss": (_N, "ties"), "smooth_l1_loss": (_N, "ties", "kinks"), "huber_loss": (_N, "ties", "kinks"),
     "kl_div": (_N, _Z), "multi_margin_loss": (_N, "ties"),
@@ -141,7 +141,8 @@ def _input(rng, case: Case, shape, hp, plain_input: Draw) -> Array:
         kind = "normal"
     if kind == "ignored":
         kind = "normal"
-    return plain_input(rng, case, shape) if kind in ("normal", "zeros", "large", "edges") else rng.standard_normal(shape)
+    plain = ("normal", "zeros", "large", "edges", "below_sentinels", "near_max", "tiny", "mixed_magnitudes")
+    return plain_input(rng, case, shape) if kind in plain else rng.standard_normal(shape)
 
 
 def _target(rng, case: Case, shape, input: Array, hp, plain_target) -> Array:

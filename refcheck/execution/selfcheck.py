@@ -49,12 +49,15 @@ def self_consistency(spec: LayerSpec, functions: LayerFunctions,
     rng = np.random.default_rng([seed, 2])
     point = _generic_point(spec, tensors, rng)
     upstream = {name: np.asarray(g, dtype=np.float64) for name, g in gradients.items()}
+    unit = _unit(point)
 
     def loss(values: Mapping[str, Any]) -> float:
+        """<upstream, forward(values)> / unit: finite even where the outputs are near float64's maximum."""
         returned, _ = functions.forward(*[None if values[n] is None else np.array(values[n], copy=True)
                                           for n in spec.tensors], **hparams)
         outputs = named_outputs(spec, returned)
-        return float(sum(np.sum(np.asarray(outputs[name], dtype=np.float64) * g) for name, g in upstream.items()))
+        return float(sum(np.sum(np.asarray(outputs[name], dtype=np.float64) / unit * g)
+                         for name, g in upstream.items()))
 
     try:
         analytic = call_forward_backward(spec, functions, point, hparams, upstream)
@@ -66,29 +69,44 @@ def self_consistency(spec: LayerSpec, functions: LayerFunctions,
         if point[name] is None or grad is None:
             continue
         try:
-            results[f"grad_{name}"] = _directional_disagreement(loss, point, name, grad, rng)
+            results[f"grad_{name}"] = _directional_disagreement(loss, point, name, grad, rng, unit)
         except Exception as error:  # one malformed gradient must not hide the others' checks
             results[f"grad_{name}"] = f"self-check not possible: {type(error).__name__}: {error}"
     return results
 
 
+def _unit(point: Mapping[str, Any]) -> float:
+    """A power of two at least the largest magnitude of the floating inputs (exact to divide by)."""
+    largest = 1.0
+    for value in point.values():
+        if value is not None and np.asarray(value).dtype.kind == "f":
+            finite = np.abs(np.asarray(value)[np.isfinite(value)])
+            largest = max(largest, float(finite.max(initial=0.0)))
+    return float(2.0 ** min(np.ceil(np.log2(largest)), 1023))
+
+
 def _directional_disagreement(loss: Callable[[Mapping[str, Any]], float], point: Mapping[str, Any], name: str,
-                              grad: Any, rng: np.random.Generator) -> float:
-    """|central difference - <grad, v>| relative to their size, for a random direction v."""
+                              grad: Any, rng: np.random.Generator, unit: float = 1.0) -> float:
+    """|central difference - <grad, v>| relative to their size, for a random direction v.
+
+    Each element steps relative to its own magnitude (at least 1), so inputs spread over many
+    decades step across no kink of their small elements. ``loss`` is divided by ``unit``, and so is
+    the direction: no sum overflows near float64's maximum.
+    """
     gradient = np.asarray(grad, dtype=np.float64)
-    direction = rng.standard_normal(point[name].shape)
+    elementwise = np.maximum(1.0, np.abs(np.where(np.isfinite(point[name]), point[name], 0.0))) / unit
+    direction = rng.standard_normal(point[name].shape) * elementwise
     analytic = float(np.sum(gradient * direction))
-    magnitude = max(1.0, float(np.abs(point[name]).max(initial=0.0)))
     disagreements = []
     # A kink of a piecewise-linear layer (max, relu) between the two evaluation points spoils one
     # difference; a real disagreement persists at a 100 times smaller step.
     for relative_step in (1e-6, 1e-8):
-        step = relative_step * magnitude
+        step = relative_step * unit
         plus = {**point, name: point[name] + step * direction}
         minus = {**point, name: point[name] - step * direction}
-        numeric = (loss(plus) - loss(minus)) / (2 * step)
+        numeric = (loss(plus) - loss(minus)) / (2 * relative_step)
         # Scale by the gradient's size along all directions, so tiny dot products do not inflate it.
-        scale = max(abs(numeric), abs(analytic), float(np.linalg.norm(gradient)) * 1e-3, 1e-12)
+        scale = max(abs(numeric), abs(analytic), float(np.linalg.norm(gradient * elementwise)) * 1e-3, 1e-12)
         disagreements.append(abs(numeric - analytic) / scale)
         if disagreements[-1] <= SELFCHECK_LIMIT:
             break
