@@ -125,13 +125,13 @@ def test_changing_directory_in_the_implementation_changes_nothing_here(tmp_path,
 
 def test_a_layer_that_hangs_gets_a_shortened_budget_after_its_first_timeouts(tmp_path):
     # The time it saves is measured by benchmarks/hanging_layer.py, not here (shared machines are noisy).
-    code, frame = run(tmp_path, "hangs_on_dilation", "--layers", "conv2d", "--quick", "--timeout", "4")
+    code, frame = run(tmp_path, "hangs_on_dilation", "--layers", "conv2d", "--quick", "--timeout", "10", "--no-selfcheck")
     hanging = frame[frame["dilation"] == "(2, 2)"]
     assert code == 1
     assert hanging["case"].nunique() == 10 and set(hanging["status"]) == {"error"}
     assert hanging["reason"].str.startswith("timeout").all()
     per_case = hanging.groupby("case")["reason"].first()
-    # Only the cases already running when the first timeout came had the full 4 s.
+    # Only the cases already running when the first timeout came had the full 10 s.
     assert per_case.str.contains("shortened budget").sum() >= len(per_case) - 4
     assert set(frame[frame["dilation"] != "(2, 2)"]["status"]) == {"passed"}
 
