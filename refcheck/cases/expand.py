@@ -26,7 +26,7 @@ from .shapes_seqloss import SEQLOSS_LAYERS, seqloss_id_parts, seqloss_shapes
 from .shapes_convnorm import FAMILY_SHAPES
 from .spaces import SHAPE_DEFAULTS, Space
 
-__all__ = ["ALL_SUPPORTED", "Capabilities", "Coverage", "build_case", "expand"]
+__all__ = ["ALL_SUPPORTED", "Capabilities", "Coverage", "build_case", "expand", "value_for_check"]
 
 Shape = tuple[int, ...]
 
@@ -143,6 +143,7 @@ def _value_for_check(name: str, value: Any) -> Any:
 
 
 _PAIR_HYPERS = frozenset(h.name for spec in LAYERS.values() for h in spec.hypers if h.pair)
+value_for_check = _value_for_check
 
 
 def _restricted(space: Space, capabilities: Capabilities) -> Space:

@@ -32,7 +32,7 @@ from .shapes_seqloss import SEQLOSS_PARAMS
 from .shapes_convnorm import SHAPE_DEFAULTS as _CONVNORM_DEFAULTS
 from .shapes_convnorm import SHAPE_PARAMS as _CONVNORM_PARAMS
 
-__all__ = ["SHAPE_DEFAULTS", "Space", "allowed_params", "default_cases_dir", "load_spaces"]
+__all__ = ["SHAPE_DEFAULTS", "Space", "allowed_params", "default_cases_dir", "load_spaces", "space_from_table"]
 
 Shape = tuple[int, ...]
 
@@ -139,6 +139,11 @@ def _space_from_table(layer: str, table: Any, source: str) -> Space:
             _check_value_type(space, name, value)
             _check_value_range(space, name, value)
     return space
+
+
+def space_from_table(layer: str, table: Any, source: str) -> Space:
+    """One layer's table of a case file (a parsed TOML table) as a validated Space."""
+    return _space_from_table(layer, table, source)
 
 
 # Smallest value torch takes for each integer parameter (every element of a tuple is checked).

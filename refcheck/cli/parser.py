@@ -6,6 +6,7 @@ import sys
 
 from .. import __version__
 from .exit_codes import EXIT_USAGE
+from .fuzz import add_fuzz_command
 from .inspect_convention import add_inspect_command
 from .report_commands import add_report_commands
 
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", metavar="D,D", help="only these dtypes: float32, float64 (default: both)")
     run.add_argument("--cases", metavar="DIR", help="folder of case files (default: the built-in cases)")
     run.add_argument("--case", metavar="ID,ID", help="only the cases with these exact ids (to reproduce one)")
+    run.add_argument("--where", metavar="PARAMS", action="append",
+                     help="run the one case these parameters of the layer's space name, in no sweep or in one, "
+                          "such as \"stride=(2, 1), padding=1, values='ties'\" (needs one layer in --layers; "
+                          "repeat for several cases; with --seed, the seed its inputs were drawn with)")
     run.add_argument("--out", metavar="DIR", default="reports", help="report folder (default: ./reports)")
     run.add_argument("--seed", type=int, default=0, help="base seed of the generated inputs (default: 0)")
     run.add_argument("--quick", action="store_true", help="only the cases that the coverage needs")
@@ -74,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_options(run)
     add_inspect_command(commands)
     add_report_commands(commands)
+    add_fuzz_command(commands, _add_check_options)
 
     convention = commands.add_parser("convention", help="the convolution vs cross-correlation explorer",
                                      description="Compute and write the convolution vs cross-correlation "

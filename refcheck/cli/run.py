@@ -13,7 +13,7 @@ from ..specs import UsageError
 from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING_CHECKED, EXIT_OK
 from .report_commands import draw_failing_cases, print_report
 
-__all__ = ["run_command"]
+__all__ = ["run_command", "where_cases"]
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -30,6 +30,10 @@ def run_command(args: argparse.Namespace) -> int:
     _check_out_folder(args.out)
     plan = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
                          map_path=args.map, forward_only=args.forward_only, isolate=args.workers > 0)
+    named: dict[str, str] = {}
+    if args.where:
+        plan.cases = where_cases(args.layers, args.where, args.cases, args.seed)
+        named = {case.id: text for case, text in zip(plan.cases, args.where)}
     if args.case:
         wanted = [c.strip() for c in args.case.split(",") if c.strip()]
         if any(c not in {case.id for case in plan.cases} for c in wanted):
@@ -64,7 +68,7 @@ def run_command(args: argparse.Namespace) -> int:
               + (" (interrupted)" if result.interrupted else ""))
     options = {"impl": args.impl, "cases": args.cases, "seed": args.seed, "quick": args.quick,
                "timeout": args.timeout, "dtype": args.dtype, "map": args.map, "forward_only": args.forward_only,
-               "allow_frameworks": args.allow_frameworks}
+               "allow_frameworks": args.allow_frameworks, **({"where": named} if named else {})}
     meta = {"refcheck_version": __version__, "implementation": plan.implementation.name,
             "command": " ".join(["refcheck", *sys.argv[1:]]), "seed": args.seed, "quick": args.quick,
             "duration_s": elapsed, "interrupted": result.interrupted, "totals": totals, "options": options,
@@ -90,6 +94,20 @@ def run_command(args: argparse.Namespace) -> int:
         console.print(_nothing_checked(statuses), markup=False, soft_wrap=True)
         return EXIT_NOTHING_CHECKED
     return EXIT_OK
+
+
+def where_cases(layers: str | None, where: list[str], cases_dir: str | None, seed: int) -> list:
+    """The cases that ``--where`` names (one each), of the one layer ``--layers`` names."""
+    from ..cases import load_spaces
+    from ..cases.where import case_from_where
+
+    chosen = [layer.strip() for layer in (layers or "").split(",") if layer.strip()]
+    if len(chosen) != 1:
+        raise UsageError("--where: name exactly one layer with --layers (the parameters are that layer's)")
+    spaces = load_spaces(cases_dir, chosen)
+    if not spaces:
+        raise UsageError(f"--where: the case files have no space for {chosen[0]}")
+    return [case_from_where(spaces[0], text, seed) for text in where]
 
 
 def _nothing_checked(statuses) -> str:  # type: ignore[no-untyped-def]

@@ -37,14 +37,15 @@ class FailureGroup:
 def repro_command(options: Mapping[str, Any], layer: str, case_id: str) -> str:
     """The ``refcheck run`` command that checks this one case as the sweep did.
 
-    ``options`` are the run's: impl, cases, dtype, seed, quick, map, forward_only, allow_frameworks, timeout
-    (missing ones take the defaults);
+    ``options`` are the run's: impl, cases, dtype, seed, quick, map, forward_only, allow_frameworks, timeout,
+    where (``{case id: --where text}`` for cases named by their parameters; missing ones take the defaults);
     the dtype selection shapes the sweep, so it is repeated.
     """
     words = ["refcheck", "run"]
     if options.get("impl"):
         words += ["--impl", str(options["impl"])]
-    words += ["--layers", layer, "--case", case_id]
+    where = (options.get("where") or {}).get(case_id)  # a case named by its parameters, in no sweep
+    words += ["--layers", layer, *(["--where", where] if where else ["--case", case_id])]
     if options.get("cases"):
         words += ["--cases", str(options["cases"])]
     if options.get("dtype"):
