@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["RefcheckCase", "RefcheckLayer", "RefcheckOptions", "RefcheckSweep", "case_outcome",
+__all__ = ["RefcheckCase", "RefcheckFuzz", "RefcheckLayer", "RefcheckOptions", "RefcheckSweep", "case_outcome",
            "failure_message", "reproduce_command"]
 
 Record = Mapping[str, Any]
@@ -50,6 +50,7 @@ class RefcheckOptions:
     shared: Mapping[str, Any] = field(default_factory=dict)  # the other shared checking options, by dest
     map: str | None = None
     forward_only: bool = False
+    fuzz: int = 0  # examples per layer of the one hypothesis test added per layer (0: none)
 
 
 @dataclass
@@ -78,6 +79,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="folder of case files (default: refcheck's built-in cases)")
     group.addoption("--refcheck-quick", action="store_true", default=False,
                     help="only the cases that the coverage needs")
+    group.addoption("--refcheck-fuzz", metavar="N", default=None,
+                    help="add one test per layer that draws N cases with hypothesis (as `refcheck fuzz`) and "
+                         "fails with the smallest failing case")
     from .execution.options import OPTIONS  # the options `refcheck run` has too, defined once
 
     for option in OPTIONS:
@@ -100,10 +104,13 @@ def _options(config: pytest.Config) -> RefcheckOptions | None:
             values[option.dest] = parse_value(option, config.getoption(f"refcheck_{option.dest}"))
         except ValueError as error:
             raise pytest.UsageError(str(error).replace("--", "--refcheck-", 1)) from None
+    fuzz = config.getoption("refcheck_fuzz")
+    if fuzz is not None and (not str(fuzz).isdigit() or int(fuzz) < 1):
+        raise pytest.UsageError(f"--refcheck-fuzz: expected a whole number of 1 or more, got {fuzz!r}")
     return RefcheckOptions(impl=impl, layers=config.getoption("refcheck_layers"),
                            cases=config.getoption("refcheck_cases"), quick=config.getoption("refcheck_quick"),
                            timeout=values["timeout"], workers=values["workers"], shared=values,
-                           map=values["map"], forward_only=values["forward_only"])
+                           map=values["map"], forward_only=values["forward_only"], fuzz=int(fuzz or 0))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -188,9 +195,44 @@ class RefcheckLayer(pytest.Collector):
         super().__init__(**kwargs)
         self.cases = list(cases)
 
-    def collect(self) -> Iterator[RefcheckCase]:
+    def collect(self) -> Iterator[pytest.Item]:
         for case in self.cases:
             yield RefcheckCase.from_parent(self, name=case.id, nodeid=f"{self.nodeid}::{case.id}", case=case)
+        if self.config.stash[_STATE].options.fuzz:
+            yield RefcheckFuzz.from_parent(self, name="fuzz", nodeid=f"{self.nodeid}::fuzz", layer=self.name)
+
+
+class RefcheckFuzz(pytest.Item):
+    """A hypothesis search of one layer (``refcheck/<layer>::fuzz``), as ``refcheck fuzz`` runs it."""
+
+    def __init__(self, *, layer: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.layer = layer
+        self.add_marker("refcheck")
+
+    def runtest(self) -> None:
+        from hypothesis.database import DirectoryBasedExampleDatabase
+
+        from .cases import load_spaces
+        from .execution.fuzz import fuzz_layer
+        from .report.failure_text import failure_message
+
+        state = self.config.stash[_STATE]
+        options = state.options
+        space = load_spaces(options.cases, [self.layer])[0]
+        database = DirectoryBasedExampleDatabase(str(self.config.rootpath / ".refcheck" / "hypothesis"))
+        outcome = fuzz_layer(_checker(state), space, max_examples=options.fuzz, database=database,
+                             database_key=state.plan.implementation.name)
+        if outcome.failure is not None:
+            failure = outcome.failure
+            command = reproduce_command(options, self.layer, failure.drawn.case.id, where=failure.where,
+                                        seed=failure.drawn.base_seed)
+            header = (f"smallest failing case after {outcome.progress.examples} examples "
+                      f"({outcome.progress.shrinks} shrinks): {failure.drawn.case.id}\n")
+            pytest.fail(header + failure_message(failure.records, command), pytrace=False)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"fuzz[{self.layer}]"
 
 
 class RefcheckCase(pytest.Item):
@@ -252,16 +294,18 @@ def _records(state: _SweepState, item: RefcheckCase) -> list[dict[str, Any]]:
     return checker.records(state.futures.pop(item.nodeid))
 
 
-def reproduce_command(options: RefcheckOptions, layer: str, case_id: str) -> str:
-    """The ``refcheck run`` command that checks this one case the same way."""
-    words = ["refcheck", "run", "--impl", options.impl, "--layers", layer, "--case", case_id]
+def reproduce_command(options: RefcheckOptions, layer: str, case_id: str, *, where: str | None = None,
+                      seed: int = 0) -> str:
+    """The ``refcheck run`` command that checks this one case the same way (``where``: by its parameters)."""
+    named = ["--where", where] + (["--seed", str(seed)] if seed else []) if where else ["--case", case_id]
+    words = ["refcheck", "run", "--impl", options.impl, "--layers", layer, *named]
     if options.cases:
         words += ["--cases", options.cases]
     if options.map:
         words += ["--map", options.map]
     if options.forward_only:
         words.append("--forward-only")
-    if options.quick:
+    if options.quick and not where:
         words.append("--quick")  # found faster there (refcheck run looks in the other sweep too)
     if options.timeout != DEFAULT_TIMEOUT:
         words += ["--timeout", f"{options.timeout:g}"]

@@ -162,6 +162,8 @@ def _print_failure(out: TextIO, args: argparse.Namespace, outcome: Any) -> None:
     print(f"  parameters: {failure.where}; base seed {failure.drawn.base_seed}", file=out)
     shapes = ", ".join(f"{name} {shape}" for name, shape in case.shapes if shape is not None)
     print(f"  tensors: {shapes}", file=out)
+    bad = [f"{r['tensor']} ({r['status']})" for r in failure.records if r["status"] in ("failed", "error")]
+    print(f"  failing: {', '.join(bad)}", file=out)
     message = failure_message(failure.records, command).rsplit("\n\nReproduce this case alone:", 1)[0]
     print("  " + message.replace("\n", "\n  "), file=out)
     print("Rerun exactly this case:", file=out)
