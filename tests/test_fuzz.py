@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 IMPLS = Path(__file__).parent / "impls"
 DIAGNOSE = Path(__file__).parent / "impls_diagnose"
 
+pytest_plugins = ["pytester"]
+
 
 def fuzz(capsys, *args: str) -> tuple[int, str]:
     code = main(["fuzz", "--no-database", "--seed", "0", *args])
@@ -168,3 +170,22 @@ def test_where_names_what_is_wrong(capsys, tmp_path, where, message):
     code = main(["run", "--layers", "max_pool2d", "--where", where, "--out", str(tmp_path)])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_pytest_refcheck_fuzz_adds_one_search_per_layer(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-v", "--refcheck-impl", str(IMPLS / "planted_conv_stride.py"),
+        "--refcheck-layers", "conv2d", "--refcheck-fuzz", "150", "-k", "fuzz", timeout=240)
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "refcheck/conv2d::fuzz FAILED" in output
+    assert "smallest failing case after" in output and "grad_input" in output
+    command = next(line.strip() for line in result.outlines if line.strip().startswith("refcheck run "))
+    assert "--where" in command and "--layers conv2d" in command
+
+
+def test_pytest_refcheck_fuzz_passes_on_the_built_in_layers(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--refcheck-impl", "refcheck.layers",
+                                           "--refcheck-layers", "relu,max_pool2d", "--refcheck-fuzz", "20",
+                                           "-k", "fuzz", timeout=240)
+    result.assert_outcomes(passed=2)

@@ -201,12 +201,15 @@ def special_floats(dtype: str = "float64", *, near_max: bool = True) -> st.Searc
     width = 32 if dtype == "float32" else 64
     largest = float(np.finfo(dtype).max)
 
-    def signed(low: float, high: float) -> st.SearchStrategy[float]:
-        magnitude = st.floats(low, high, width=width)
-        return st.tuples(st.sampled_from([1.0, -1.0]), magnitude).map(lambda pair: pair[0] * pair[1])
+    def floats(low: float, high: float) -> st.SearchStrategy[float]:
+        exact = np.dtype(dtype).type  # bounds the dtype holds exactly, as hypothesis requires
+        return st.floats(float(exact(low)), float(exact(high)), width=width)
 
-    kinds = [st.floats(-10.0, 10.0, width=width), st.just(0.0), st.sampled_from([-1.0, -0.5, 0.5, 1.0]),
-             st.floats(-1e12, -1e5, width=width), signed(1e-32, 1e-28)]
+    def signed(low: float, high: float) -> st.SearchStrategy[float]:
+        return st.tuples(st.sampled_from([1.0, -1.0]), floats(low, high)).map(lambda pair: pair[0] * pair[1])
+
+    kinds = [floats(-10.0, 10.0), st.just(0.0), st.sampled_from([-1.0, -0.5, 0.5, 1.0]),
+             floats(-1e12, -1e5), signed(1e-32, 1e-28)]
     if near_max:
         kinds.append(signed(largest / 4, largest / 2))
     return st.one_of(kinds)

@@ -1,0 +1,70 @@
+"""refcheck.strategies: valid configurations by the sweep's own rules, shrinking to the simplest, special values."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, find, given, settings
+from hypothesis import strategies as st
+
+import refcheck
+from refcheck.cases import load_spaces
+from refcheck.cases.strategies import MAX_ELEMENTS, configurations, default_space, special_floats
+from refcheck.cases.where import case_from_where, format_where, parse_where
+from refcheck.specs import LAYERS
+
+SPACES = {space.layer: space for space in load_spaces()}
+
+
+def test_refcheck_strategies_is_the_public_name_of_the_module():
+    from refcheck import strategies
+
+    assert strategies is refcheck.strategies
+    assert strategies.configurations is configurations
+    import refcheck.strategies as again  # after the first access, the dotted import works too
+
+    assert again is strategies
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_every_drawn_case_is_valid_and_its_where_text_rebuilds_it(data):
+    layer = data.draw(st.sampled_from(sorted(SPACES)))
+    drawn = data.draw(configurations(layer))
+    spec = LAYERS[layer]
+    spec.output_shapes(drawn.case.shape_map, drawn.case.hparam_map)  # torch's rules: raises if invalid
+    assert sum(int(np.prod(s)) for _, s in drawn.case.shapes if s is not None) <= MAX_ELEMENTS
+    text = format_where(drawn.params)
+    assert parse_where(text) == drawn.params
+    assert case_from_where(SPACES[layer], text, drawn.base_seed) == drawn.case
+
+
+def test_shrinking_reaches_the_simplest_strided_convolution():
+    drawn = find(configurations("conv2d"), lambda d: d.case.hparam_map["stride"] != (1, 1),
+                 settings=settings(database=None, max_examples=200))
+    shapes = drawn.case.shape_map
+    assert shapes["input"][:2] == (1, 1) and shapes["weight"][:2] == (1, 1)
+    assert sorted(drawn.case.hparam_map["stride"]) == [1, 2]
+    assert drawn.base_seed == 0
+
+
+def test_configurations_reach_beyond_the_sweep():
+    # The shipped max_pool2d space has kernels up to 3 and strides up to 3: the search goes one further.
+    drawn = find(configurations("max_pool2d"), lambda d: 4 in d.case.hparam_map["stride"],
+                 settings=settings(database=None, max_examples=500))
+    assert 4 in drawn.case.hparam_map["stride"]
+
+
+@pytest.mark.parametrize("wanted", [
+    lambda x: x == 0.0,
+    lambda x: x < -1e5,
+    lambda x: 0 < abs(x) < 1e-27,
+    lambda x: abs(x) > np.finfo(np.float32).max / 8,
+])
+def test_special_floats_hold_each_kind_of_value(wanted):
+    value = find(special_floats("float32"), wanted, settings=settings(database=None, max_examples=2000))
+    assert np.isfinite(np.float32(value)) and wanted(value)
+
+
+def test_a_layer_without_a_space_is_named():
+    with pytest.raises(KeyError, match="unknown layer"):
+        default_space("conv9d")
