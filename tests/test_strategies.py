@@ -68,3 +68,45 @@ def test_special_floats_hold_each_kind_of_value(wanted):
 def test_a_layer_without_a_space_is_named():
     with pytest.raises(KeyError, match="unknown layer"):
         default_space("conv9d")
+
+
+def _readme_example() -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### In your own hypothesis tests"):]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start:section.index("\n```", start)]
+
+
+def _run_example(module: object) -> dict:
+    import sys
+
+    sys.modules["my_layers"] = module  # type: ignore[assignment]
+    try:
+        namespace: dict = {}
+        exec(compile(_readme_example(), "README example", "exec"), namespace)
+        return namespace
+    finally:
+        del sys.modules["my_layers"]
+
+
+def test_the_readme_example_passes_on_the_built_in_layers():
+    import refcheck.layers
+
+    namespace = _run_example(refcheck.layers)
+    namespace["test_max_pool_outputs_are_input_values"]()
+    namespace["test_relu_is_never_negative"]()
+
+
+def test_the_readme_example_catches_a_running_maximum_started_at_minus_1e5():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent / "impls" / "planted_maxpool_sentinel.py"
+    spec = importlib.util.spec_from_file_location("planted_maxpool_sentinel", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    namespace = _run_example(module)
+    with pytest.raises(AssertionError):
+        namespace["test_max_pool_outputs_are_input_values"]()
