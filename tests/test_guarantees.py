@@ -142,7 +142,8 @@ def test_a_run_that_checks_nothing_exits_5_and_says_why(tmp_path, capsys):
                        "def relu_backward(dout, cache):\n    return dout\n")
     out = tmp_path / "nothing"
     assert main(["run", "--impl", str(skipped), "--out", str(out), "--quick"]) == 5
-    assert "nothing was checked: all 3 cases were skipped (unsupported: not today (3 cases))" in capsys.readouterr().out
+    # relu's quick sweep: one case per input kind (normal, zeros, near_max, tiny, mixed_magnitudes)
+    assert "nothing was checked: all 5 cases were skipped (unsupported: not today (5 cases))" in capsys.readouterr().out
     assert (out / "cases.csv").exists()
 
 
