@@ -22,9 +22,12 @@ import re
 import shlex
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # loaded on first use (module __getattr__ below): importing the plugin stays cheap
+    from .report.failure_text import case_outcome, failure_message
 
 __all__ = ["RefcheckCase", "RefcheckFuzz", "RefcheckLayer", "RefcheckOptions", "RefcheckSweep", "case_outcome",
            "failure_message", "reproduce_command"]

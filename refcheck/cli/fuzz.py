@@ -102,7 +102,7 @@ def fuzz_command(args: argparse.Namespace) -> int:
     dtypes = parse_list(args.dtype, DTYPES, "--dtype")
     plan = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=True, map_path=args.map,
                          forward_only=args.forward_only)
-    layers = [layer for layer in dict.fromkeys(case.layer for case in plan.cases)]
+    layers = list(dict.fromkeys(case.layer for case in plan.cases))
     if not layers:
         raise UsageError("nothing to fuzz: the implementation has none of the selected layers "
                          f"(it provides: {', '.join(plan.implementation.layers) or 'nothing'})")
@@ -118,8 +118,9 @@ def fuzz_command(args: argparse.Namespace) -> int:
         database = DirectoryBasedExampleDatabase(args.database)
     out = sys.stdout
     line = _ProgressLine(sys.stderr)
-    print(f"refcheck fuzz: {_plural(len(layers), 'layer')} of {plan.implementation.name}, up to {args.max_examples} examples "
-          f"each" + (f", seed {args.seed}" if args.seed is not None else ""), file=out, flush=True)
+    print(f"refcheck fuzz: {_plural(len(layers), 'layer')} of {plan.implementation.name}, "
+          f"up to {args.max_examples} examples each" + (f", seed {args.seed}" if args.seed is not None else ""),
+          file=out, flush=True)
     checker = CaseChecker(reference, checking)
     failures, tried, checked = [], 0, 0
     try:
