@@ -244,3 +244,15 @@ def test_cs231n_velocity_without_the_learning_rate_fails_the_momentum_buffer(tmp
     buffers = moving[moving["tensor"] == "state_momentum_buffer"]
     assert not buffers.empty and (buffers["status"] == "failed").all()
     assert (moving.loc[moving["tensor"].str.startswith("param_step1"), "status"] == "passed").all()
+
+
+def test_inspect_describes_update_rules_without_a_missing_backward(tmp_path):
+    from refcheck.adapters.inspect_report import inspect_text
+    from refcheck.execution.implementation import load_implementation
+
+    (tmp_path / "optim.py").write_text(CS231N, encoding="utf-8")
+    implementation = load_implementation(str(tmp_path / "optim.py"))
+    text = inspect_text(implementation.name, implementation.layers, implementation.discovery)
+    assert "sgd: optim.sgd, optim.sgd_momentum" in text
+    assert text.count("CS231n update rule (w, dw, config) -> (next_w, config)") == 3
+    assert "MISSING" not in text and "momentum: any value" in text and "nesterov: False only" in text
