@@ -7,6 +7,7 @@ trusted oracle worker. What crosses back is plain arrays and text.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -47,7 +48,8 @@ class ModelRun:
     @property
     def largest_gap(self) -> tuple[int, float] | None:
         """(step, |user - reference|) where the user's loss curve is furthest from torch's float64 one."""
-        gaps = [(step, abs(u - r)) for step, (u, r) in enumerate(zip(self.user_losses, self.reference_losses))]
+        gaps = [(step, abs(u - r) if math.isfinite(u - r) else math.inf)
+                for step, (u, r) in enumerate(zip(self.user_losses, self.reference_losses))]
         return max(gaps, key=lambda item: item[1]) if gaps else None
 
 

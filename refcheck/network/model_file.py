@@ -36,9 +36,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..specs import LAYERS, CaseFileError, InvalidConfig
+from ..specs import LAYERS, CaseFileError, InvalidConfig, UsageError
 
-__all__ = ["LOSSES", "LayerEntry", "NetworkModel", "load_model", "shipped_models"]
+__all__ = ["LOSSES", "LayerEntry", "NetworkModel", "load_model", "load_models", "shipped_models"]
 
 LOSSES = ("binary_cross_entropy", "cross_entropy", "mse_loss")
 UPDATE_RULES = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}
@@ -120,6 +120,25 @@ def shipped_models() -> list[Path]:
     """The model files shipped inside the package, by name."""
     folder = Path(str(resources.files("refcheck") / "cases" / "networks"))
     return sorted(folder.glob("*.toml"))
+
+
+def load_models(text: str | None) -> list[NetworkModel]:
+    """``--model``: comma-separated model files or shipped model names (default: every shipped one)."""
+    shipped = {path.stem: path for path in shipped_models()}
+    if not text:
+        return [load_model(path) for path in shipped.values()]
+    models = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        path = Path(item)
+        if item in shipped and not path.is_file():
+            path = shipped[item]
+        elif not path.is_file():
+            raise UsageError(f"--model {item!r}: no such file and no shipped model of that name "
+                             f"(shipped: {', '.join(shipped)})")
+        models.append(load_model(path))
+    if not models:
+        raise UsageError("--model: give a model file or a shipped model name")
+    return models
 
 
 def _error(source: str, key: str, message: str) -> CaseFileError:
