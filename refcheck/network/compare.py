@@ -18,7 +18,7 @@ import numpy as np
 from ..compare import compare_tensor
 from .model_file import NetworkModel
 
-__all__ = ["expected_tensors", "locate", "network_records", "regularisation_note"]
+__all__ = ["expected_tensors", "locate", "network_records", "regularisation_note", "update_rule_note"]
 
 _ERRORS = ("max_abs_error", "max_rel_error", "error_eps", "torch_error_eps", "tolerance_eps", "mismatched", "total")
 
@@ -96,6 +96,27 @@ def regularisation_note(model: NetworkModel, name: str, result: Any, reference: 
     return ""
 
 
+def update_rule_note(model: NetworkModel, param: np.ndarray, grad: np.ndarray, result: Any) -> str:
+    """At the first step, Adam's classic slips recognised from the user's parameters after it."""
+    if model.rule not in ("adam", "adamw") or not isinstance(result, np.ndarray) or model.hyper.get("amsgrad"):
+        return ""
+    lr, eps = float(model.hyper.get("lr", 1e-3)), float(model.hyper.get("eps", 1e-8))
+    beta1, beta2 = model.hyper.get("betas", (0.9, 0.999))
+    p, g = np.asarray(param, dtype=np.float64), np.asarray(grad, dtype=np.float64)
+    m, v = (1 - beta1) * g, (1 - beta2) * g * g
+    candidates = {
+        "without bias correction (m / (sqrt(v) + eps) instead of m_hat / (sqrt(v_hat) + eps))":
+            p - lr * m / (np.sqrt(v) + eps),
+        "with eps inside the square root": p - lr * (m / (1 - beta1)) / np.sqrt(v / (1 - beta2) + eps),
+    }
+    if model.hyper.get("weight_decay"):
+        return ""
+    for what, expected in candidates.items():
+        if result.shape == expected.shape and np.allclose(result, expected, rtol=1e-4, atol=1e-12):
+            return f"its step matches Adam {what}"
+    return ""
+
+
 def _failed(rows: Mapping[str, dict[str, Any]], tensor: str) -> bool:
     row = rows.get(tensor)
     return row is not None and row["status"] in ("failed", "error")
@@ -144,7 +165,12 @@ def locate(model: NetworkModel, records: list[dict[str, Any]], style: str, rule_
             return f"{where}parameter gradients disagree while the loss agrees: " + "; ".join(notes)
     updated = [name for name in model.parameters if _failed(rows, f"updated_{name}")]
     if updated:
+        note = ""
+        if step == 0 and raw_steps and start is not None:
+            name = updated[0]
+            note = update_rule_note(model, start[name], raw_steps[0]["grads"].get(name),
+                                    raw_steps[0].get("updated", {}).get(name))
         return (f"{where}the gradients agree but the parameters after the step disagree "
                 f"({', '.join(updated)}): the update rule ({rule_origin}) differs from "
-                f"{model.update.split(' as ')[-1] if model.rule else 'w - lr * dw'}")
+                f"{model.update.split(' as ')[-1] if model.rule else 'w - lr * dw'}" + (f"; {note}" if note else ""))
     return f"{where}{bad[0]['tensor']}: {bad[0]['reason']}"

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..adapters.contract import module_label
 from ..execution.capture import capture_output
 from ..execution.implementation import Implementation, load_implementation
 from ..execution.worker import plain
@@ -47,7 +48,7 @@ def update_rule(implementation: Implementation, model: NetworkModel) -> tuple[St
         return sgd, f"plain SGD, w - lr * dw (lr={lr:g}), applied by refcheck"
     own = getattr(implementation.module, f"{model.rule}_step", None) if implementation.module else None
     if callable(own) and implementation.name != "refcheck.layers":
-        function, origin = own, f"{implementation.name}.{model.rule}_step"
+        function, origin = own, f"{module_label(implementation.module)}.{model.rule}_step"
     else:
         function, origin = _builtin_rule(model.rule), f"refcheck's built-in {model.rule}_step"
     hyper = dict(model.hyper)
