@@ -151,3 +151,14 @@ def linear_forward(x, weight, bias):
     while True:
         time.sleep(0.1)
 '''
+
+USES_TORCH = '''
+import torch
+from refcheck.layers import *
+from refcheck.layers import relu_forward as _relu
+
+
+def relu_forward(x):
+    _, cache = _relu(x)
+    return torch.relu(torch.from_numpy(x)).numpy(), cache
+'''

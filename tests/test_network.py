@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from network_models import (ADAM_NO_BIAS_CORRECTION, HANGS_IN_LINEAR, RAISES_IN_RELU, WRONG_FLATTEN, WRONG_SAMPLE_POOL,
-                            three_layer_convnet)
+from network_models import (ADAM_NO_BIAS_CORRECTION, HANGS_IN_LINEAR, RAISES_IN_RELU, USES_TORCH, WRONG_FLATTEN,
+                            WRONG_SAMPLE_POOL, three_layer_convnet)
 from refcheck.cli import main
 from refcheck.execution.executors import InlineExecutor
 from refcheck.network.check import check_models
@@ -168,6 +168,16 @@ def test_an_exception_in_a_layer_becomes_error_rows_naming_it(tmp_path):
     assert run.status == "error" and {r["status"] for r in run.records} == {"error"}
     assert "layer 1 (relu) backward raised RuntimeError: relu backward is not written yet" in run.located
     assert "relu_backward" in run.traceback
+
+
+def test_a_model_that_calls_torch_fails_unless_allowed(tmp_path):
+    impl = _module(tmp_path, "uses_torch", USES_TORCH)
+    model = dataclasses.replace(load_model(SHIPPED["derivation_cnn"]), steps=1)
+    refused = _check(impl, [model], ("float64",))[0]
+    assert refused.status == "failed" and "imported torch" in refused.records[0]["reason"]
+    allowed = check_models(impl, [model], ("float64",), executor=InlineExecutor(), oracle=InlineExecutor(),
+                           allow_frameworks=True)[0]
+    assert allowed.status == "passed"
 
 
 def test_the_command_isolates_a_hang_and_reports_every_model(tmp_path):

@@ -51,6 +51,8 @@ def add_network_command(commands) -> None:  # type: ignore[no-untyped-def]
     network.add_argument("--memory-limit", type=lambda t: _parse(memory, t), default=None, metavar="SIZE",
                          help=memory.help)
     network.add_argument("--map", metavar="FILE", default=None, help=MAP_HELP)
+    network.add_argument("--allow-frameworks", action="store_true",
+                         help=next(option for option in OPTIONS if option.name == "allow-frameworks").help)
     network.add_argument("--no-plots", action="store_true", help="write no loss-curve figures")
 
 
@@ -85,7 +87,7 @@ def network_command(args: argparse.Namespace) -> int:
     runs = []
     try:
         runs = check_models(args.impl, models, dtypes, timeout=args.timeout, map_path=args.map, executor=executor,
-                            oracle=oracle, on_run=lambda run: print(_line(run), flush=True))
+                            oracle=oracle, allow_frameworks=args.allow_frameworks, on_run=lambda run: print(_line(run), flush=True))
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -79,7 +79,7 @@ def _outcome(future: Future, timeout: float | None, what: str) -> tuple[Any, str
 
 def check_models(reference: str | None, models: Sequence[NetworkModel], dtypes: Sequence[str] = DTYPES, *,
                  timeout: float | None = 60.0, map_path: str | None = None, executor: Executor | None = None,
-                 oracle: Executor | None = None, on_run: Callable[[ModelRun], None] | None = None) -> list[ModelRun]:
+                 oracle: Executor | None = None, allow_frameworks: bool = False, on_run: Callable[[ModelRun], None] | None = None) -> list[ModelRun]:
     """Check each model at each dtype; one :class:`ModelRun` each, in order."""
     own = executor is None, oracle is None
     executor = executor or ProcessExecutor(1, timeout, kind="implementation", memory_limit=default_memory_limit(1))
@@ -99,7 +99,7 @@ def check_models(reference: str | None, models: Sequence[NetworkModel], dtypes: 
                 pending.append((model, dtype, arrays, user, twins))
         runs = []
         for model, dtype, arrays, user, twins in pending:
-            run = _judge(model, dtype, arrays, user, twins, timeout)
+            run = _judge(model, dtype, arrays, user, twins, timeout, allow_frameworks)
             runs.append(run)
             if on_run is not None:
                 on_run(run)
@@ -112,13 +112,13 @@ def check_models(reference: str | None, models: Sequence[NetworkModel], dtypes: 
 
 
 def _judge(model: NetworkModel, dtype: str, arrays: dict[str, Any], user: Future, twins: dict[float, Future],
-           timeout: float | None) -> ModelRun:
+           timeout: float | None, allow_frameworks: bool) -> ModelRun:
     raw, error = _outcome(user, timeout, "the implementation")
     if raw is None:
         raw = {"status": "error", "reason": error, "steps": [], "style": "", "origin": "", "rule_origin": ""}
     style = raw.get("style") or ("class" if model.model_class else "layers")
     twin, twin_error = _outcome(twins[model.reg if style == "class" else 0.0], None, "torch twin")
-    records = network_records(model, dtype, raw, twin, twin_error)
+    records = network_records(model, dtype, raw, twin, twin_error, allow_frameworks)
     located = locate(model, records, style, raw.get("rule_origin", ""), start=arrays, raw_steps=raw.get("steps"),
                      twin_steps=twin["reference"] if twin else None)
     run = ModelRun(model, dtype, records, _status(records), located, style, raw.get("origin", ""),

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..compare import compare_tensor
+from ..execution.judge import framework_reason
 from .model_file import NetworkModel
 
 __all__ = ["expected_tensors", "locate", "network_records", "regularisation_note", "update_rule_note"]
@@ -47,8 +48,10 @@ def _pick(step: Mapping[str, Any] | None, where: str) -> Any:
 
 
 def network_records(model: NetworkModel, dtype: str, raw: Mapping[str, Any], twin: Mapping[str, Any] | None,
-                    twin_error: str = "") -> list[dict[str, Any]]:
-    """One record per (step, tensor) of a model at one dtype."""
+                    twin_error: str = "", allow_frameworks: bool = False) -> list[dict[str, Any]]:
+    """One record per (step, tensor) of a model at one dtype; a model that uses a framework fails
+    (unless allowed), as in ``refcheck run``."""
+    frameworks = list(raw.get("frameworks", []))
     style = raw.get("style") or ("class" if model.model_class else "layers")
     base = {"model": model.name, "dtype": dtype, "implementation": raw.get("origin", ""),
             "update_rule": raw.get("rule_origin", "")}
@@ -59,6 +62,9 @@ def network_records(model: NetworkModel, dtype: str, raw: Mapping[str, Any], twi
         for tensor, label, where in expected_tensors(model, style):
             record = {**base, "step": step, "tensor": tensor, "layer": label, "status": "", "reason": ""}
             records.append(record)
+            if frameworks and not allow_frameworks:
+                record.update(status="failed", reason=framework_reason(frameworks))
+                continue
             if raw.get("status") == "skipped":
                 record.update(status="skipped", reason=raw.get("reason", ""))
                 continue

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..adapters.contract import module_label
 from ..execution.capture import capture_output
+from ..execution.frameworks import frameworks_in_namespace, frameworks_loaded
 from ..execution.implementation import Implementation, load_implementation
 from ..execution.worker import plain
 from ..specs import Unsupported
@@ -66,6 +67,7 @@ def _plain_map(values: Mapping[str, Any]) -> dict[str, Any]:
 def _train(raw: dict[str, Any], reference: str | None, model: NetworkModel, arrays: Mapping[str, np.ndarray],
            map_path: str | None) -> None:
     implementation = load_implementation(reference, map_path)
+    raw["frameworks"] = _frameworks(implementation)
     cls = find_model_class(implementation.module, model.model_class)
     params = {name: np.array(arrays[name], copy=True) for name in model.parameters}
     x, target = arrays["x"], arrays["target"]
@@ -109,6 +111,16 @@ def _train(raw: dict[str, Any], reference: str | None, model: NetworkModel, arra
             updated[name] = np.asarray(new)
         record["updated"] = _plain_map(updated)
         params = updated
+    raw["frameworks"] = _frameworks(implementation)
+
+
+def _frameworks(implementation: Implementation) -> list[str]:
+    """Frameworks the model uses: any loaded in a worker (which loads none itself), and those its
+    module refers to."""
+    found = set(frameworks_in_namespace(implementation.module))
+    if _in_worker():
+        found |= set(frameworks_loaded())
+    return sorted(found)
 
 
 def run_user_model(reference: str | None, model: NetworkModel, arrays: Mapping[str, np.ndarray],
@@ -120,7 +132,7 @@ def run_user_model(reference: str | None, model: NetworkModel, arrays: Mapping[s
     ``notes``, ``stdout``/``stderr`` excerpts and ``user_seconds``.
     """
     raw: dict[str, Any] = {"status": "ran", "reason": "", "traceback": "", "style": "", "origin": "",
-                           "rule_origin": "", "steps": [], "notes": [], "phase": "loading", "stdout": "",
+                           "rule_origin": "", "steps": [], "notes": [], "frameworks": [], "phase": "loading", "stdout": "",
                            "stderr": "", "user_seconds": 0.0}
     started = time.perf_counter()
     with capture_output() as captured:
