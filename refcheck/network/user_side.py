@@ -89,6 +89,8 @@ def _train(raw: dict[str, Any], reference: str | None, model: NetworkModel, arra
         if chain is None:
             net.load(params)
             loss, grads = net.loss_and_grads(x, target)
+            if type(loss) is float:  # a Python float carries no dtype: it stands for the model's
+                loss = np.asarray(loss, dtype=x.dtype)
             record: dict[str, Any] = {"loss": plain(loss), "grads": _plain_map(grads)}
         else:
             result = run_composed(chain, model, params, x, target)
