@@ -162,13 +162,15 @@ class RefcheckSweep(pytest.Collector):
 
     def collect(self) -> Iterator[RefcheckLayer]:
         from .specs import RefcheckError
-        from .execution.sweep import layers_of, plan_sweep
+        from .execution.planning import plan_isolated
+        from .execution.sweep import layers_of
 
         state = self.config.stash[_STATE]
         options = state.options
         try:
-            state.plan = plan_sweep(options.impl, options.layers, options.cases, quick=options.quick,
-                                    map_path=options.map, forward_only=options.forward_only)
+            state.plan = plan_isolated(options.impl, options.layers, options.cases, quick=options.quick,
+                                       map_path=options.map, forward_only=options.forward_only,
+                                       isolate=options.workers > 0)
         except RefcheckError as error:
             # The core names its command-line options; here they are spelled --refcheck-*.
             raise self.CollectError(_OPTION.sub(r"--refcheck-\1", f"refcheck: {error}")) from None

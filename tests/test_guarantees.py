@@ -11,7 +11,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -124,17 +123,17 @@ def test_changing_directory_in_the_implementation_changes_nothing_here(tmp_path,
     assert (tmp_path / "reports" / "cases.csv").exists()
 
 
-def test_a_layer_that_hangs_costs_far_less_than_timeout_times_cases(tmp_path):
-    started = time.monotonic()
-    code, frame = run(tmp_path, "hangs_on_dilation", "--layers", "conv2d", "--quick", "--timeout", "4")
-    elapsed = time.monotonic() - started
+def test_a_layer_that_hangs_gets_a_shortened_budget_after_its_first_timeouts(tmp_path):
+    # The time it saves is measured by benchmarks/hanging_layer.py, not here (shared machines are noisy).
+    code, frame = run(tmp_path, "hangs_on_dilation", "--layers", "conv2d", "--quick", "--timeout", "10", "--no-selfcheck")
     hanging = frame[frame["dilation"] == "(2, 2)"]
     assert code == 1
     assert hanging["case"].nunique() == 10 and set(hanging["status"]) == {"error"}
     assert hanging["reason"].str.startswith("timeout").all()
-    assert hanging["reason"].str.contains("shortened budget").sum() >= len(hanging) // 2
+    per_case = hanging.groupby("case")["reason"].first()
+    # Only the cases already running when the first timeout came had the full 10 s.
+    assert per_case.str.contains("shortened budget").sum() >= len(per_case) - 4
     assert set(frame[frame["dilation"] != "(2, 2)"]["status"]) == {"passed"}
-    assert elapsed < 10 * 4  # 10 hanging cases at the full 4 s each would take 40 s on 2 workers
 
 
 def test_a_run_that_checks_nothing_exits_5_and_says_why(tmp_path, capsys):
@@ -203,3 +202,20 @@ def test_report_files_follow_the_umask(tmp_path):
         os.umask(previous)
     for name in ("cases.csv", "summary.md", "summary.html", "junit.xml", "results.json"):
         assert stat.S_IMODE((tmp_path / "reports" / name).stat().st_mode) == 0o644
+
+
+def test_the_users_module_is_never_imported_in_the_process_that_compares(tmp_path):
+    log = tmp_path / "imported_in.log"
+    module = tmp_path / "records_its_process.py"
+    module.write_text(f"import os\nopen({str(log)!r}, 'a').write(str(os.getpid()) + '\\n')\n"
+                      "from refcheck.layers import relu_backward, relu_forward\n")
+    assert main(["run", "--impl", str(module), "--layers", "relu", "--quick", "--out", str(tmp_path / "r")]) == 0
+    pids = set(log.read_text().split())
+    assert pids and str(os.getpid()) not in pids
+
+
+def test_a_module_that_exits_while_loading_is_a_usage_error(tmp_path, capsys):
+    module = tmp_path / "exits_on_import.py"
+    module.write_text("import sys\nsys.exit(0)\n")
+    assert main(["run", "--impl", str(module), "--out", str(tmp_path / "r")]) == 2
+    assert "SystemExit" in capsys.readouterr().err

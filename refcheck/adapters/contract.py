@@ -111,10 +111,17 @@ def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
     """Layers a module implements with the contract's ``<layer>_forward`` / ``<layer>_backward``.
 
     A forward without its backward is still a layer (its output can be checked): ``backward`` is
-    None and ``missing`` names the absent function.
+    None and ``missing`` names the absent function. An update rule is one ``<rule>_step`` function,
+    held as ``forward`` (with no backward, and none missing).
     """
     found = {}
-    for name in LAYERS:
+    for name, spec in LAYERS.items():
+        if spec.is_update_rule:
+            step = getattr(module, f"{name}_step", None)
+            if callable(step):
+                found[name] = LayerFunctions(name, step, None, accepted_keywords(step),
+                                             origin=f"{module_label(module)}.{name}_step")
+            continue
         forward = getattr(module, f"{name}_forward", None)
         backward = getattr(module, f"{name}_backward", None)
         if callable(forward) and not takes_param_dict(forward) and not cs231n_owns(module, name):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from .capabilities import describe_capabilities
 from .contract import LayerFunctions
 from .discover import Discovery
+from ..specs import layer_spec
 
 __all__ = ["inspect_text", "starting_mapping"]
 
@@ -24,10 +25,15 @@ _ADAPTERS = {
 
 def _layer_block(layer: str, functions: LayerFunctions) -> list[str]:
     name = (functions.origin or layer).split(": ", 1)[-1]
-    lines = [f"{layer}: {name}", f"    how: {_ADAPTERS.get(functions.adapter, functions.adapter)}"]
-    if functions.layout:
+    how = _ADAPTERS.get(functions.adapter, functions.adapter)
+    update_rule = layer_spec(layer).is_update_rule
+    if update_rule:
+        how = ("CS231n update rule (w, dw, config) -> (next_w, config), state mapped to torch.optim's"
+               if functions.adapter == "cs231n" else f"{how}: an update rule, one step per call, the state carried")
+    lines = [f"{layer}: {name}", f"    how: {how}"]
+    if functions.layout and not update_rule:
         lines.append(f"    layout: {functions.layout} (found from output shapes on a probe call)")
-    if functions.backward is None:
+    if functions.backward is None and not update_rule:
         lines.append(f"    backward: MISSING ({functions.missing}); outputs are checked, gradients are errors "
                      "(use --forward-only if it has none by design)")
     lines += [f"    {line}" for line in describe_capabilities(functions)]

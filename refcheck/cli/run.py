@@ -22,19 +22,21 @@ def run_command(args: argparse.Namespace) -> int:
     from ..execution.options import check_options
     from ..report import append_step_summary, case_statuses, cases_frame, write_reports
     from ..report.console import make_console, print_coverage, progress_bar
-    from ..execution.sweep import plan_sweep, run_plan
+    from ..execution.planning import plan_isolated
+    from ..execution.sweep import run_plan
     from ..oracle import default_cache_dir
 
     console = make_console()
     _check_out_folder(args.out)
-    plan = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
-                      map_path=args.map, forward_only=args.forward_only)
+    plan = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
+                         map_path=args.map, forward_only=args.forward_only, isolate=args.workers > 0)
     if args.case:
         wanted = [c.strip() for c in args.case.split(",") if c.strip()]
         if any(c not in {case.id for case in plan.cases} for c in wanted):
             # An id from the other sweep (quick vs full) names the same configuration: look there too.
-            other = plan_sweep(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=not args.quick,
-                               seed=args.seed, map_path=args.map, forward_only=args.forward_only)
+            other = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=not args.quick,
+                                  seed=args.seed, map_path=args.map, forward_only=args.forward_only,
+                                  isolate=args.workers > 0)
             known = {case.id for case in plan.cases}
             # Ids name configurations: one outside this implementation's supported space still runs
             # (and says why it is not supported).

@@ -143,8 +143,10 @@ def check(impl: str | None = None, layers: Sequence[str] | str | None = None, ca
     in this process (no timeout, no isolation). ``oracle_cache``: a folder for torch's cached
     results (default: none for this API; the command line uses the user's cache folder).
     """
-    plan = plan_sweep(impl, layers, cases, dtypes=dtypes, quick=quick, seed=seed, map_path=map_path,
-                      forward_only=forward_only)
+    from .planning import plan_isolated  # imported here: planning runs this module's plan_sweep
+
+    plan = plan_isolated(impl, layers, cases, dtypes=dtypes, quick=quick, seed=seed, map_path=map_path,
+                         forward_only=forward_only, isolate=workers > 0 and executor is None)
     options = CheckOptions(workers=workers, timeout=timeout, selfcheck=selfcheck, forward_only=forward_only,
                            allow_frameworks=allow_frameworks, memory_limit=memory_limit, oracle_cache=oracle_cache)
     result = run_plan(plan, options, executor=executor, on_case=on_case)
