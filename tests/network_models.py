@@ -162,3 +162,25 @@ def relu_forward(x):
     _, cache = _relu(x)
     return torch.relu(torch.from_numpy(x)).numpy(), cache
 '''
+
+CS231N_ADAM = '''
+
+def adam(w, dw, config=None):
+    """CS231n's optim.py convention: (w, dw, config) -> (next_w, config), t counted from 0."""
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-3)
+    config.setdefault("beta1", 0.9)
+    config.setdefault("beta2", 0.999)
+    config.setdefault("epsilon", 1e-8)
+    config.setdefault("m", np.zeros_like(w))
+    config.setdefault("v", np.zeros_like(w))
+    config.setdefault("t", 0)
+    b1, b2 = config["beta1"], config["beta2"]
+    config["t"] += 1
+    config["m"] = b1 * config["m"] + (1 - b1) * dw
+    config["v"] = b2 * config["v"] + (1 - b2) * dw * dw
+    m_hat = config["m"] / (1 - b1 ** config["t"])
+    v_hat = config["v"] / (1 - b2 ** config["t"])
+    next_w = w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])
+    return next_w, config
+'''

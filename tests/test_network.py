@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from network_models import (ADAM_NO_BIAS_CORRECTION, HANGS_IN_LINEAR, RAISES_IN_RELU, USES_TORCH, WRONG_FLATTEN,
+from network_models import (ADAM_NO_BIAS_CORRECTION, CS231N_ADAM, HANGS_IN_LINEAR, RAISES_IN_RELU, USES_TORCH, WRONG_FLATTEN,
                             WRONG_SAMPLE_POOL, three_layer_convnet)
 from refcheck.cli import main
 from refcheck.execution.executors import InlineExecutor
@@ -158,6 +158,15 @@ def test_adam_without_bias_correction_is_named_as_the_update_rule(tmp_path):
     assert rows["updated_W1"]["status"] == "failed"
     assert "update rule" in run.located and "adam_no_bias.adam_step" in run.located, run.located
     assert "torch.optim.Adam" in run.located and "its step matches Adam without bias correction" in run.located
+
+
+def test_a_model_class_trained_with_its_own_cs231n_adam_passes(tmp_path):
+    impl = _module(tmp_path, "cnn_adam", three_layer_convnet() + CS231N_ADAM)
+    model = dataclasses.replace(load_model(SHIPPED["three_layer_convnet"]), rule="adam", hyper={"lr": 0.01})
+    run = _check(impl, [model], ("float64",))[0]
+    assert run.status == "passed", run.located
+    assert "cnn_adam.adam" in run.update_rule and run.style == "class"
+    assert run.user_losses[-1] < run.user_losses[0]
 
 
 # --- containment and the command -------------------------------------------------------------------

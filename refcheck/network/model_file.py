@@ -250,6 +250,10 @@ def load_model(path: str | Path) -> NetworkModel:
     rule = str(optimizer.pop("rule", ""))
     if rule and rule not in UPDATE_RULES:
         raise _error(source, "optimizer.rule", f"expected one of {', '.join(UPDATE_RULES)}, got {rule!r}")
+    for key in optimizer if rule else ():
+        if key not in {h.name for h in LAYERS[rule].hypers}:
+            raise _error(source, f"optimizer.{key}", f"torch.optim's {UPDATE_RULES[rule]} has no such "
+                                                     f"hyperparameter ({', '.join(h.name for h in LAYERS[rule].hypers)})")
     model = dict(data.get("model", {}))
     for key in model:
         if key not in MODEL_KEYS:

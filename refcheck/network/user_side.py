@@ -5,7 +5,8 @@ the implementation, builds the model (a CS231n-style class when the model file n
 module has, else the module's layers composed in the file's order), and for each step records the
 loss, every parameter gradient, the parameters after the update and, for composed layers, every
 layer's output and input gradient. The update is plain SGD (``w - lr * dw``), or the rule the
-model file names: the module's own ``<rule>_step(param, grad, state, **hyper)`` when it has one,
+model file names: the module's own when it has one (found as ``refcheck run`` finds it: a
+contract-style ``<rule>_step(param, grad, state, **hyper)``, CS231n's ``optim.py`` functions, ...),
 refcheck's built-in rule otherwise. Only plain arrays and text go back.
 """
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from ..adapters.contract import module_label
+from ..adapters import hparams_for_call, unsupported_reason
 from ..execution.capture import capture_output
 from ..execution.frameworks import frameworks_in_namespace, frameworks_loaded
-from ..execution.implementation import Implementation, load_implementation
+from ..execution.implementation import BUILTIN, Implementation, load_implementation
 from ..execution.worker import plain
-from ..specs import Unsupported
+from ..specs import LAYERS, Unsupported
 from .class_model import ClassModel, find_model_class
 from .compose import LayerFailure, compose, run_composed
 from .model_file import NetworkModel
@@ -32,14 +33,21 @@ __all__ = ["run_user_model"]
 Stepper = Callable[[np.ndarray, np.ndarray, dict[str, Any]], tuple[Any, dict[str, Any]]]
 
 
-def _builtin_rule(rule: str) -> Callable[..., Any]:
-    from ..layers.optim import UPDATE_RULES
-
-    return UPDATE_RULES[rule]
+def rule_hyperparameters(model: NetworkModel) -> dict[str, Any]:
+    """The named rule's hyperparameters: the model file's, torch.optim's defaults for the rest."""
+    hparams: dict[str, Any] = {}
+    for hyper in LAYERS[model.rule].hypers:
+        hparams[hyper.name] = model.hyper.get(hyper.name, hyper.default_for(hparams))
+    return hparams
 
 
 def update_rule(implementation: Implementation, model: NetworkModel) -> tuple[Stepper, str]:
-    """The step applied to each parameter, and where it comes from (for the report)."""
+    """The step applied to each parameter, and where it comes from (for the report).
+
+    The implementation's own rule (contract ``<rule>_step``, CS231n's ``optim.py`` functions, ...,
+    found as ``refcheck run`` finds them) when it has one; refcheck's built-in one otherwise.
+    Raises Unsupported when the user's rule cannot take the model file's hyperparameters.
+    """
     if not model.rule:
         lr = model.lr
 
@@ -47,15 +55,21 @@ def update_rule(implementation: Implementation, model: NetworkModel) -> tuple[St
             return param - np.asarray(lr, dtype=param.dtype) * grad, state
 
         return sgd, f"plain SGD, w - lr * dw (lr={lr:g}), applied by refcheck"
-    own = getattr(implementation.module, f"{model.rule}_step", None) if implementation.module else None
-    if callable(own) and implementation.name != "refcheck.layers":
-        function, origin = own, f"{module_label(implementation.module)}.{model.rule}_step"
+    hparams = rule_hyperparameters(model)
+    functions = implementation.layers.get(model.rule)
+    if functions is None or implementation.name == BUILTIN:
+        from ..layers.optim import UPDATE_RULES
+
+        function, origin = UPDATE_RULES[model.rule], f"refcheck's built-in {model.rule}_step"
     else:
-        function, origin = _builtin_rule(model.rule), f"refcheck's built-in {model.rule}_step"
-    hyper = dict(model.hyper)
+        reason = unsupported_reason(functions, hparams)
+        if reason:
+            raise Unsupported(f"the update rule: {reason}")
+        function, origin = functions.forward, functions.origin or f"{model.rule}_step"
+        hparams = hparams_for_call(functions, hparams)
 
     def step(param: np.ndarray, grad: np.ndarray, state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        return function(np.array(param, copy=True), np.array(grad, copy=True), state, **hyper)
+        return function(np.array(param, copy=True), np.array(grad, copy=True), state, **hparams)
 
     return step, origin
 
