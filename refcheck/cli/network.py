@@ -5,10 +5,8 @@ import argparse
 import dataclasses
 import sys
 import time
-from pathlib import Path
 
 from .. import __version__
-from ..specs import UsageError
 from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING_CHECKED, EXIT_OK
 
 __all__ = ["add_network_command", "network_command"]
