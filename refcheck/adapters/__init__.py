@@ -17,7 +17,7 @@ from types import ModuleType
 
 from .contract import (ForeignResult, LayerFunctions, Misfit, accepted_keywords, call_forward_backward,
                        contract_layers, gradient_tuple, hparams_for_call, named_outputs, takes_param_dict,
-                       unsupported_labels, unsupported_reason, upstream_for_backward)
+                       unsupported_labels, unsupported_reason, upstream_for_backward, user_name)
 from .cs231n import adapt_cs231n
 from .cs231n_names import cs231n_owns
 from .cs231n_seqloss import adapt_cs231n_seqloss
@@ -27,7 +27,7 @@ from .objects_seqloss import adapt_objects_seqloss
 
 __all__ = ["ForeignResult", "LayerFunctions", "Misfit", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects",
            "call_forward_backward", "contract_layers", "gradient_tuple", "hparams_for_call", "named_outputs",
-           "takes_param_dict", "unsupported_labels", "unsupported_reason", "upstream_for_backward"]
+           "takes_param_dict", "unsupported_labels", "unsupported_reason", "upstream_for_backward", "user_name"]
 
 
 def _has_contract_functions(module: ModuleType, layer: str) -> bool:  # both halves: see discover for the rest
