@@ -23,6 +23,7 @@ from .cs231n_names import cs231n_owns
 from .cs231n_seqloss import adapt_cs231n_seqloss
 from .cs231n_norm import adapt_cs231n_norm
 from .objects import adapt_objects
+from .objects_convnorm import adapt_objects_convnorm
 from .objects_seqloss import adapt_objects_seqloss
 
 __all__ = ["ForeignResult", "LayerFunctions", "Misfit", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects",
@@ -56,6 +57,6 @@ def adapt(module: ModuleType) -> dict[str, LayerFunctions]:
     """
     adapted = {**adapt_cs231n(module), **adapt_cs231n_norm(module),
                **adapt_cs231n_seqloss(module, adapt_cs231n(module).get("linear")),
-               **adapt_objects(module), **adapt_objects_seqloss(module)}
+               **adapt_objects(module), **adapt_objects_seqloss(module), **adapt_objects_convnorm(module)}
     return {layer: functions for layer, functions in adapted.items()
             if not _has_contract_functions(module, layer)}
