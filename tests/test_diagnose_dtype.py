@@ -74,8 +74,8 @@ def test_a_value_mistake_behind_a_wrong_dtype_is_named_too(tmp_path):
     assert single["reason"].str.startswith(
         "grad_input dtype float64 != expected float32; values also wrong: grad_input: mismatched elements").all()
     factor = "missing factor 2 in the MSE gradient: d/dinput (input - target)^2 = 2 (input - target)"
-    assert set(single["diagnosis"]) == {f"returns float64 for float32 inputs (np.zeros without dtype?); "
-                                        f"values also wrong: {factor}"}
+    expected = f"returns float64 for float32 inputs (np.zeros without dtype?); values also wrong: {factor}"
+    assert set(single["diagnosis"]) == {expected}
     assert (single["error_eps"] > single["tolerance_eps"]).all()
     # float64 cases have the right dtype: the value mistake alone, as before.
     assert double["reason"].str.startswith("grad_input: mismatched elements").all()

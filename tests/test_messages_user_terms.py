@@ -107,8 +107,8 @@ def test_a_missing_optional_tensor_names_the_users_function(tmp_path):
 def test_a_multi_output_layer_returning_one_array_names_the_users_function(tmp_path):
     frame = _run(tmp_path, "my_cells", CONTRACT, ["lstm_cell"])
     assert set(frame["status"]) == {"error"}
-    assert set(frame["reason"]) == {"my_cells.lstm_cell_forward must return ((h_1, c_1), cache); "
-                                    "its first item is ndarray"}
+    expected = "my_cells.lstm_cell_forward must return ((h_1, c_1), cache); its first item is ndarray"
+    assert set(frame["reason"]) == {expected}
 
 
 def test_cs231n_limits_name_the_users_function_not_refchecks(tmp_path):

@@ -28,7 +28,7 @@ each used for its own cases.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -125,7 +125,7 @@ def _conv(layer: str, factory: Callable[..., Any]) -> tuple[Callable, Callable]:
                      kernel_size=kernel[0] if layer == "conv1d" else kernel, bias=bias is not None, **hparams)
         _place(obj, "weight", weight)
         _place(obj, "bias", bias if bias is not None else None)
-        if bias is None and hasattr(obj, "bias") and getattr(obj, "bias") is not None:
+        if bias is None and getattr(obj, "bias", None) is not None:
             _place(obj, "bias", np.zeros(out_channels, dtype=weight.dtype))
         return obj.forward(x), (obj, weight, bias)
 
@@ -197,7 +197,7 @@ def _impose_mask(obj: Any, x: np.ndarray, keep: np.ndarray, p: float, origin: st
         try:
             for name in _RANDOM_NAMES:
                 setattr(np.random, name, lambda *args, _d=draws, **kwargs: _d.copy())
-            setattr(np.random, "binomial", lambda *args, **kwargs: keep.astype(np.int64))
+            np.random.binomial = lambda *args, **kwargs: keep.astype(np.int64)
             out = obj.forward(x)
         finally:
             for name, function in saved.items():

@@ -43,7 +43,7 @@ def ties_to_every_maximum(context: Context, tensor: str) -> str | None:
 def _max_assigned(context: Context) -> np.ndarray:
     """grad_input when each window, in order, *assigns* dout to its first maximum."""
     buffer, offsets, padding = _windows(context)
-    kernel, stride, _, dilation = _geometry(context)
+    _, stride, _, dilation = _geometry(context)
     dout = context.wide("dout")
     first = np.argmax(np.stack([buffer[..., offset] for offset in offsets], axis=-1), axis=-1)  # first maximum
     grad = np.zeros_like(buffer)
