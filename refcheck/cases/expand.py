@@ -136,18 +136,17 @@ class Capabilities:
 ALL_SUPPORTED = Capabilities()
 
 
-def _value_for_check(name: str, value: Any) -> Any:
-    """A case-file value as the hyperparameter value it stands for, where that is context-free."""
+def _value_for_check(layer: str, name: str, value: Any) -> Any:
+    """A case-file value as the hyperparameter value it stands for, where that is context-free
+    (a pair only where this layer's hyperparameter is one: max_pool1d's stride stays an int)."""
     if value == "none" or (name == "divisor_override" and value == 0):
         return None
     if name == "norm_type":
         return float(value)
     if value in ("same", "valid", "depthwise"):
         return value
-    return _pair(value) if name in _PAIR_HYPERS else value
-
-
-_PAIR_HYPERS = frozenset(h.name for spec in LAYERS.values() for h in spec.hypers if h.pair)
+    hyper = next((h for h in LAYERS[layer].hypers if h.name == name), None)
+    return _pair(value, hyper.arity) if hyper is not None and hyper.pair else value
 
 
 def _restricted(space: Space, capabilities: Capabilities) -> Space:
@@ -161,7 +160,7 @@ def _restricted(space: Space, capabilities: Capabilities) -> Space:
         kept = {}
         for name, values in section.items():
             if name in hypers:
-                values = [v for v in values if v == "depthwise" or check(name, _value_for_check(name, v))]
+                values = [v for v in values if v == "depthwise" or check(name, _value_for_check(space.layer, name, v))]
             kept[name] = values
         return kept
 

@@ -12,6 +12,7 @@ from .masks import DROPOUT_CHECKS, EMBEDDING_CHECKS
 from .norm import NORM_CHECKS
 from .optim import OPTIM_CHECKS
 from .pooling import POOLING_CHECKS
+from .pooling1d import POOLING1D_CHECKS
 from .sequence import SEQUENCE_CHECKS
 
 __all__ = ["checks_for"]
@@ -41,6 +42,8 @@ def checks_for(layer: str) -> list[tuple[tuple[str, ...], Check]]:
         return OPTIM_CHECKS
     if layer in POOLING_CHECKS:
         return POOLING_CHECKS[layer]
+    if layer in POOLING1D_CHECKS:
+        return POOLING1D_CHECKS[layer]
     if layer in SEQUENCE_CHECKS:
         return SEQUENCE_CHECKS[layer]
     if layer in ("mse_loss", "binary_cross_entropy_with_logits"):

@@ -53,7 +53,7 @@ def self_consistency(spec: LayerSpec, functions: LayerFunctions,
     def loss(values: Mapping[str, Any]) -> float:
         returned, _ = functions.forward(*[None if values[n] is None else np.array(values[n], copy=True)
                                           for n in spec.tensors], **hparams)
-        outputs = named_outputs(spec, returned)
+        outputs = named_outputs(spec, returned, functions.origin)
         return float(sum(np.sum(np.asarray(outputs[name], dtype=np.float64) * g) for name, g in upstream.items()))
 
     try:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..adapters import (ForeignResult, LayerFunctions, call_forward_backward, gradient_tuple, hparams_for_call,
-                        named_outputs, unsupported_reason, upstream_for_backward)
+                        named_outputs, unsupported_reason, upstream_for_backward, user_name)
 from ..cases import Case, make_inputs, make_upstream_gradients
 from ..specs import LAYERS, LayerSpec, Unsupported
 from .capture import capture_output
@@ -108,11 +108,13 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
     try:
         returned = functions.forward(*[handed[n] for n in spec.tensors], **hparams)
         if not isinstance(returned, tuple) or len(returned) != 2:
-            raw.update(status="error", reason=f"forward must return (out, cache), got {_describe(returned)}")
+            raw.update(status="error", reason=f"{user_name(functions.origin)} must return (out, cache), "
+                                              f"got {_describe(returned)}")
             return
         outputs, cache = returned
         try:
-            results.update({name: plain(value) for name, value in named_outputs(spec, outputs).items()})
+            named = named_outputs(spec, outputs, functions.origin)
+            results.update({name: plain(value) for name, value in named.items()})
         except ValueError as error:
             raw.update(status="error", reason=str(error))
             return
