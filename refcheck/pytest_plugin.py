@@ -3,7 +3,8 @@
 Usage, in any folder (no test files needed)::
 
     pytest --refcheck-impl my_layers.py [--refcheck-layers conv2d,relu] [--refcheck-cases DIR]
-           [--refcheck-quick] [--refcheck-timeout S] [--refcheck-workers N] [--junitxml report.xml]
+           [--refcheck-quick] [--refcheck-dtype D,D] [--refcheck-seed N] [--refcheck-timeout S]
+           [--refcheck-workers N] [--junitxml report.xml]
 
 Each case of the sweep (:func:`refcheck.execution.sweep.plan_sweep`) becomes one test item whose name is
 the case id, under ``refcheck/<layer>``: ``refcheck/conv2d::conv2d[s2-p1-d2-g1-k3x3-2x4x9x7-o6-f32]``.
@@ -19,7 +20,6 @@ refcheck are imported inside the hooks, once the option is given, so loading the
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,7 @@ Record = Mapping[str, Any]
 DEFAULT_TIMEOUT = 60.0
 """Seconds per case, as ``refcheck run --timeout``; the repro command names other values."""
 
-_OPTION = re.compile(r"(?<![\w-])--(impl|layers|cases|timeout|workers|map|forward-only)\b")
+_OPTION = re.compile(r"(?<![\w-])--(impl|layers|cases|dtype|seed|timeout|workers|map|forward-only)\b")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class RefcheckOptions:
     shared: Mapping[str, Any] = field(default_factory=dict)  # the other shared checking options, by dest
     map: str | None = None
     forward_only: bool = False
+    dtype: str | None = None
+    seed: int = 0
     fuzz: int = 0  # examples per layer of the one hypothesis test added per layer (0: none)
 
 
@@ -82,6 +84,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="folder of case files (default: refcheck's built-in cases)")
     group.addoption("--refcheck-quick", action="store_true", default=False,
                     help="only the cases that the coverage needs")
+    group.addoption("--refcheck-dtype", metavar="D,D", default=None,
+                    help="only these dtypes: float32, float64 (default: both)")
+    group.addoption("--refcheck-seed", metavar="N", type=int, default=0,
+                    help="base seed of the generated inputs (default: 0)")
     group.addoption("--refcheck-fuzz", metavar="N", default=None,
                     help="add one test per layer that draws N cases with hypothesis (as `refcheck fuzz`) and "
                          "fails with the smallest failing case")
@@ -113,7 +119,9 @@ def _options(config: pytest.Config) -> RefcheckOptions | None:
     return RefcheckOptions(impl=impl, layers=config.getoption("refcheck_layers"),
                            cases=config.getoption("refcheck_cases"), quick=config.getoption("refcheck_quick"),
                            timeout=values["timeout"], workers=values["workers"], shared=values,
-                           map=values["map"], forward_only=values["forward_only"], fuzz=int(fuzz or 0))
+                           map=values["map"], forward_only=values["forward_only"],
+                           dtype=config.getoption("refcheck_dtype"), seed=config.getoption("refcheck_seed"),
+                           fuzz=int(fuzz or 0))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -176,9 +184,9 @@ class RefcheckSweep(pytest.Collector):
         state = self.config.stash[_STATE]
         options = state.options
         try:
-            state.plan = plan_isolated(options.impl, options.layers, options.cases, quick=options.quick,
-                                       map_path=options.map, forward_only=options.forward_only,
-                                       isolate=options.workers > 0)
+            state.plan = plan_isolated(options.impl, options.layers, options.cases, dtypes=options.dtype,
+                                       quick=options.quick, seed=options.seed, map_path=options.map,
+                                       forward_only=options.forward_only, isolate=options.workers > 0)
         except RefcheckError as error:
             # The core names its command-line options; here they are spelled --refcheck-*.
             raise self.CollectError(_OPTION.sub(r"--refcheck-\1", f"refcheck: {error}")) from None
@@ -298,21 +306,17 @@ def _records(state: _SweepState, item: RefcheckCase) -> list[dict[str, Any]]:
 
 
 def reproduce_command(options: RefcheckOptions, layer: str, case_id: str, *, where: str | None = None,
-                      seed: int = 0) -> str:
-    """The ``refcheck run`` command that checks this one case the same way (``where``: by its parameters)."""
-    named = ["--where", where] + (["--seed", str(seed)] if seed else []) if where else ["--case", case_id]
-    words = ["refcheck", "run", "--impl", options.impl, "--layers", layer, *named]
-    if options.cases:
-        words += ["--cases", options.cases]
-    if options.map:
-        words += ["--map", options.map]
-    if options.forward_only:
-        words.append("--forward-only")
-    if options.quick and not where:
-        words.append("--quick")  # found faster there (refcheck run looks in the other sweep too)
-    if options.timeout != DEFAULT_TIMEOUT:
-        words += ["--timeout", f"{options.timeout:g}"]
-    return " ".join(shlex.quote(word) for word in words)
+                      seed: int | None = None) -> str:
+    """The ``refcheck run`` command that checks this one case the same way: the same command the
+    console and the reports print (:func:`refcheck.report.groups.repro_command`), from this run's options.
+    ``where`` and ``seed``: a case named by its parameters (a fuzzed one) and the base seed of its inputs."""
+    from .report.groups import repro_command
+
+    run_options = {**options.shared, "impl": options.impl, "cases": options.cases, "dtype": options.dtype,
+                   "seed": options.seed if seed is None else seed, "quick": options.quick and not where,
+                   "map": options.map, "forward_only": options.forward_only, "timeout": options.timeout,
+                   "where": {case_id: where} if where else {}}
+    return repro_command(run_options, layer, case_id)
 
 
 def __getattr__(name: str) -> Any:

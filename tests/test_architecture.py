@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "refcheck"
 TOP_LEVEL = {"__init__.py", "__main__.py", "pytest_plugin.py"}
 STAGES = {"layers", "specs", "cases", "oracle", "adapters", "compare", "diagnosis", "execution", "report",
-          "convention", "cli"}
+          "convention", "network", "cli"}
 MAX_LINES = 400
 
 

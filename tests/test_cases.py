@@ -92,7 +92,9 @@ def _case_values(space, case):
 def _holds(case, name, option, hp, shapes):
     if case.layer in SEQLOSS_LAYERS and name in _SEQLOSS_HOLDS and name not in hp:
         return _SEQLOSS_HOLDS[name](case, option, shapes)
-    spatial = len(shapes["input"] if "input" in shapes else shapes["query"]) - 2
+    if "param" in shapes and name == "param_shape":  # an update rule
+        return tuple(shapes["param"]) == tuple(option if isinstance(option, tuple) else (option,))
+    spatial = len(shapes["input"] if "input" in shapes else shapes.get("query", shapes.get("param"))) - 2
     arity = max(spatial, 2) if name in hp and name not in ("kernel_size", "input_size") else spatial
     if case.layer in ("conv1d", "max_pool1d", "avg_pool1d"):
         arity = 1 if name in ("kernel_size", "input_size") else None  # 1-D hyperparameters are ints

@@ -117,7 +117,8 @@ def test_a_float64_gradient_for_a_float32_case_fails_with_the_dtypes_in_the_reas
     frame = sweep("broken_wrong_dtype", ["relu"], cases_dir, workers=1)
     single = frame[(frame["dtype"] == "float32") & (frame["tensor"] == "grad_input")]
     assert len(single) == 3 and statuses(single) == {"failed"}
-    assert set(single["reason"]) == {"grad_input dtype float64 != expected float32"}
+    assert set(single["reason"]) == {"grad_input dtype float64 != expected float32; values right"}
+    assert set(single["diagnosis"]) == {"returns float64 for float32 inputs (np.zeros without dtype?); values right"}
     assert statuses(frame.drop(index=single.index)) == {"passed"}
 
 

@@ -6,6 +6,7 @@ from ``plan_sweep`` here, so the tests follow the case files.
 """
 from __future__ import annotations
 
+import csv
 import fnmatch
 import shlex
 import subprocess
@@ -215,3 +216,58 @@ def test_reproduce_command_quotes_the_id_and_names_non_default_settings() -> Non
         "refcheck run --impl 'my impl.py' --layers conv2d --case 'conv2d[s2-p1-d2-g1-k3x3-2x4x9x7-f32]'")
     custom = RefcheckOptions(impl="impl.py", cases="my_cases", quick=True, timeout=5.0)
     assert reproduce_command(custom, "relu", "relu[7-f32]").endswith("--cases my_cases --quick --timeout 5")
+    newer = RefcheckOptions(impl="impl.py", dtype="float64", seed=3, map="m.toml", forward_only=True,
+                            shared={"allow_frameworks": True})
+    assert reproduce_command(newer, "relu", "relu[7-f64]") == (
+        "refcheck run --impl impl.py --layers relu --case 'relu[7-f64]' --dtype float64 --seed 3 --map m.toml "
+        "--forward-only --allow-frameworks")
+
+
+# relu'(0) taken as 1, under names only a mapping file can tell, in a module that imports torch
+# (so its cases are checked only with --allow-frameworks).
+MAPPED_TORCH_RELU = """
+import numpy as np
+import torch  # imported, not used: enough to need --allow-frameworks
+
+
+def my_relu(x):
+    return np.maximum(x, 0), x
+
+
+def my_relu_grad(dout, x):
+    return dout * (x >= 0)
+"""
+
+
+def test_the_printed_command_repeats_every_option_that_shapes_the_case_and_fails_the_same_way(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(mapped_relu=MAPPED_TORCH_RELU)
+    (pytester.path / "relu.toml").write_text('[relu]\nfunction = "my_relu"\nbackward = "my_relu_grad"\n',
+                                             encoding="utf-8")
+    options = ["--refcheck-impl", "mapped_relu.py", "--refcheck-layers", "relu", "--refcheck-map", "relu.toml",
+               "--refcheck-allow-frameworks", "--refcheck-dtype", "float64", "--refcheck-quick",
+               "--refcheck-timeout", "30"]
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *options, timeout=240)
+    output = result.stdout.str()
+    failing = [line.split("::", 1)[1].split(" ")[0] for line in output.splitlines()
+               if line.startswith("FAILED refcheck/relu::")]
+    assert failing and all("zeros" in case and case.endswith("-f64]") for case in failing)
+    case = failing[0]
+    section = _failure_section(output, case)
+    lines = section.splitlines()
+    command = lines[lines.index("Reproduce this case alone:") + 1].strip()
+    assert command == (f"refcheck run --impl mapped_relu.py --layers relu --case '{case}' --dtype float64 --quick "
+                       "--map relu.toml --allow-frameworks --timeout 30")
+    mismatched = next(line for line in section.splitlines() if "Mismatched elements:" in line).split(":")[1].split("(")[0]
+
+    monkeypatch.chdir(pytester.path)
+    argv = shlex.split(command)[2:] + ["--out", str(pytester.path / "repro"), "--workers", "0", "--no-plots"]
+    assert refcheck_main(["run", *argv]) == 1
+    rows = list(csv.DictReader((pytester.path / "repro" / "cases.csv").read_text(encoding="utf-8").splitlines()))
+    assert {row["case"] for row in rows} == {case}
+    by_tensor = {row["tensor"]: row for row in rows}
+    assert by_tensor["output"]["status"] == "passed" and by_tensor["grad_input"]["status"] == "failed"
+    # The same failure: the values of grad_input, with the same count of mismatched elements (not the
+    # framework refusal a rerun without --allow-frameworks would give, nor "not implemented" without --map).
+    assert by_tensor["grad_input"]["reason"].startswith(f"grad_input: mismatched elements {mismatched.strip()} (")
+    assert by_tensor["grad_input"]["frameworks"] == "torch"

@@ -17,17 +17,18 @@ from types import ModuleType
 
 from .contract import (ForeignResult, LayerFunctions, Misfit, accepted_keywords, call_forward_backward,
                        contract_layers, gradient_tuple, hparams_for_call, named_outputs, takes_param_dict,
-                       unsupported_labels, unsupported_reason, upstream_for_backward)
+                       unsupported_labels, unsupported_reason, upstream_for_backward, user_name)
 from .cs231n import adapt_cs231n
 from .cs231n_names import cs231n_owns
 from .cs231n_seqloss import adapt_cs231n_seqloss
 from .cs231n_norm import adapt_cs231n_norm
 from .objects import adapt_objects
+from .objects_convnorm import adapt_objects_convnorm
 from .objects_seqloss import adapt_objects_seqloss
 
 __all__ = ["ForeignResult", "LayerFunctions", "Misfit", "accepted_keywords", "adapt", "adapt_cs231n", "adapt_objects",
            "call_forward_backward", "contract_layers", "gradient_tuple", "hparams_for_call", "named_outputs",
-           "takes_param_dict", "unsupported_labels", "unsupported_reason", "upstream_for_backward"]
+           "takes_param_dict", "unsupported_labels", "unsupported_reason", "upstream_for_backward", "user_name"]
 
 
 def _has_contract_functions(module: ModuleType, layer: str) -> bool:  # both halves: see discover for the rest
@@ -56,6 +57,6 @@ def adapt(module: ModuleType) -> dict[str, LayerFunctions]:
     """
     adapted = {**adapt_cs231n(module), **adapt_cs231n_norm(module),
                **adapt_cs231n_seqloss(module, adapt_cs231n(module).get("linear")),
-               **adapt_objects(module), **adapt_objects_seqloss(module)}
+               **adapt_objects(module), **adapt_objects_seqloss(module), **adapt_objects_convnorm(module)}
     return {layer: functions for layer, functions in adapted.items()
             if not _has_contract_functions(module, layer)}

@@ -17,7 +17,7 @@ from ..specs import LAYERS, LayerSpec, layer_spec
 from .cs231n_names import cs231n_owns
 
 __all__ = ["ForeignResult", "LayerFunctions", "Misfit", "accepted_keywords", "call_forward_backward", "contract_layers",
-           "gradient_tuple", "hparams_for_call", "module_label", "named_outputs", "takes_param_dict",
+           "gradient_tuple", "hparams_for_call", "module_label", "named_outputs", "takes_param_dict", "user_name",
            "unsupported_labels", "unsupported_reason", "upstream_for_backward"]
 
 
@@ -111,10 +111,17 @@ def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
     """Layers a module implements with the contract's ``<layer>_forward`` / ``<layer>_backward``.
 
     A forward without its backward is still a layer (its output can be checked): ``backward`` is
-    None and ``missing`` names the absent function.
+    None and ``missing`` names the absent function. An update rule is one ``<rule>_step`` function,
+    held as ``forward`` (with no backward, and none missing).
     """
     found = {}
-    for name in LAYERS:
+    for name, spec in LAYERS.items():
+        if spec.is_update_rule:
+            step = getattr(module, f"{name}_step", None)
+            if callable(step):
+                found[name] = LayerFunctions(name, step, None, accepted_keywords(step),
+                                             origin=f"{module_label(module)}.{name}_step")
+            continue
         forward = getattr(module, f"{name}_forward", None)
         backward = getattr(module, f"{name}_backward", None)
         if callable(forward) and not takes_param_dict(forward) and not cs231n_owns(module, name):
@@ -124,10 +131,15 @@ def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
     return found
 
 
+def user_name(origin: str, fallback: str = "forward") -> str:
+    """The user's function or class in an origin ("cs231n: affine_forward" -> "affine_forward",
+    "object: Conv" -> "Conv"), for messages in the user's terms."""
+    return origin.split(": ", 1)[-1] if origin else fallback
+
+
 def _user_name(functions: LayerFunctions) -> str:
     """The user's function or class, as the reports name it."""
-    origin = functions.origin or f"{functions.layer}_forward"
-    return origin.split(": ", 1)[-1]
+    return user_name(functions.origin, f"{functions.layer}_forward")
 
 
 def _same_as(supported: Any, value: Any, hparams: Mapping[str, Any], shapes: Mapping[str, Any] | None) -> bool:
@@ -204,14 +216,17 @@ def upstream_for_backward(spec: LayerSpec, gradients: Mapping[str, Any]) -> Any:
     return copies[0] if len(copies) == 1 else tuple(copies)
 
 
-def named_outputs(spec: LayerSpec, returned: Any) -> dict[str, Any]:
+def named_outputs(spec: LayerSpec, returned: Any, origin: str = "") -> dict[str, Any]:
     """forward's first return value by output name; ValueError when a multi-output layer's is not
-    a tuple of the right length."""
+    a tuple of the right length (naming the user's function or class from ``origin``)."""
     if not spec.multi_output:
         return {spec.outputs[0]: returned}
     if not isinstance(returned, (tuple, list)) or len(returned) != len(spec.outputs):
         got = f"a tuple of {len(returned)}" if isinstance(returned, (tuple, list)) else type(returned).__name__
-        raise ValueError(f"forward must return (({', '.join(spec.outputs)}), cache); its first item is {got}")
+        if origin.startswith("object: "):
+            raise ValueError(f"{user_name(origin)}.forward must return ({', '.join(spec.outputs)}); it returned {got}")
+        raise ValueError(f"{user_name(origin)} must return (({', '.join(spec.outputs)}), cache); "
+                         f"its first item is {got}")
     return dict(zip(spec.outputs, returned))
 
 
@@ -224,7 +239,7 @@ def call_forward_backward(spec: LayerSpec, functions: LayerFunctions, tensors: M
     """
     handed = [None if tensors[name] is None else np.array(tensors[name], copy=True) for name in spec.tensors]
     returned, cache = functions.forward(*handed, **hparams)
-    outputs = named_outputs(spec, returned)
+    outputs = named_outputs(spec, returned, functions.origin)
     grads = gradient_tuple(functions.backward(upstream_for_backward(spec, gradients), cache))
     return {**outputs, **{f"grad_{name}": grad for name, grad in zip(spec.differentiable, grads)}}
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..specs import Unsupported
-from .contract import LayerFunctions, Misfit
+from .contract import LayerFunctions, Misfit, user_name
 
 __all__ = ["adapt_cs231n", "conv_param_for", "pool_param_for"]
 
@@ -161,7 +161,7 @@ def _conv(forward: Callable, backward: Callable, origin: str) -> LayerFunctions:
         hparams = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
         conv_param = conv_param_for(hparams, weight.shape)
         if isinstance(conv_param, str):
-            raise ValueError(f"{origin}: {conv_param} ({hparams})")
+            raise ValueError(f"{user_name(origin)}: {conv_param} ({hparams})")
         out, cache = forward(x, weight, _zeros_for_missing_bias(bias, weight), conv_param)
         return out, _Cache(cache, bias is not None)
 
@@ -183,7 +183,7 @@ def _max_pool(forward: Callable, backward: Callable, origin: str) -> LayerFuncti
                    "padding": padding, "dilation": dilation, "ceil_mode": ceil_mode}
         pool_param = pool_param_for(hparams)
         if isinstance(pool_param, str):
-            raise ValueError(f"{origin}: {pool_param} ({hparams})")
+            raise ValueError(f"{user_name(origin)}: {pool_param} ({hparams})")
         return forward(x, pool_param)
 
     return LayerFunctions(
@@ -197,7 +197,7 @@ def _affine(forward: Callable, backward: Callable, origin: str) -> LayerFunction
     def linear_forward(x, weight, bias):
         if x.ndim != 2:
             # affine_forward flattens every axis after the first; torch's linear keeps leading axes.
-            raise Unsupported(f"CS231n affine_forward flattens (N, d1, ...) inputs; this case has a "
+            raise Unsupported(f"{user_name(origin)} flattens (N, d1, ...) inputs; this case has a "
                               f"{x.ndim}-d input that torch's linear treats as leading axes")
         # CS231n stores the weight as (in_features, out_features): pass the transposed view.
         out, cache = forward(x, weight.T, _zeros_for_missing_bias(bias, weight))
@@ -210,7 +210,7 @@ def _affine(forward: Callable, backward: Callable, origin: str) -> LayerFunction
     def constraint(hparams: Mapping[str, Any]) -> str | None:
         shape = hparams.get("input_shape")
         if shape is not None and len(shape) != 2:
-            return (f"{origin.split(': ')[-1]} flattens (N, d1, ...) inputs; this case has a {len(shape)}-d input "
+            return (f"{user_name(origin)} flattens (N, d1, ...) inputs; this case has a {len(shape)}-d input "
                     "that torch's linear treats as leading axes")
         return None
 
@@ -221,12 +221,12 @@ def _affine(forward: Callable, backward: Callable, origin: str) -> LayerFunction
 def _softmax_loss(loss_and_grad: Callable, origin: str) -> LayerFunctions:
     def cross_entropy_forward(input, target, *, reduction="mean"):
         if reduction != "mean":
-            raise ValueError(f"{origin}: CS231n softmax_loss is the mean loss only")
+            raise ValueError(f"{user_name(origin)} is the mean loss only")
         if input.ndim != 2:
-            raise Unsupported(f"CS231n softmax_loss takes (N, C) scores; this case's input is {input.shape}")
+            raise Unsupported(f"{user_name(origin)} takes (N, C) scores; this case's input is {input.shape}")
         returned = loss_and_grad(input, target)
         if not isinstance(returned, tuple) or len(returned) != 2:
-            raise Misfit(f"{origin.split(': ')[-1]} returns {type(returned).__name__}, not (loss, dx)")
+            raise Misfit(f"{user_name(origin)} returns {type(returned).__name__}, not (loss, dx)")
         return returned
 
     def cross_entropy_backward(dout, grad_input):
@@ -235,7 +235,7 @@ def _softmax_loss(loss_and_grad: Callable, origin: str) -> LayerFunctions:
 
     def constraint(hparams: Mapping[str, Any]) -> str | None:
         if hparams.get("reduction", "mean") != "mean":
-            return "CS231n softmax_loss is the mean loss only"
+            return f"{user_name(origin)} is the mean loss only"
         return None
 
     return LayerFunctions("cross_entropy", cross_entropy_forward, cross_entropy_backward,

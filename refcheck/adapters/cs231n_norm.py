@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..specs import Unsupported
-from .contract import LayerFunctions
+from .contract import LayerFunctions, user_name
 
 __all__ = ["adapt_cs231n_norm"]
 
@@ -69,7 +69,7 @@ def _batch_norm(plain: tuple[Callable, Callable] | None, spatial: tuple[Callable
     def batch_norm_forward(x, running_mean, running_var, weight, bias, *, training=True, momentum=0.1, eps=1e-5):
         functions = {2: plain, 4: spatial}.get(x.ndim)
         if functions is None:
-            raise Unsupported(f"{origin} has no CS231n batchnorm for {x.ndim}-d inputs "
+            raise Unsupported(f"{user_name(origin)} has no CS231n batchnorm for {x.ndim}-d inputs "
                               "(batchnorm_forward takes (N, D), spatial_batchnorm_forward (N, C, H, W))")
         channels = x.shape[1]
         bn_param: dict[str, Any] = {"mode": "train" if training else "test", "eps": eps, "momentum": 1.0 - momentum}
@@ -98,7 +98,7 @@ def _batch_norm(plain: tuple[Callable, Callable] | None, spatial: tuple[Callable
 def _layer_norm(forward: Callable, backward: Callable, origin: str) -> LayerFunctions:
     def layer_norm_forward(x, weight, bias, *, normalized_shape, eps=1e-5):
         if x.ndim != 2 or tuple(normalized_shape) != (x.shape[1],):
-            raise Unsupported(f"{origin} normalises (N, D) inputs over D; this case normalises {x.shape} "
+            raise Unsupported(f"{user_name(origin)} normalises (N, D) inputs over D; this case normalises {x.shape} "
                               f"over {tuple(normalized_shape)}")
         gamma, beta = _ones_zeros(weight, bias, x.shape[1], x.dtype)
         out, cache = forward(x, gamma, beta, {"eps": eps})
@@ -115,7 +115,7 @@ def _layer_norm(forward: Callable, backward: Callable, origin: str) -> LayerFunc
 def _group_norm(forward: Callable, backward: Callable, origin: str) -> LayerFunctions:
     def group_norm_forward(x, weight, bias, *, num_groups, eps=1e-5):
         if x.ndim != 4:
-            raise Unsupported(f"{origin} takes (N, C, H, W) inputs; this case's input is {x.ndim}-d")
+            raise Unsupported(f"{user_name(origin)} takes (N, C, H, W) inputs; this case's input is {x.ndim}-d")
         channels = x.shape[1]
         gamma, beta = _ones_zeros(weight, bias, channels, x.dtype)
         out, cache = forward(x, gamma.reshape(1, channels, 1, 1), beta.reshape(1, channels, 1, 1), num_groups,
@@ -164,7 +164,7 @@ def _dropout(forward: Callable, backward: Callable, origin: str) -> LayerFunctio
         if training and p > 0:
             used = [a for a in _arrays_of_shape(cache, x.shape) if a is not x and not np.shares_memory(a, x)]
             if not used or not any(np.array_equal(a != 0, mask) for a in used):
-                raise Unsupported(f"{origin}: the case's keep mask could not be imposed (its cache holds no mask "
+                raise Unsupported(f"{user_name(origin)}: the case's keep mask could not be imposed (its cache holds no mask "
                                   "equal to it; draw the mask with np.random.rand(*x.shape) < p)")
         return out, cache
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..specs import Unsupported
-from .contract import LayerFunctions
+from .contract import LayerFunctions, user_name
 
 __all__ = ["adapt_cs231n_seqloss"]
 
@@ -123,9 +123,9 @@ def _lstm(forward: Callable, backward: Callable, step: tuple[Callable, Callable]
           origin: str) -> LayerFunctions:
     def lstm_forward(input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
         if c0 is not None:
-            raise Unsupported("CS231n lstm_forward starts from c0 = 0; this case has a c0")
+            raise Unsupported(f"{user_name(origin)} starts from c0 = 0; this case has a c0")
         if step is None:
-            raise Unsupported("CS231n lstm_forward returns no final cell state c_n: define lstm_step_forward "
+            raise Unsupported(f"{user_name(origin)} returns no final cell state c_n: define lstm_step_forward "
                               "and lstm_step_backward too, and refcheck replays them for c_n")
         weights = _cs231n_weights(weight_ih, weight_hh, bias_ih, bias_hh, True)
         start = np.zeros((input.shape[1], weight_hh.shape[1]), dtype=input.dtype) if h0 is None else h0
@@ -163,7 +163,7 @@ def _linear(temporal: tuple[Callable, Callable, str], affine: LayerFunctions | N
     def linear_forward(x, weight, bias):
         if x.ndim != 3:
             if affine is None:
-                raise Unsupported(f"CS231n temporal_affine_forward takes (N, T, D) inputs; this case's is {x.shape}")
+                raise Unsupported(f"{user_name(origin)} takes (N, T, D) inputs; this case's is {x.shape}")
             out, inner = affine.forward(x, weight, bias)
             return out, ("affine", inner, bias is not None)
         zeros = np.zeros(weight.shape[0], dtype=weight.dtype)
@@ -183,9 +183,9 @@ def _linear(temporal: tuple[Callable, Callable, str], affine: LayerFunctions | N
 def _svm(loss_and_grad: Callable, origin: str) -> LayerFunctions:
     def multi_margin_loss_forward(input, target, weight=None, *, reduction="mean", p=1, margin=1.0):
         if weight is not None:
-            raise Unsupported("CS231n svm_loss has no class weights")
+            raise Unsupported(f"{user_name(origin)} has no class weights")
         if input.ndim != 2:
-            raise Unsupported(f"CS231n svm_loss takes (N, C) scores; this case's input is {input.shape}")
+            raise Unsupported(f"{user_name(origin)} takes (N, C) scores; this case's input is {input.shape}")
         loss, dx = loss_and_grad(input, target)
         classes = input.shape[1]
         # CS231n divides the summed margins by N, torch's mean by N * C: divide by C (exact).
@@ -197,7 +197,7 @@ def _svm(loss_and_grad: Callable, origin: str) -> LayerFunctions:
 
     def constraint(hparams: Mapping[str, Any]) -> str | None:
         if (hparams.get("reduction", "mean"), hparams.get("p", 1), hparams.get("margin", 1.0)) != ("mean", 1, 1.0):
-            return "CS231n svm_loss is multi_margin_loss with p=1, margin=1 and reduction='mean' only"
+            return f"{user_name(origin)} is multi_margin_loss with p=1, margin=1 and reduction='mean' only"
         return None
 
     return LayerFunctions("multi_margin_loss", multi_margin_loss_forward, multi_margin_loss_backward,

@@ -21,7 +21,9 @@ from .construct import Constructor, form_choices
 from .contract import LayerFunctions, accepted_keywords, contract_layers
 from .cs231n import adapt_cs231n
 from .cs231n_norm import adapt_cs231n_norm
+from .cs231n_optim import adapt_cs231n_optim
 from .cs231n_seqloss import adapt_cs231n_seqloss
+from .objects_convnorm import adapt_objects_convnorm
 from .objects_seqloss import adapt_objects_seqloss
 from .layouts import Layout, candidate_layouts, with_layout
 from .mapping import LayerMapping
@@ -179,7 +181,7 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
             candidates.append(_function_candidate(adapted, adapted.origin.split(": ")[-1], exact=False))
         # The later assignments' adapters fix their own layout: taken as they are, without a probe.
         later = {**adapt_cs231n_norm(module), **adapt_cs231n_seqloss(module, adapt_cs231n(module).get("linear")),
-                 **adapt_objects_seqloss(module)}
+                 **adapt_objects_seqloss(module), **adapt_cs231n_optim(module), **adapt_objects_convnorm(module)}
         adapted = later.get(layer)
         if adapted is not None:
             candidates.append(_function_candidate(adapted, adapted.origin.split(": ")[-1], exact=True))

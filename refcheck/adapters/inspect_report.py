@@ -2,17 +2,19 @@
 
 For each layer: the user's function or class, how it is called (adapter, layout), which
 hyperparameters it supports; then what was not used and why, forward functions without a
-backward, and a starting mapping (TOML) for what discovery could not decide.
+backward, the deep-learning frameworks the code imports (its cases then fail unless
+``--allow-frameworks``), and a starting mapping (TOML) for what discovery could not decide.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .capabilities import describe_capabilities
 from .contract import LayerFunctions
 from .discover import Discovery
+from ..specs import layer_spec
 
-__all__ = ["inspect_text", "starting_mapping"]
+__all__ = ["frameworks_note", "inspect_text", "starting_mapping"]
 
 _ADAPTERS = {
     "contract": "called as it is (refcheck's own calling convention)",
@@ -24,10 +26,15 @@ _ADAPTERS = {
 
 def _layer_block(layer: str, functions: LayerFunctions) -> list[str]:
     name = (functions.origin or layer).split(": ", 1)[-1]
-    lines = [f"{layer}: {name}", f"    how: {_ADAPTERS.get(functions.adapter, functions.adapter)}"]
-    if functions.layout:
+    how = _ADAPTERS.get(functions.adapter, functions.adapter)
+    update_rule = layer_spec(layer).is_update_rule
+    if update_rule:
+        how = ("CS231n update rule (w, dw, config) -> (next_w, config), state mapped to torch.optim's"
+               if functions.adapter == "cs231n" else f"{how}: an update rule, one step per call, the state carried")
+    lines = [f"{layer}: {name}", f"    how: {how}"]
+    if functions.layout and not update_rule:
         lines.append(f"    layout: {functions.layout} (found from output shapes on a probe call)")
-    if functions.backward is None:
+    if functions.backward is None and not update_rule:
         lines.append(f"    backward: MISSING ({functions.missing}); outputs are checked, gradients are errors "
                      "(use --forward-only if it has none by design)")
     lines += [f"    {line}" for line in describe_capabilities(functions)]
@@ -53,12 +60,26 @@ def starting_mapping(discovery: Discovery) -> str:
     return "\n\n".join(dict.fromkeys(blocks))
 
 
-def inspect_text(name: str, layers: Mapping[str, LayerFunctions], discovery: Discovery, mapping_source: str = "") -> str:
-    """The text ``refcheck inspect`` prints."""
+def frameworks_note(frameworks: Sequence[str]) -> list[str]:
+    """What importing a framework means for a run, in a few lines (nothing when there is none)."""
+    if not frameworks:
+        return []
+    names = ", ".join(frameworks)
+    return [f"Frameworks: your code imports {names}.",
+            "  refcheck checks from-scratch numpy code, so every case of this implementation fails",
+            f"  (\"the implementation imported {names}\") unless you pass --allow-frameworks;",
+            "  with it, the cases are compared as usual and the report says they used " + names + "."]
+
+
+def inspect_text(name: str, layers: Mapping[str, LayerFunctions], discovery: Discovery, mapping_source: str = "",
+                 frameworks: Sequence[str] = ()) -> str:
+    """The text ``refcheck inspect`` prints; ``frameworks``: the deep-learning frameworks the code imports."""
     lines = [f"refcheck inspect: {name}"]
     if mapping_source:
         lines.append(f"mapping read from {mapping_source}")
     lines.append("")
+    if frameworks:
+        lines += frameworks_note(frameworks) + [""]
     if layers:
         lines.append(f"Found {len(layers)} layer(s):")
         for layer, functions in layers.items():

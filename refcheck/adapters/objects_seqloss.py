@@ -33,7 +33,7 @@ from typing import Any
 
 
 from ..specs import Unsupported, layer_spec
-from .contract import LayerFunctions
+from .contract import LayerFunctions, user_name
 from .objects import WEIGHT_GRAD_ATTRIBUTES
 
 __all__ = ["SEQLOSS_CLASS_NAMES", "adapt_objects_seqloss"]
@@ -80,7 +80,7 @@ def _adapt(layer: str, factory: Callable[..., Any]) -> LayerFunctions:
         return factory(**{k: v for k, v in candidates.items() if keywords is None or k in keywords})
 
     if spec.family == "loss":
-        return LayerFunctions(layer, *_loss(construct, keywords), accepted=accepted, origin=origin)
+        return LayerFunctions(layer, *_loss(construct, keywords, origin), accepted=accepted, origin=origin)
     if layer in _PARAMETERS:
         return LayerFunctions(layer, *_parametric(layer, construct), accepted=accepted, origin=origin)
 
@@ -98,10 +98,10 @@ def _adapt(layer: str, factory: Callable[..., Any]) -> LayerFunctions:
     return LayerFunctions(layer, forward, backward, accepted=accepted, origin=origin)
 
 
-def _loss(construct: Callable[..., Any], keywords: frozenset[str] | None):
+def _loss(construct: Callable[..., Any], keywords: frozenset[str] | None, origin: str):
     def forward(input, target, weight=None, **hparams):
         if weight is not None and keywords is not None and "weight" not in keywords:
-            raise Unsupported("the loss class takes no weight keyword; this case has class weights")
+            raise Unsupported(f"{user_name(origin)} takes no weight keyword; this case has class weights")
         obj = construct(**hparams, **({} if weight is None else {"weight": weight}))
         return obj.forward(input, target), obj
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..specs import Unsupported, layer_spec
-from .contract import LayerFunctions
+from .contract import LayerFunctions, user_name
 
 __all__ = ["fit_optional_tensors", "positional_capacity"]
 
@@ -47,7 +47,7 @@ def fit_optional_tensors(functions: LayerFunctions) -> LayerFunctions:
     def forward(*tensors: Any, **hparams: Any) -> Any:
         for name, value in zip(missing, tensors[capacity:]):
             if value is not None:
-                raise Unsupported(f"{functions.layer}_forward takes no {name} tensor; this case has one")
+                raise Unsupported(f"{user_name(functions.origin, functions.layer + '_forward')} takes no {name} tensor; this case has one")
         return inner(*tensors[:capacity], **hparams)
 
     return replace(functions, forward=forward)

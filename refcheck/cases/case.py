@@ -22,6 +22,8 @@ _ABBREVIATIONS = {
     "use_input_stats": "uis", "padding_idx": "pidx",
     "approximate": "approx", "min_val": "min", "max_val": "max", "threshold": "th", "is_causal": "causal",
     "num_heads": "heads", "ignore_index": "ii", "label_smoothing": "ls", "log_target": "logt",
+    "dampening": "damp", "nesterov": "nest", "weight_decay": "wd", "maximize": "max", "betas": "b",
+    "amsgrad": "ams", "centered": "cent",
 }
 
 

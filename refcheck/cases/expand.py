@@ -24,6 +24,7 @@ from ..specs import LAYERS, CaseFileError, InvalidConfig, LayerSpec
 from .case import Case, case_id, case_seed
 from .shapes_seqloss import SEQLOSS_LAYERS, seqloss_id_parts, seqloss_shapes
 from .shapes_convnorm import FAMILY_SHAPES
+from .inputs_optim import optim_id_shapes, optim_shapes
 from .spaces import SHAPE_DEFAULTS, Space
 
 __all__ = ["ALL_SUPPORTED", "Capabilities", "Coverage", "build_case", "expand", "value_for_check"]
@@ -69,6 +70,8 @@ def build_case(space: Space, params: Mapping[str, Any], base_seed: int = 0) -> C
     spec.output_shapes(shapes, hparams)  # raises InvalidConfig
     values = p["values"]
     id_shapes, extra = seqloss_id_parts(spec, shapes, p) if spec.name in SEQLOSS_LAYERS else (shapes, [])
+    if spec.is_update_rule:
+        id_shapes = optim_id_shapes(shapes)
     id_hparams = {name: value for name, value in hparams.items()
                   if spec.hyper(name).in_id_at_default or value != spec.hyper(name).default_for(hparams)}
     identifier = case_id(spec.name, id_hparams, id_shapes, p["dtype"], values, kernel, extra)
@@ -86,6 +89,8 @@ def _shapes(spec: LayerSpec, p: Mapping[str, Any], hparams: Mapping[str, Any]) -
         return seqloss_shapes(spec, p, hparams), None
     if family in FAMILY_SHAPES:
         return FAMILY_SHAPES[family](spec, p, hparams)
+    if spec.is_update_rule:
+        return optim_shapes(spec, p, hparams)
     if family == "conv":
         c_in, c_out = _as_shape(p["channels"]) if not isinstance(p["channels"], int) else (p["channels"],) * 2
         kernel = _pair(p.get("kernel_size", 3))
@@ -131,18 +136,19 @@ class Capabilities:
 ALL_SUPPORTED = Capabilities()
 
 
-def _value_for_check(name: str, value: Any) -> Any:
-    """A case-file value as the hyperparameter value it stands for, where that is context-free."""
+def _value_for_check(layer: str, name: str, value: Any) -> Any:
+    """A case-file value as the hyperparameter value it stands for, where that is context-free
+    (a pair only where this layer's hyperparameter is one: max_pool1d's stride stays an int)."""
     if value == "none" or (name == "divisor_override" and value == 0):
         return None
     if name == "norm_type":
         return float(value)
     if value in ("same", "valid", "depthwise"):
         return value
-    return _pair(value) if name in _PAIR_HYPERS else value
+    hyper = next((h for h in LAYERS[layer].hypers if h.name == name), None)
+    return _pair(value, hyper.arity) if hyper is not None and hyper.pair else value
 
 
-_PAIR_HYPERS = frozenset(h.name for spec in LAYERS.values() for h in spec.hypers if h.pair)
 value_for_check = _value_for_check
 
 
@@ -157,7 +163,7 @@ def _restricted(space: Space, capabilities: Capabilities) -> Space:
         kept = {}
         for name, values in section.items():
             if name in hypers:
-                values = [v for v in values if v == "depthwise" or check(name, _value_for_check(name, v))]
+                values = [v for v in values if v == "depthwise" or check(name, _value_for_check(space.layer, name, v))]
             kept[name] = values
         return kept
 

@@ -14,6 +14,7 @@ from .inputs_seqloss import SEQLOSS_VALUE_KINDS, seqloss_inputs
 from .shapes_seqloss import SEQLOSS_LAYERS
 from .inputs_convnorm import INPUT_MAKERS
 from .inputs_convnorm import VALUE_KINDS as _CONVNORM_KINDS
+from .inputs_optim import OPTIM_KINDS, optim_inputs
 
 __all__ = ["MAGNITUDE_KINDS", "VALUE_KINDS", "make_inputs", "make_upstream_gradient", "make_upstream_gradients"]
 
@@ -40,11 +41,13 @@ VALUE_KINDS.update({
     **_CONVNORM_KINDS,
 })
 VALUE_KINDS.update(SEQLOSS_VALUE_KINDS)
+VALUE_KINDS.update({name: OPTIM_KINDS for name, spec in LAYERS.items() if spec.is_update_rule})
 """Input kinds per layer. ties: values on a coarse grid so windows hold equal maxima (torch routes
 the gradient to the first); very_negative: all inputs far below zero, so zero padding instead of
 -inf padding shows; zeros: exact zeros at the ReLU kink; large: |x| up to hundreds (overflow in
 naive exp); edges: probabilities exactly 0 and 1 for binary cross-entropy; below_sentinels,
-near_max, tiny, mixed_magnitudes: see :func:`magnitude_values`."""
+near_max, tiny, mixed_magnitudes: see :func:`magnitude_values`. The update rules' kinds
+(zeros, tiny, huge gradients) are described in :mod:`.inputs_optim`."""
 
 
 def magnitude_values(rng: np.random.Generator, shape: tuple[int, ...], kind: str, dtype: str) -> np.ndarray:
@@ -98,6 +101,8 @@ def make_inputs(case: Case) -> dict[str, np.ndarray | None]:
     """
     if case.layer in INPUT_MAKERS:
         return INPUT_MAKERS[case.layer](case)
+    if LAYERS[case.layer].is_update_rule:
+        return optim_inputs(case)
     rng = np.random.default_rng(case.seed)
     if case.layer in SEQLOSS_LAYERS:
         return seqloss_inputs(case, rng, _input, _target)

@@ -28,6 +28,7 @@ from typing import Any
 from ..specs import LAYERS, CaseFileError, LayerSpec
 from .case import DTYPES
 from .inputs import VALUE_KINDS
+from .inputs_optim import OPTIM_SHAPE_DEFAULTS, OPTIM_SHAPE_PARAMS
 from .shapes_seqloss import SEQLOSS_PARAMS
 from .shapes_convnorm import SHAPE_DEFAULTS as _CONVNORM_DEFAULTS
 from .shapes_convnorm import SHAPE_PARAMS as _CONVNORM_PARAMS
@@ -45,6 +46,7 @@ _SHAPE_PARAMS = {
     "loss": ("input_shape", "class_weight", "element_weight"),
     **_CONVNORM_PARAMS,
     **SEQLOSS_PARAMS,
+    **OPTIM_SHAPE_PARAMS,
 }
 _COMMON_PARAMS = ("dtype", "values")
 _TABLE_KEYS = ("grid", "vary", "pairwise", "tolerance")
@@ -53,6 +55,7 @@ SHAPE_DEFAULTS = {
     "batch": 2, "channels": 3, "input_size": (6, 6), "bias": True, "batch_shape": (4,),
     "features": (5, 3), "input_shape": (4, 5), "dtype": "float64", "values": "normal",
     **_CONVNORM_DEFAULTS,
+    **OPTIM_SHAPE_DEFAULTS,
 }
 
 
@@ -177,7 +180,7 @@ def _check_value_type(space: Space, name: str, value: Any) -> None:
             ok = space.layer in ("conv1d", "conv2d", "conv3d")
         if not ok:
             raise CaseFileError(space.source, key, f"{value!r} is not an int or a [h, w] pair")
-    if name in {"input_shape", "batch_shape", "features", "channels"}:
+    if name in {"input_shape", "batch_shape", "features", "channels", "param_shape"}:
         ok = isinstance(value, int) or (isinstance(value, tuple) and all(isinstance(v, int) for v in value))
         if not ok:
             raise CaseFileError(space.source, key, f"{value!r} is not an int or a list of ints")

@@ -140,7 +140,7 @@ def parameter_domains(space: Space, capabilities: Capabilities = ALL_SUPPORTED,
         elif widened and name == "groups":
             values = list(range(1, max(_ints(values) or [1]) + 1)) + [v for v in values if isinstance(v, str)]
         if is_hyper and check is not None:
-            values = [v for v in values if v == "depthwise" or check(name, value_for_check(name, v))]
+            values = [v for v in values if v == "depthwise" or check(name, value_for_check(space.layer, name, v))]
         if not values:
             raise ValueError(f"{space.layer}: no value of {name} is supported")
         domains[name] = st.sampled_from(list(values))

@@ -1,4 +1,4 @@
-"""The command line (one module per group of commands): ``refcheck run``, ``fuzz``, ``convention``, ``report``, ``diff`` and ``show``.
+"""The command line (one module per group of commands): ``refcheck run``, ``fuzz``, ``convention``, ``report``, ``diff``, ``show`` and ``network``.
 
 Exit codes of ``run``: 0 every case passed or was skipped, and something was checked; 1 a case
 failed or errored; 2 a usage or case-file error (nothing written); 5 nothing was checked (every
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ..specs import RefcheckError
 from .inspect_convention import convention_command, inspect_command
+from .network import network_command
 from .exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
 from .fuzz import fuzz_command
 from .parser import build_parser
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"run": run_command, "inspect": inspect_command, "convention": convention_command,
                     "report": report_command, "diff": diff_command, "show": show_command,
-                    "fuzz": fuzz_command}
+                    "network": network_command, "fuzz": fuzz_command}
         return commands[args.command](args)
     except RefcheckError as error:
         print(f"refcheck: error: {error}", file=sys.stderr)

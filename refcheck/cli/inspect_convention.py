@@ -27,11 +27,12 @@ def add_inspect_command(commands: argparse._SubParsersAction) -> None:
 
 def inspect_command(args: argparse.Namespace) -> int:
     from ..adapters.inspect_report import inspect_text
+    from ..execution.frameworks import frameworks_imported_by
     from ..execution.implementation import load_implementation
 
     implementation = load_implementation(args.impl, args.map)
     print(inspect_text(implementation.name, implementation.layers, implementation.discovery,
-                       implementation.mapping_source))
+                       implementation.mapping_source, frameworks=frameworks_imported_by(implementation.module)))
     return EXIT_OK
 
 

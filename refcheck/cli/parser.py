@@ -8,6 +8,7 @@ from .. import __version__
 from .exit_codes import EXIT_USAGE
 from .fuzz import add_fuzz_command
 from .inspect_convention import add_inspect_command
+from .network import add_network_command
 from .report_commands import add_report_commands
 
 __all__ = ["build_parser"]
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_options(run)
     add_inspect_command(commands)
     add_report_commands(commands)
+    add_network_command(commands)
     add_fuzz_command(commands, _add_check_options)
 
     convention = commands.add_parser("convention", help="the convolution vs cross-correlation explorer",

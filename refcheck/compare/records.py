@@ -45,7 +45,7 @@ class CaseRun:
     rerun: Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
-        if not self.gradients:
+        if not self.gradients and self.spec.differentiable_outputs:  # an update rule has none
             self.gradients = {self.spec.differentiable_outputs[0]: self.dout}
 
 

@@ -75,7 +75,9 @@ def compare_tensor(name: str, result: Any, reference: np.ndarray | None, torch_a
                    dtype: str, overrides: Mapping[str, float] | None = None) -> TensorComparison:
     """Compare ``result`` (from the implementation) with the float64 ``reference``.
 
-    Checks, in order: presence, type, shape, dtype, non-finite values, then the error rule.
+    Checks, in order: presence, type, shape, dtype, non-finite values, then the error rule. A numeric
+    result of the wrong dtype fails, and its values are compared all the same: the reason ends with
+    "values right" or "values also wrong: ..." and the error columns are filled.
     """
     if reference is None:
         if result is None:
@@ -90,8 +92,9 @@ def compare_tensor(name: str, result: Any, reference: np.ndarray | None, torch_a
     result = np.asarray(result)
     if result.shape != reference.shape:
         return TensorComparison(False, f"{name} shape {result.shape} != expected {reference.shape}")
-    if result.dtype != np.dtype(dtype):
-        return TensorComparison(False, f"{name} dtype {result.dtype} != expected {dtype}")
+    wrong_dtype = f"{name} dtype {result.dtype} != expected {dtype}" if result.dtype != np.dtype(dtype) else ""
+    if wrong_dtype and result.dtype.kind not in "biuf":
+        return TensorComparison(False, wrong_dtype)
     torch_eps = 0.0 if torch_at_dtype is None else relative_error_eps(torch_at_dtype, reference, dtype)
     allowed = tolerance_eps(dtype, torch_eps, overrides)
     wide = result.astype(np.float64)
@@ -105,15 +108,26 @@ def compare_tensor(name: str, result: Any, reference: np.ndarray | None, torch_a
     rel = max_abs / scale
     stats = dict(max_abs_error=max_abs, max_rel_error=rel, error_eps=error, torch_error_eps=torch_eps,
                  tolerance_eps=allowed, worst_index=worst, mismatched=mismatched, total=int(diff.size))
+    values = _values_reason(name, wide, reference, error, allowed, worst, mismatched, max_abs)
+    if wrong_dtype:
+        # The dtype alone fails the tensor; the values are still compared so that a value error in the
+        # same tensor is not hidden behind it.
+        return TensorComparison(False, f"{wrong_dtype}; " + (f"values also wrong: {values}" if values else "values right"),
+                                **stats)
+    return TensorComparison(not values, values, **stats)
+
+
+def _values_reason(name: str, wide: np.ndarray, reference: np.ndarray, error: float, allowed: float,
+                   worst: tuple[int, ...], mismatched: int, max_abs: float) -> str:
+    """Why the values fail (non-finite values, then the error rule), or "" when they pass."""
     nonfinite = ~np.isfinite(wide) & np.isfinite(reference)
     if nonfinite.any():
         index = tuple(int(i) for i in np.argwhere(nonfinite)[0])
-        return TensorComparison(False, f"{name} has {int(nonfinite.sum())} non-finite values where the reference "
-                                       f"is finite (first at index {index}: {wide[index]})", **stats)
+        return (f"{name} has {int(nonfinite.sum())} non-finite values where the reference "
+                f"is finite (first at index {index}: {wide[index]})")
     if error > allowed:
         reference_value = float(reference[worst]) if worst or reference.ndim == 0 else float("nan")
-        reason = (f"{name}: mismatched elements {mismatched} / {diff.size} "
-                  f"({100.0 * mismatched / max(diff.size, 1):.1f}%); greatest difference {max_abs:.3g} at index "
-                  f"{worst} ({float(wide[worst]):.6g} vs {reference_value:.6g}), {error:.3g} eps > {allowed:.3g} allowed")
-        return TensorComparison(False, reason, **stats)
-    return TensorComparison(True, "", **stats)
+        return (f"{name}: mismatched elements {mismatched} / {wide.size} "
+                f"({100.0 * mismatched / max(wide.size, 1):.1f}%); greatest difference {max_abs:.3g} at index "
+                f"{worst} ({float(wide[worst]):.6g} vs {reference_value:.6g}), {error:.3g} eps > {allowed:.3g} allowed")
+    return ""

@@ -10,7 +10,9 @@ from .losses import LOSS_CHECKS
 from .losses_weighted import WEIGHTED_LOSS_CHECKS
 from .masks import DROPOUT_CHECKS, EMBEDDING_CHECKS
 from .norm import NORM_CHECKS
+from .optim import OPTIM_CHECKS
 from .pooling import POOLING_CHECKS
+from .pooling1d import POOLING1D_CHECKS
 from .sequence import SEQUENCE_CHECKS
 
 __all__ = ["checks_for"]
@@ -36,8 +38,12 @@ def checks_for(layer: str) -> list[tuple[tuple[str, ...], Check]]:
         return DROPOUT_CHECKS if layer == "dropout" else EMBEDDING_CHECKS
     if layer == "linear":
         return LINEAR_CHECKS
+    if layer in ("sgd", "rmsprop", "adam", "adamw"):
+        return OPTIM_CHECKS
     if layer in POOLING_CHECKS:
         return POOLING_CHECKS[layer]
+    if layer in POOLING1D_CHECKS:
+        return POOLING1D_CHECKS[layer]
     if layer in SEQUENCE_CHECKS:
         return SEQUENCE_CHECKS[layer]
     if layer in ("mse_loss", "binary_cross_entropy_with_logits"):

@@ -1,5 +1,7 @@
 """conv2d mistakes: a flipped kernel, transposed weight layouts, a stride forgotten in the
-backward, the forward padding cropped from the wrong place, and 'same' padding on the wrong side."""
+backward, the forward padding cropped from the wrong place or by a slice that only fits some paddings
+(``pad:-pad``, empty at padding 0; a hard-coded ``1:-1``, right only at padding 1), and 'same' padding
+on the wrong side."""
 from __future__ import annotations
 
 import numpy as np
@@ -99,8 +101,7 @@ def padding_cropped(context: Context, tensor: str) -> str | None:
     (top, bottom), (left, right) = sides
     if top + bottom + left + right == 0:
         return None
-    padded = context.torch("prepadded", tensors={"input": _padded_input(context, sides)},
-                           hparams={"padding": (0, 0)})["grad_input"]
+    padded = _padded_gradient(context, sides)
     height, width = context.tensors["input"].shape[2:]
     for row in range(top + bottom + 1):
         for col in range(left + right + 1):
@@ -110,6 +111,44 @@ def padding_cropped(context: Context, tensor: str) -> str | None:
                         f"columns {col}:{col + width}; drop the forward padding, rows {top}:{top + height}, "
                         f"columns {left}:{left + width}")
     return None
+
+
+def _padded_gradient(context: Context, sides: tuple[Pair, Pair]) -> np.ndarray:
+    """torch's gradient with respect to the padded input (what a backward crops the padding from)."""
+    return context.torch("prepadded", tensors={"input": _padded_input(context, sides)},
+                         hparams={"padding": (0, 0)})["grad_input"]
+
+
+def cropped_by_negative_padding(context: Context, tensor: str) -> str | None:
+    """grad_input cropped with ``[pad:-pad]``: right where the padding is positive, empty where it is 0.
+
+    Recognised from the shape alone (there are no values to compare): the result is empty along
+    exactly the spatial axes whose padding is 0 and has the input's size along the others.
+    """
+    result, reference = context.result(tensor), context.reference(tensor)
+    sides = _sides(context)
+    if result is None or reference is None or result.ndim != 4 or result.shape[:2] != reference.shape[:2]:
+        return None
+    zero_axes = [index for index, (before, _) in enumerate(sides) if before == 0]
+    expected = tuple(0 if axis in zero_axes else size for axis, size in enumerate(reference.shape[2:]))
+    if not zero_axes or result.shape[2:] != expected:
+        return None
+    return ("padding cropped with [pad:-pad]: at padding 0 that slice is empty (x[0:-0] is x[0:0]), so grad_input "
+            f"has shape {result.shape}; crop with [pad:pad + H, pad:pad + W] (or [pad:H_padded - pad]) instead")
+
+
+def cropped_by_one(context: Context, tensor: str) -> str | None:
+    """grad_input cropped with a hard-coded ``[1:-1, 1:-1]``: right at padding 1 only."""
+    sides = _sides(context)
+    if all(side == (1, 1) for side in sides):
+        return None
+    padded = _padded_gradient(context, sides)
+    if min(padded.shape[2:]) < 3 or not context.explains(tensor, padded[:, :, 1:-1, 1:-1]):
+        return None
+    padding = tuple(before for before, _ in sides)
+    return (f"padding cropped with a hard-coded [1:-1]: that drops one row and column on each side, right only "
+            f"at padding 1; at padding {padding} crop the forward padding, "
+            "[pad_h:pad_h + H, pad_w:pad_w + W]")
 
 
 def same_padding_side(context: Context, tensor: str) -> str | None:
@@ -136,6 +175,8 @@ CONV2D_CHECKS: list[tuple[tuple[str, ...], Check]] = [
     (("output", "grad_input", "grad_weight"), weight_layout),
     (("grad_input", "grad_weight"), stride_ignored),
     (("grad_input",), padding_cropped),
+    (("grad_input",), cropped_by_negative_padding),
+    (("grad_input",), cropped_by_one),
     (("output", "grad_input"), same_padding_side),
     (("grad_bias",), bias_not_summed),
     (("grad_weight",), averaged_over_batch),

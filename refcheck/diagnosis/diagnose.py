@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .checks import checks_for
-from .context import Context
+from .context import Check, Context
+from .dtype import dtype_message, wrong_dtype
 from .generic import mutation_message
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -57,19 +58,30 @@ def _diagnose(run: CaseRun) -> dict[str, str]:
     for tensor in context.failing():
         if context.result(tensor) is None:
             continue
-        for tensors, check in checks:
-            if tensor not in tensors:
-                continue
-            try:
-                message = check(context, tensor)
-            except Exception:  # this mistake does not apply here (odd shapes, a rejected re-run, ...)
-                message = None
-            if message:
-                findings[tensor] = message
-                break
+        dtype_wrong = wrong_dtype(context, tensor)
+        values_right = dtype_wrong and context.close(tensor, context.result(tensor))
+        message = None if values_right else _first_finding(checks, context, tensor)
+        if dtype_wrong:  # the dtype, and whether the values are right as well
+            message = dtype_message(context, tensor, message)
+        if message:
+            findings[tensor] = message
     if run.mutated:
         # Mutation fails every tensor of the case; name it first, then any numeric finding.
         text = mutation_message(run.mutated)
         for tensor in context.compared:
             findings[tensor] = f"{text}; {findings[tensor]}" if tensor in findings else text
     return findings
+
+
+def _first_finding(checks: list[tuple[tuple[str, ...], Check]], context: Context, tensor: str) -> str | None:
+    """The message of the first check that explains the failing tensor, or None."""
+    for tensors, check in checks:
+        if tensor not in tensors:
+            continue
+        try:
+            message = check(context, tensor)
+        except Exception:  # this mistake does not apply here (odd shapes, a rejected re-run, ...)
+            message = None
+        if message:
+            return message
+    return None

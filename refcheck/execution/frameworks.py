@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-__all__ = ["FRAMEWORKS", "frameworks_in_namespace", "frameworks_loaded"]
+__all__ = ["FRAMEWORKS", "frameworks_imported_by", "frameworks_in_namespace", "frameworks_loaded"]
 
 FRAMEWORKS = ("torch", "jax", "tensorflow", "autograd", "mxnet", "cupy")
 
@@ -34,4 +34,15 @@ def frameworks_in_namespace(module: ModuleType | None) -> list[str]:
         owner: Any = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
         if isinstance(owner, str) and _root(owner) in FRAMEWORKS:
             found.add(_root(owner))
+    return [name for name in FRAMEWORKS if name in found]
+
+
+def frameworks_imported_by(module: ModuleType | None) -> list[str]:
+    """The frameworks a module or any of its loaded submodules refers to (a package's modules included)."""
+    if module is None:
+        return []
+    prefix = f"{module.__name__}."
+    modules = [module] + [loaded for name, loaded in list(sys.modules.items())
+                          if name.startswith(prefix) and isinstance(loaded, ModuleType)]
+    found = {name for each in modules for name in frameworks_in_namespace(each)}
     return [name for name in FRAMEWORKS if name in found]

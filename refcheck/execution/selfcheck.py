@@ -55,7 +55,7 @@ def self_consistency(spec: LayerSpec, functions: LayerFunctions,
         """<upstream, forward(values)> / unit: finite even where the outputs are near float64's maximum."""
         returned, _ = functions.forward(*[None if values[n] is None else np.array(values[n], copy=True)
                                           for n in spec.tensors], **hparams)
-        outputs = named_outputs(spec, returned)
+        outputs = named_outputs(spec, returned, functions.origin)
         return float(sum(np.sum(np.asarray(outputs[name], dtype=np.float64) / unit * g)
                          for name, g in upstream.items()))
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..adapters import (ForeignResult, LayerFunctions, call_forward_backward, gradient_tuple, hparams_for_call,
-                        named_outputs, unsupported_reason, upstream_for_backward)
+                        named_outputs, unsupported_reason, upstream_for_backward, user_name)
 from ..cases import Case, make_inputs, make_upstream_gradients
 from ..specs import LAYERS, LayerSpec, Unsupported
 from .capture import capture_output
@@ -108,11 +108,13 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
     try:
         returned = functions.forward(*[handed[n] for n in spec.tensors], **hparams)
         if not isinstance(returned, tuple) or len(returned) != 2:
-            raw.update(status="error", reason=f"forward must return (out, cache), got {_describe(returned)}")
+            raw.update(status="error", reason=f"{user_name(functions.origin)} must return (out, cache), "
+                                              f"got {_describe(returned)}")
             return
         outputs, cache = returned
         try:
-            results.update({name: plain(value) for name, value in named_outputs(spec, outputs).items()})
+            named = named_outputs(spec, outputs, functions.origin)
+            results.update({name: plain(value) for name, value in named.items()})
         except ValueError as error:
             raw.update(status="error", reason=str(error))
             return
@@ -152,6 +154,58 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
     results.update({f"grad_{name}": plain(grad) for name, grad in zip(names, grads)})
 
 
+def _state_copy(state: dict[str, Any]) -> dict[str, Any]:
+    return {key: value.copy() if isinstance(value, np.ndarray) else value for key, value in state.items()}
+
+
+def _state_changed(before: dict[str, Any], handed: Any) -> bool:
+    if not isinstance(handed, dict) or handed.keys() != before.keys():
+        return True
+    return any(_changed(value, handed[key]) if isinstance(value, np.ndarray) else handed[key] is not value
+               for key, value in before.items())
+
+
+def _call_steps(raw: dict[str, Any], spec: LayerSpec, step: Any, tensors: dict[str, Any],
+                hparams: dict[str, Any]) -> None:
+    """An update rule's ``step(param, grad, state, **hparams)`` once per gradient, the state carried.
+
+    Every call gets fresh copies of the parameter, the gradient and the state (``{}`` first); a call
+    that changes them in place is recorded in ``raw["mutated"]``. ``raw["results"]`` gets the
+    parameter after each step (``param_step<k>``) and the state entries after the last
+    (``state_<key>``), as plain arrays.
+    """
+    param, state = tensors["param"], {}
+    results = raw["results"]
+    for index, grad in enumerate(tensors["grads"], start=1):
+        handed = {"param": np.array(param, copy=True), "grad": np.array(grad, copy=True), "state": _state_copy(state)}
+        try:
+            returned = step(handed["param"], handed["grad"], handed["state"], **hparams)
+        except Unsupported as error:
+            raw.update(status="skipped", reason=f"unsupported: {error}")
+            return
+        except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, exits included
+            _reraise_if_real_interrupt(error)
+            raw.update(status="error", reason=f"step {index} raised {_error_text(error)}",
+                       traceback=traceback.format_exc())
+            return
+        for name, before in (("param", param), ("grad", grad)):
+            if _changed(before, handed[name]):
+                raw["mutated"].append(f"step {index} mutated its input '{name}' in place")
+        if _state_changed(state, handed["state"]):
+            raw["mutated"].append(f"step {index} mutated the state it was given in place")
+        if not isinstance(returned, tuple) or len(returned) != 2 or not isinstance(returned[1], dict):
+            raw.update(status="error", reason=f"step {index} must return (new_param, new_state dict), "
+                                              f"got {_describe(returned)}")
+            return
+        param, state = returned
+        results[f"param_step{index}"] = plain(param)
+        if not isinstance(param, np.ndarray):
+            return  # the comparison names what it was; the next step could not take it
+    for name in spec.outputs:
+        if name.startswith("state_"):
+            results[name] = plain(state.get(name.removeprefix("state_")))
+
+
 def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = True,
                        forward_only: bool = False, map_path: str | None = None) -> dict[str, Any]:
     """Run one case of the implementation named by ``reference``; plain data for the trusted side.
@@ -164,20 +218,29 @@ def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = T
     raw: dict[str, Any] = {"case": case.id, "status": "ran", "reason": "", "results": {}, "mutated": [],
                            "backward_error": "", "grad_error": "", "traceback": "", "selfcheck": {},
                            "stdout": "", "stderr": "", "frameworks": [], "origin": "", "user_seconds": 0.0}
-    started = time.perf_counter()
     with capture_output() as captured:
         try:
             _run(raw, reference, case, selfcheck, forward_only, map_path)
         except BaseException as error:  # noqa: BLE001 - e.g. SystemExit while importing the module
             _reraise_if_real_interrupt(error)
             raw.update(status="error", reason=_error_text(error), traceback=traceback.format_exc())
-    raw.update(stdout=captured.stdout, stderr=captured.stderr, user_seconds=time.perf_counter() - started)
+    raw.update(stdout=captured.stdout, stderr=captured.stderr)
     return raw
 
 
 def _run(raw: dict[str, Any], reference: str | None, case: Case, selfcheck: bool, forward_only: bool,
          map_path: str | None) -> None:
     implementation = _implementation(reference, map_path)
+    # The case's own time, without loading the module (a fresh worker pays that once).
+    started = time.perf_counter()
+    try:
+        _run_loaded(raw, implementation, case, selfcheck, forward_only)
+    finally:
+        raw["user_seconds"] = time.perf_counter() - started
+
+
+def _run_loaded(raw: dict[str, Any], implementation: Implementation, case: Case, selfcheck: bool,
+                forward_only: bool) -> None:
     functions = implementation.layers.get(case.layer)
     raw["frameworks"] = _frameworks(implementation)
     if functions is None:
@@ -190,8 +253,12 @@ def _run(raw: dict[str, Any], reference: str | None, case: Case, selfcheck: bool
         return
     spec = LAYERS[case.layer]
     tensors = make_inputs(case)
-    gradients = make_upstream_gradients(case)
     hparams = hparams_for_call(functions, case.hparam_map)
+    if spec.is_update_rule:
+        _call_steps(raw, spec, functions.forward, tensors, hparams)
+        raw["frameworks"] = _frameworks(implementation)
+        return
+    gradients = make_upstream_gradients(case)
     _call(raw, spec, functions, tensors, gradients, hparams, forward_only)
     if raw["status"] == "ran" and not forward_only and selfcheck and not raw["mutated"] and functions.backward:
         try:

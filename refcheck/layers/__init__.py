@@ -1,8 +1,9 @@
 """The built-in numpy layers, following refcheck's implementation contract.
 
 Each layer has ``<layer>_forward(tensors..., *, hyperparameters) -> (out, cache)`` and
-``<layer>_backward(dout, cache) -> gradients``; `refcheck run` checks this module through the same
-path as a user's module.
+``<layer>_backward(dout, cache) -> gradients``, and each optimizer update rule has
+``<rule>_step(param, grad, state, *, hyperparameters) -> (new_param, new_state)``; `refcheck run`
+checks this module through the same path as a user's module.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .losses_extra import *  # noqa: F401,F403
 from .lp_pooling import *  # noqa: F401,F403
 from .norm_running import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
+from .optim import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .pooling1d import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .groups import FailureGroup
-from .tables import TENSORS as _TENSORS
+from .tables import DISPLAY_TENSORS, OTHER
 from .tables import tensor_cell
 
 __all__ = ["make_console", "print_coverage", "print_failures", "print_skips", "print_summary", "progress_bar"]
@@ -43,7 +43,7 @@ def progress_bar(console: Console, total: int) -> Iterator[Callable[[Any, list[d
         yield advance
 
 
-_SHORT = {"output": "out", "grad_input": "d_in", "grad_weight": "d_w", "grad_bias": "d_b"}
+_SHORT = {"output": "out", "grad_input": "d_in", "grad_weight": "d_w", "grad_bias": "d_b", OTHER: "other"}
 GROUPS_SHOWN = 6
 
 
@@ -59,7 +59,7 @@ def print_summary(console: Console, summary: pd.DataFrame) -> None:
     table.add_column("layer", overflow="fold")
     for column in ("pass", "fail", "err", "skip"):
         table.add_column(column, justify="right")
-    tensors = [t for t in _TENSORS if summary.get(f"{t}_ratio") is not None
+    tensors = [t for t in DISPLAY_TENSORS if summary.get(f"{t}_ratio") is not None
                and (summary[f"{t}_ratio"].notna().any() or (summary[f"{t}_kind"].fillna("") != "").any())]
     for tensor in tensors:
         table.add_column(_SHORT[tensor], justify="right")
@@ -78,6 +78,11 @@ def print_summary(console: Console, summary: pd.DataFrame) -> None:
             cells.append(Text(row.get("note") or "", style="dim"))
         table.add_row(*cells)
     console.print(table)
+    if OTHER in tensors:
+        failing = [f"{row['layer']}: {row[OTHER + '_tensor']}" for row in summary.to_dict(orient="records")
+                   if row.get(f"{OTHER}_failing") is True]
+        legend = "other: worst further output or gradient (new_running_var, h_n, grad_h0, ...)"
+        console.print(Text(legend + (f"; failing: {', '.join(failing)}" if failing else ""), style="dim"))
     if missing:
         console.print(Text(f"not implemented: {', '.join(missing)}", style="dim"))
 

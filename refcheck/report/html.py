@@ -13,7 +13,7 @@ import pandas as pd
 
 from .groups import FailureGroup
 from .markdown import EXPLANATION
-from .tables import TENSORS, tensor_cell
+from .tables import DISPLAY_TENSORS, OTHER, tensor_cell
 
 __all__ = ["summary_html"]
 
@@ -49,7 +49,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[tuple[str, str]]], row
 
 def _layer_table(summary: pd.DataFrame) -> str:
     header = ["layer", "cases", "passed", "failed", "error", "skipped"]
-    header += [f"{t} err/tol (torch)" for t in TENSORS] + ["worst case", "diagnosis / note"]
+    shown = [t for t in DISPLAY_TENSORS if t != OTHER or (summary.get(f"{OTHER}_tensor") is not None
+                                                           and (summary[f"{OTHER}_tensor"].fillna("") != "").any())]
+    header += [f"{'other tensors' if t == OTHER else t} err/tol (torch)" for t in shown]
+    header += ["worst case", "diagnosis / note"]
     rows, classes = [], []
     for row in summary.to_dict(orient="records"):
         if row.get("note") == "not implemented":
@@ -59,7 +62,7 @@ def _layer_table(summary: pd.DataFrame) -> str:
         for column in ("cases", "passed", "failed", "error", "skipped"):
             failing = column in ("failed", "error") and row[column] > 0
             cells.append((str(row[column]), "num fail" if failing else "num"))
-        for tensor in TENSORS:
+        for tensor in shown:
             text = tensor_cell(row, tensor)
             failing = row.get(f"{tensor}_failing") is True
             cells.append((("✗ " if failing else "") + escape(text), "num fail" if failing else "num"))

@@ -56,7 +56,7 @@ def junit_xml(records: Sequence[Mapping[str, Any]]) -> str:
             seconds = _seconds(rows)
             total_time += seconds
             element = ET.SubElement(suite, "testcase", classname=f"refcheck.{layer}", name=case_id,
-                                    time=f"{seconds:.3f}")
+                                    time=f"{seconds:.6f}")
             message = str(worst.get("reason") or status)[:1000]
             if status in ("failed", "error"):
                 counts[status] += 1
@@ -73,5 +73,5 @@ def junit_xml(records: Sequence[Mapping[str, Any]]) -> str:
         suite.set("failures", str(counts["failed"]))
         suite.set("errors", str(counts["error"]))
         suite.set("skipped", str(counts["skipped"]))
-        suite.set("time", f"{total_time:.3f}")
+        suite.set("time", f"{total_time:.6f}")
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)

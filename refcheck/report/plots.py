@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .tables import TENSORS
+from .tables import DISPLAY_TENSORS, OTHER
 
 __all__ = ["case_figure", "figure_png", "overview_figure"]
 
@@ -42,11 +42,12 @@ def overview_figure(summary: pd.DataFrame) -> bytes | None:
 
     rows = []
     for row in summary.to_dict(orient="records"):
-        for tensor in TENSORS:
+        for tensor in DISPLAY_TENSORS:
             ratio, kind = row.get(f"{tensor}_ratio"), row.get(f"{tensor}_kind")
             if (ratio is None or pd.isna(ratio)) and not (isinstance(kind, str) and kind):
                 continue
-            rows.append((f"{row['layer']} · {tensor}", ratio, row.get(f"{tensor}_torch_ratio"),
+            name = row.get(f"{OTHER}_tensor") if tensor == OTHER else tensor
+            rows.append((f"{row['layer']} · {name}", ratio, row.get(f"{tensor}_torch_ratio"),
                          kind if isinstance(kind, str) else "", bool(row.get(f"{tensor}_failing"))))
     if not rows:
         return None

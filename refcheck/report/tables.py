@@ -10,7 +10,8 @@ import pandas as pd
 from ..specs import LAYERS
 from .ranking import cause, error_ratio, rank, reason_kind
 
-__all__ = ["FIRST_COLUMNS", "TENSORS", "case_statuses", "cases_frame", "display_summary", "summary_frame", "tensor_cell"]
+__all__ = ["DISPLAY_TENSORS", "FIRST_COLUMNS", "OTHER", "TENSORS", "case_statuses", "cases_frame", "display_summary",
+           "summary_frame", "tensor_cell"]
 
 FIRST_COLUMNS = ["layer", "case", "tensor", "dtype", "status", "reason", "diagnosis", "implementation", "max_abs_error",
                  "max_rel_error", "error_eps", "torch_error_eps", "tolerance_eps", "worst_index", "mismatched",
@@ -18,6 +19,10 @@ FIRST_COLUMNS = ["layer", "case", "tensor", "dtype", "status", "reason", "diagno
 _LAST_COLUMNS = ["values", "seed", "duration_s"]
 _NOT_IN_CSV = ("traceback", "stdout", "stderr")
 TENSORS = _TENSORS = ("output", "grad_input", "grad_weight", "grad_bias")
+OTHER = "other"
+"""The summary's pseudo-tensor for every other compared tensor of a layer (new_running_mean, h_n,
+grad_weight_ih, ...): its worst one, named in ``other_tensor``."""
+DISPLAY_TENSORS = (*TENSORS, OTHER)
 _STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 
 
@@ -67,7 +72,10 @@ def summary_frame(frame: pd.DataFrame, not_implemented: Iterable[str] = ()) -> p
     the largest error relative to the tolerance (``ratio``, dtype-free). Per tensor the columns are
     ``<t>_ratio`` and torch's own ``<t>_torch_ratio``, the same in epsilons of that case's dtype
     (``<t>_eps``, ``<t>_torch_eps``, ``<t>_dtype``), ``<t>_kind`` (non-numeric failure, e.g. 'shape')
-    and ``<t>_failing``. ``worst_case`` is the worst case of the layer over all tensors.
+    and ``<t>_failing``. Every other compared tensor of a layer (the extra outputs of multi-output
+    layers such as ``new_running_var`` or ``h_n``, and their gradients) is folded into the ``other``
+    columns, the worst of them named in ``other_tensor``. ``worst_case`` is the worst case of the
+    layer over all tensors.
     """
     rows = []
     statuses = case_statuses(frame)
@@ -82,8 +90,11 @@ def summary_frame(frame: pd.DataFrame, not_implemented: Iterable[str] = ()) -> p
                                "passed": int(per_case.get("passed", 0)), "failed": int(per_case.get("failed", 0)),
                                "error": int(per_case.get("error", 0)), "skipped": int(per_case.get("skipped", 0))}
         worst_overall: dict[str, Any] | None = None
-        for tensor in _TENSORS:
-            candidates = by_layer.get(layer, {}).get(tensor, [])
+        tensors_of_layer = by_layer.get(layer, {})
+        others = [record for name, found in tensors_of_layer.items() if name not in _TENSORS for record in found]
+        row[f"{OTHER}_tensor"] = str(max(others, key=rank)["tensor"]) if others else ""
+        for tensor in DISPLAY_TENSORS:
+            candidates = others if tensor == OTHER else tensors_of_layer.get(tensor, [])
             if not candidates:
                 row.update({f"{tensor}{s}": math.nan for s in ("_ratio", "_torch_ratio", "_eps", "_torch_eps")})
                 row.update({f"{tensor}_dtype": "", f"{tensor}_kind": "", f"{tensor}_failing": False})
@@ -106,8 +117,8 @@ def summary_frame(frame: pd.DataFrame, not_implemented: Iterable[str] = ()) -> p
         rows.append({"layer": layer, "cases": 0, "passed": 0, "failed": 0, "error": 0, "skipped": 0,
                      "worst_case": "", "note": "not implemented"})
     columns = ["layer", "cases", "passed", "failed", "error", "skipped"]
-    columns += [f"{t}{suffix}" for t in _TENSORS for suffix in _TENSOR_SUFFIXES]
-    columns += ["worst_case", "note", "diagnosis"]
+    columns += [f"{t}{suffix}" for t in DISPLAY_TENSORS for suffix in _TENSOR_SUFFIXES]
+    columns += [f"{OTHER}_tensor", "worst_case", "note", "diagnosis"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -135,16 +146,19 @@ def _main_diagnosis(layer_rows: pd.DataFrame) -> str:
 
 
 def tensor_cell(summary_row: Mapping[str, Any], tensor: str, torch: bool = True) -> str:
-    """One tensor's worst error as shown: 'err/tol (torch's err/tol)', or the failure kind."""
+    """One tensor's worst error as shown: 'err/tol (torch's err/tol)', or the failure kind; the
+    ``other`` cell names its tensor when torch's error is shown too ('0.05 (0.01) new_running_var')."""
+    name = summary_row.get(f"{OTHER}_tensor") if tensor == OTHER and torch else ""
+    suffix = f" {name}" if isinstance(name, str) and name else ""
     kind = summary_row.get(f"{tensor}_kind")
     if isinstance(kind, str) and kind:
-        return kind
+        return kind + suffix
     ratio = summary_row.get(f"{tensor}_ratio")
     if ratio is None or pd.isna(ratio):
         return ""
     if not torch:
         return f"{ratio:.2g}"
-    return f"{ratio:.2g} ({summary_row.get(f'{tensor}_torch_ratio'):.2g})"
+    return f"{ratio:.2g} ({summary_row.get(f'{tensor}_torch_ratio'):.2g}){suffix}"
 
 
 def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
@@ -153,6 +167,8 @@ def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
     records = summary.to_dict(orient="records")
     for tensor in _TENSORS:
         shown[f"{tensor} err/tol (torch)"] = [tensor_cell(row, tensor) for row in records]
+    if OTHER + "_tensor" in summary and (summary[OTHER + "_tensor"].fillna("") != "").any():
+        shown["other tensors err/tol (torch)"] = [tensor_cell(row, OTHER) for row in records]
     shown["worst case"] = summary["worst_case"]
     shown["note"] = summary["note"].fillna("")
     shown["diagnosis"] = summary["diagnosis"].fillna("")

@@ -101,6 +101,11 @@ class LayerSpec:
         return self.outputs + tuple(f"grad_{name}" for name in self.differentiable)
 
     @property
+    def is_update_rule(self) -> bool:
+        """An optimizer update rule: a pure ``<rule>_step`` called step after step, not forward/backward."""
+        return self.family == "optimizer"
+
+    @property
     def multi_output(self) -> bool:
         return len(self.outputs) > 1
 
@@ -271,10 +276,12 @@ _SPECS = (
 from .conv_nd import CONV_ND_SPECS  # noqa: E402
 from .elementwise_specs import ELEMENTWISE_SPECS  # noqa: E402
 from .norm import NORM_SPECS  # noqa: E402
+from .optim_specs import OPTIM_SPECS  # noqa: E402
 from .sequence_specs import SEQUENCE_SPECS  # noqa: E402
 
 LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in
-                                _SPECS + CONV_ND_SPECS + NORM_SPECS + ELEMENTWISE_SPECS + SEQUENCE_SPECS}
+                                _SPECS + CONV_ND_SPECS + NORM_SPECS + ELEMENTWISE_SPECS + SEQUENCE_SPECS
+                                + OPTIM_SPECS}
 
 
 def layer_spec(name: str) -> LayerSpec:

@@ -1,0 +1,128 @@
+"""Skips, errors and failures name the user's function or class (never refcheck's internal names
+such as ``linear_forward`` for code that has no such function, or "CS231n svm_loss" for a function
+the user named otherwise). Small modules written here are checked through the public API."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+from refcheck.execution.sweep import check
+
+SPACES = """
+[linear]
+[linear.grid]
+features = [[3, 4]]
+bias = [true, false]
+batch_shape = [[4]]
+dtype = ["float64"]
+
+[lstm_cell]
+[lstm_cell.grid]
+batch = [3]
+input_features = [2]
+hidden_size = [2]
+bias = [true]
+dtype = ["float64"]
+
+[multi_margin_loss]
+[multi_margin_loss.grid]
+class_weight = [false, true]
+input_shape = [[4, 5]]
+dtype = ["float64"]
+
+[nll_loss]
+[nll_loss.grid]
+class_weight = [false, true]
+input_shape = [[4, 5]]
+dtype = ["float64"]
+"""
+
+CONTRACT = '''
+import numpy as np
+
+def linear_forward(x, weight):              # no bias argument at all
+    return x @ weight.T, (x, weight)
+
+def linear_backward(dout, cache):
+    x, weight = cache
+    return dout @ weight, dout.T @ x, None
+
+def lstm_cell_forward(input, hx, cx, weight_ih, weight_hh, bias_ih, bias_hh):
+    return np.zeros_like(hx), None           # returns h only, not (h, c)
+
+def lstm_cell_backward(dout, cache):
+    raise NotImplementedError
+'''
+
+CS231N = '''
+import numpy as np
+
+def svm_loss(x, y):
+    n = x.shape[0]
+    margins = np.maximum(0, x - x[np.arange(n), y][:, None] + 1.0)
+    margins[np.arange(n), y] = 0
+    dx = (margins > 0).astype(x.dtype)
+    dx[np.arange(n), y] -= dx.sum(axis=1)
+    return margins.sum() / n, dx / n
+'''
+
+OBJECTS = '''
+import numpy as np
+
+class NLLLoss:
+    def __init__(self, reduction="mean"):   # no weight keyword
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        self.input, self.target = input, target
+        picked = -input[np.arange(len(target)), target]
+        return picked.mean() if self.reduction == "mean" else picked.sum()
+
+    def backward(self):
+        grad = np.zeros_like(self.input)
+        grad[np.arange(len(self.target)), self.target] = -1.0
+        return grad / len(self.target) if self.reduction == "mean" else grad
+'''
+
+
+def _run(tmp_path: Path, name: str, source: str, layers: list[str]) -> pd.DataFrame:
+    folder = tmp_path / "cases"
+    folder.mkdir(exist_ok=True)
+    (folder / "space.toml").write_text(SPACES, encoding="utf-8")
+    module = tmp_path / f"{name}.py"
+    module.write_text(textwrap.dedent(source), encoding="utf-8")
+    return check(impl=str(module), layers=layers, cases=folder, workers=0, selfcheck=False)
+
+
+def test_a_missing_optional_tensor_names_the_users_function(tmp_path):
+    frame = _run(tmp_path, "my_dense", CONTRACT, ["linear"])
+    skipped = frame[frame["status"] == "skipped"]
+    assert not skipped.empty
+    assert set(skipped["reason"]) == {"unsupported: my_dense.linear_forward takes no bias tensor; this case has one"}
+    assert set(frame.loc[frame["status"] != "skipped", "status"]) == {"passed"}
+
+
+def test_a_multi_output_layer_returning_one_array_names_the_users_function(tmp_path):
+    frame = _run(tmp_path, "my_cells", CONTRACT, ["lstm_cell"])
+    assert set(frame["status"]) == {"error"}
+    expected = "my_cells.lstm_cell_forward must return ((h_1, c_1), cache); its first item is ndarray"
+    assert set(frame["reason"]) == {expected}
+
+
+def test_cs231n_limits_name_the_users_function_not_refchecks(tmp_path):
+    frame = _run(tmp_path, "assignment", CS231N, ["multi_margin_loss"])
+    weighted = frame[frame["case"].str.contains("-w5-", regex=False)]
+    reasons = set(frame.loc[frame["status"] == "skipped", "reason"])
+    assert reasons == {"unsupported: svm_loss has no class weights"}, reasons
+    assert set(weighted["status"]) == {"skipped"} and len(weighted) == 2
+    assert set(frame.loc[frame["status"] != "skipped", "status"]) == {"passed"}
+    assert not frame["reason"].fillna("").str.contains("CS231n").any()
+
+
+def test_an_object_loss_without_a_weight_keyword_is_named(tmp_path):
+    frame = _run(tmp_path, "my_losses", OBJECTS, ["nll_loss"])
+    reasons = set(frame.loc[frame["status"] == "skipped", "reason"])
+    assert reasons == {"unsupported: NLLLoss takes no weight keyword; this case has class weights"}, reasons
+    assert set(frame.loc[frame["status"] != "skipped", "status"]) == {"passed"}
