@@ -45,6 +45,14 @@ def _as_shape(value: Any) -> Shape:
     return (value,) if isinstance(value, int) else tuple(value)
 
 
+def _stands_for_none(hyper: Any, value: Any) -> bool:
+    """'none' in a case file is None, except for a string-valued hyperparameter where 'none' is
+    torch's own value (reduction='none', gelu's approximate='none'); divisor_override 0 is None too."""
+    if hyper.name == "divisor_override" and value == 0:
+        return True
+    return value == "none" and not isinstance(hyper.default, str)
+
+
 def build_case(space: Space, params: Mapping[str, Any], base_seed: int = 0) -> Case:
     """A Case from one choice of every parameter; raises InvalidConfig if torch would reject it."""
     spec = LAYERS[space.layer]
@@ -53,7 +61,7 @@ def build_case(space: Space, params: Mapping[str, Any], base_seed: int = 0) -> C
     for hyper in spec.hypers:
         if hyper.name in p:
             value = p[hyper.name]
-            if value == "none" or (hyper.name == "divisor_override" and value == 0):
+            if _stands_for_none(hyper, value):
                 value = None
             if hyper.name == "groups" and value == "depthwise":
                 value = _as_shape(p["channels"])[0]
@@ -139,13 +147,13 @@ ALL_SUPPORTED = Capabilities()
 def _value_for_check(layer: str, name: str, value: Any) -> Any:
     """A case-file value as the hyperparameter value it stands for, where that is context-free
     (a pair only where this layer's hyperparameter is one: max_pool1d's stride stays an int)."""
-    if value == "none" or (name == "divisor_override" and value == 0):
+    hyper = next((h for h in LAYERS[layer].hypers if h.name == name), None)
+    if hyper is not None and _stands_for_none(hyper, value):
         return None
     if name == "norm_type":
         return float(value)
     if value in ("same", "valid", "depthwise"):
         return value
-    hyper = next((h for h in LAYERS[layer].hypers if h.name == name), None)
     return _pair(value, hyper.arity) if hyper is not None and hyper.pair else value
 
 

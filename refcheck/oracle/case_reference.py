@@ -5,6 +5,7 @@ from typing import Any
 
 from ..cases import Case, make_inputs, make_upstream_gradients
 from .cache import OracleCache
+from .precise import PRECISE
 from .torch_reference import torch_results, use_one_thread
 
 __all__ = ["compute_reference", "oracle_worker_start"]
@@ -15,12 +16,13 @@ Results = dict[str, Any]
 def compute_reference(case: Case, cache_dir: str | None = None) -> tuple[Results, Results]:
     """(float64 reference, torch at the case's dtype) for a case; stored in the disk cache if given.
 
-    For a float64 case torch at the case's dtype is the reference itself (computed once).
+    For a float64 case torch at the case's dtype is the reference itself (computed once), except
+    for the layers whose reference avoids a cancellation of torch's kernel (:mod:`.precise`).
     """
     tensors = make_inputs(case)
     gradients = make_upstream_gradients(case)
-    reference = torch_results(case.layer, tensors, case.hparam_map, gradients, "float64")
-    at_dtype = reference if case.dtype == "float64" else torch_results(
+    reference = torch_results(case.layer, tensors, case.hparam_map, gradients, "float64", precise=True)
+    at_dtype = reference if case.dtype == "float64" and case.layer not in PRECISE else torch_results(
         case.layer, tensors, case.hparam_map, gradients, case.dtype)
     if cache_dir is not None:
         OracleCache(cache_dir, memory_entries=0).store(case, reference, at_dtype)

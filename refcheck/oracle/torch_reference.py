@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..specs import LAYERS
+from .precise import PRECISE
 
 __all__ = ["torch_accepts", "torch_results", "use_one_thread"]
 
@@ -30,14 +31,15 @@ def _torch_function(layer: str):
 
 
 def torch_results(layer: str, tensors: Mapping[str, np.ndarray | None], hparams: Mapping[str, Any],
-                  upstream: np.ndarray | Mapping[str, np.ndarray] | None, dtype: str = "float64"
-                  ) -> dict[str, np.ndarray | None]:
+                  upstream: np.ndarray | Mapping[str, np.ndarray] | None, dtype: str = "float64", *,
+                  precise: bool = False) -> dict[str, np.ndarray | None]:
     """Run torch on the given tensors at ``dtype``: the outputs and, with ``upstream``, the gradients.
 
     ``upstream``: the upstream gradient of a one-output layer, or ``{output name: gradient}``.
     Returns numpy arrays keyed by compared-tensor name (``output``, ``grad_input``, ...); the
     gradient of an absent optional tensor is None. Integer and boolean tensors keep their type, and so
-    does any boolean array.
+    does any boolean array. ``precise``: the cancellation-free function of :mod:`.precise` where the
+    layer has one (the float64 reference), else torch's own.
     """
     spec = LAYERS[layer]
     torch_dtype = getattr(torch, dtype)
@@ -59,7 +61,8 @@ def torch_results(layer: str, tensors: Mapping[str, np.ndarray | None], hparams:
     with warnings.catch_warnings():
         # e.g. padding='same' with an even kernel warns about an extra padded copy.
         warnings.simplefilter("ignore")
-        returned = _torch_function(layer)(*args, **dict(hparams))
+        function = PRECISE[layer] if precise and layer in PRECISE else _torch_function(layer)
+        returned = function(*args, **dict(hparams))
     produced = dict(zip(spec.outputs, returned)) if spec.multi_output else {spec.outputs[0]: returned}
     results: dict[str, np.ndarray | None] = {
         name: None if value is None else value.detach().numpy().copy() for name, value in produced.items()}
