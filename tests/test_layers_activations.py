@@ -189,3 +189,15 @@ def test_backward_matches_finite_differences(name, kwargs):
         return float(np.sum(forward(value, **kwargs)[0] * dout))
 
     np.testing.assert_allclose(grad_x, numeric_gradient(loss_of_x, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name, x, exact", [
+    # 1 / cosh(x)**2 and sigmoid(x) sigmoid(-x), worked out at 50 digits (mpmath).
+    ("tanh", -4.79, 0.000276349599758055), ("tanh", 9.0, 6.091991712323229e-08),
+    ("sigmoid", 12.0, 6.1441368513331755e-06), ("sigmoid", 30.0, 9.357622968838423e-14),
+])
+def test_tanh_and_sigmoid_gradients_do_not_cancel_where_the_output_nears_one(name, x, exact):
+    forward, backward = getattr(activations, f"{name}_forward"), getattr(activations, f"{name}_backward")
+    _, cache = forward(np.array([x]))
+    grad = backward(np.array([1.0]), cache)
+    assert abs(grad[0] - exact) <= 16 * np.finfo(np.float64).eps * exact

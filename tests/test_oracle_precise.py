@@ -51,3 +51,25 @@ def test_string_hyperparameters_named_none_are_in_the_sweep():
         assert any(case.hparam_map[name] == "none" for case in cases), layer
         assert not [item for item in coverage.infeasible if (name, "none") in item], layer
     assert math.isfinite(_gelu(-1.0, "none"))
+
+
+def _tanh_derivative(x: float) -> float:
+    return float(1 / mpmath.cosh(mpmath.mpf(x)) ** 2)
+
+
+def _sigmoid_derivative(x: float) -> float:
+    s = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
+    return float(s * (1 - s))
+
+
+@pytest.mark.parametrize("layer, derivative, x", [
+    ("tanh", _tanh_derivative, -4.79), ("tanh", _tanh_derivative, 9.0),
+    ("sigmoid", _sigmoid_derivative, 12.0), ("sigmoid", _sigmoid_derivative, 30.0),
+])
+def test_tanh_and_sigmoid_gradients_keep_every_digit_where_torch_cancels(layer, derivative, x):
+    exact = derivative(x)
+    inputs, upstream = {"input": np.array([x])}, np.array([1.0])
+    precise = torch_results(layer, inputs, {}, upstream, "float64", precise=True)["grad_input"][0]
+    plain = torch_results(layer, inputs, {}, upstream, "float64")["grad_input"][0]
+    assert abs(precise - exact) <= 64 * EPS * exact
+    assert abs(plain - exact) > 256 * EPS * exact  # torch's 1 - y**2 and y (1 - y) lose digits here

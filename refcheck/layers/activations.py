@@ -104,22 +104,27 @@ def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     out : ndarray, shape and dtype of ``x``, values in [0, 1]
-    cache : ndarray
-        The output, from which the derivative ``out * (1 - out)`` follows.
+    cache : tuple
+        The output and ``1 - out`` computed as ``sigmoid(-x)`` (accurate where ``out`` is near 1),
+        whose product is the derivative.
     """
     x = np.asarray(x)
     # exp(-|x|) never overflows; for x < 0 use the algebraically equal e^x / (1 + e^x).
     exp_neg_abs = np.exp(-np.abs(x))
     one = np.ones((), dtype=x.dtype)
-    out = np.where(x >= 0, one / (one + exp_neg_abs), exp_neg_abs / (one + exp_neg_abs))
-    return out, out
+    large, small = one / (one + exp_neg_abs), exp_neg_abs / (one + exp_neg_abs)
+    out = np.where(x >= 0, large, small)
+    return out, (out, np.where(x >= 0, small, large))
 
 
-def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
-    """Gradient of :func:`sigmoid_forward`: ``dout * out * (1 - out)``."""
-    out = cache
+def sigmoid_backward(dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Gradient of :func:`sigmoid_forward`: ``dout * sigmoid(x) * sigmoid(-x)``.
+
+    ``sigmoid(-x)`` rather than ``1 - out``: where ``out`` is near 1 the subtraction cancels.
+    """
+    out, complement = cache
     dout = _upstream(dout, out)
-    return dout * out * (np.ones((), dtype=out.dtype) - out)
+    return dout * out * complement
 
 
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,18 +138,23 @@ def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     -------
     out : ndarray, shape and dtype of ``x``, values in [-1, 1]
     cache : ndarray
-        The output, from which the derivative ``1 - out**2`` follows.
+        The input, from which the derivative ``1 / cosh(x)**2`` follows.
     """
     x = np.asarray(x)
-    out = np.tanh(x)
-    return out, out
+    return np.tanh(x), x
 
 
 def tanh_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
-    """Gradient of :func:`tanh_forward`: ``dout * (1 - out**2)``."""
-    out = cache
-    dout = _upstream(dout, out)
-    return dout * (np.ones((), dtype=out.dtype) - out * out)
+    """Gradient of :func:`tanh_forward`: ``dout / cosh(x)**2``.
+
+    Equal to ``dout * (1 - out**2)``, which cancels where ``|out|`` is near 1 (thousands of
+    epsilons at ``|x|`` near 5); ``cosh`` overflowing to inf gives the right limit, 0.
+    """
+    x = cache
+    dout = _upstream(dout, x)
+    with np.errstate(over="ignore"):
+        sech = np.ones((), dtype=x.dtype) / np.cosh(x)
+    return dout * sech * sech
 
 
 def softmax_forward(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, tuple[np.ndarray, int]]:
