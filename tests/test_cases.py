@@ -102,8 +102,8 @@ def _holds(case, name, option, hp, shapes):
     if name in hp:
         if name == "groups" and option == "depthwise":
             return hp["groups"] == shapes["input"][1]
-        if option == "none":
-            return hp[name] is None
+        if option == "none":  # None, or torch's own 'none' (reduction, gelu's approximate)
+            return hp[name] is None or hp[name] == "none"
         return hp[name] == pair or hp[name] == option
     if name == "kernel_size":
         return tuple(shapes["weight"][2:]) == pair
