@@ -57,6 +57,13 @@ def failure_records(case: Case, error: BaseException, timeout: float | None, not
     return status_records(case, "error", reason)
 
 
+def compute_reference(case: Case, cache_dir: str | None) -> tuple[dict, dict]:
+    """torch's results for a case, in the oracle's process: torch is imported there, never here."""
+    from ..oracle import compute_reference as compute
+
+    return compute(case, cache_dir)
+
+
 @dataclass
 class Pending:
     """A submitted case: the implementation's future and the oracle's (or its cached results)."""
@@ -93,8 +100,6 @@ class CaseChecker:
         return self._oracle_executor
 
     def submit(self, case: Case) -> Pending:
-        from ..oracle import compute_reference
-
         timeout = self.budget.for_layer(case.layer)
         future = self.executor.submit(run_implementation, self.reference, case, timeout=timeout,
                                       selfcheck=self.options.selfcheck, forward_only=self.options.forward_only,
@@ -109,8 +114,6 @@ class CaseChecker:
         return pending
 
     def _reference(self, pending: Pending) -> tuple[dict, dict]:
-        from ..oracle import compute_reference
-
         if pending.cached is not None:
             return pending.cached
         if pending.oracle is None:
