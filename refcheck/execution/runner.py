@@ -52,6 +52,8 @@ def failure_records(case: Case, error: BaseException, timeout: float | None, not
         if error.exitcode and error.exitcode < 0:
             reason += f" (signal {-error.exitcode})"
         reason += note
+    elif type(error).__name__ == "KilledWorker":  # a Dask worker died running it (crash or memory limit)
+        reason = f"worker died: the Dask worker running the case died ({error}){note}"
     else:
         reason = f"internal error: {type(error).__name__}: {error}"
     return status_records(case, "error", reason)
@@ -75,6 +77,17 @@ class Pending:
     cached: tuple[dict, dict] | None = None
 
 
+def _implementation_executor(options: CheckOptions) -> Executor:
+    if options.dask:
+        from .dask_executor import DaskExecutor
+
+        return DaskExecutor(options.dask, options.timeout, workers=max(1, options.workers),
+                            memory_limit=options.memory_limit)
+    if options.workers == 0:
+        return InlineExecutor()
+    return ProcessExecutor(options.workers, options.timeout, kind="implementation", memory_limit=options.memory_limit)
+
+
 class CaseChecker:
     """Checks cases of one implementation: submit, then collect the records of each."""
 
@@ -82,12 +95,11 @@ class CaseChecker:
                  executor: Executor | None = None, oracle_executor: Executor | None = None) -> None:
         self.reference = reference
         self.options = options = options or CheckOptions()
-        inline = options.workers == 0
+        inline = options.workers == 0 and not options.dask
         if options.memory_limit is None and not inline:
             options.memory_limit = default_memory_limit(options.workers)
         self._own_executor = executor is None
-        self.executor = executor or (InlineExecutor() if inline else ProcessExecutor(
-            options.workers, options.timeout, kind="implementation", memory_limit=options.memory_limit))
+        self.executor = executor or _implementation_executor(options)
         self._oracle_executor = oracle_executor or (InlineExecutor() if inline else None)
         self._own_oracle = oracle_executor is None and not inline
         self.cache = OracleCache(options.oracle_cache)
@@ -96,7 +108,7 @@ class CaseChecker:
     @property
     def oracle_executor(self) -> Executor:
         if self._oracle_executor is None:  # started on the first cache miss: a warm cache needs no torch
-            self._oracle_executor = ProcessExecutor(self.options.workers, None, kind="oracle")
+            self._oracle_executor = ProcessExecutor(max(1, self.options.workers), None, kind="oracle")
         return self._oracle_executor
 
     def submit(self, case: Case) -> Pending:
@@ -186,7 +198,7 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
     then). Ctrl-C stops the workers and returns what has finished, with ``interrupted=True``.
     """
     checker = CaseChecker(reference, options, executor=executor)
-    window = max(2, 2 * checker.options.workers + 2)
+    window = max(2, 2 * getattr(checker.executor, "capacity", checker.options.workers) + 2)
     by_case: dict[str, list[Record]] = {}
     interrupted = False
     queue = list(cases)
