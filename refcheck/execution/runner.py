@@ -17,6 +17,7 @@ from typing import Any
 from ..cases import Case
 from ..compare import status_records
 from ..oracle import OracleCache
+from ..report.stream import RecordStream
 from .budget import TimeBudget
 from .executors import Executor, InlineExecutor, ProcessExecutor
 from .judge import judge
@@ -31,12 +32,16 @@ Record = dict[str, Any]
 
 @dataclass
 class SweepResult:
-    """Records in case order; ``interrupted`` when Ctrl-C stopped the sweep (records hold what finished)."""
+    """Records in case order; ``interrupted`` when Ctrl-C stopped the sweep (records hold what finished).
+
+    With a ``stream`` the records went to it as cases finished and ``records`` is empty.
+    """
 
     records: list[Record]
     interrupted: bool = False
     finished: int = 0
     total: int = 0
+    stream: RecordStream | None = None
 
 
 def failure_records(case: Case, error: BaseException, timeout: float | None, note: str = "") -> list[Record]:
@@ -190,9 +195,12 @@ class CaseChecker:
 
 
 def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOptions | None = None, *,
-              executor: Executor | None = None, on_case: Callable[[Case, list[Record]], None] | None = None
-              ) -> SweepResult:
+              executor: Executor | None = None, on_case: Callable[[Case, list[Record]], None] | None = None,
+              stream: RecordStream | None = None) -> SweepResult:
     """Run every case; each finished case is reported to ``on_case`` as soon as it completes.
+
+    With a ``stream``, each finished case's records are appended to it instead of being kept here,
+    so memory does not grow with the sweep.
 
     A bounded window of cases is in flight at once (each submitted with the budget its layer has
     then). Ctrl-C stops the workers and returns what has finished, with ``interrupted=True``.
@@ -207,7 +215,10 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
 
     def collect(pending: Pending) -> None:
         records = checker.records(pending)
-        by_case[pending.case.id] = records
+        if stream is not None:
+            stream.add(pending.case.id, pending.case.layer, records)
+        else:
+            by_case[pending.case.id] = records
         if on_case is not None:
             on_case(pending.case, records)
 
@@ -229,5 +240,8 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
         interrupted = True
     finally:
         checker.close(cancel=interrupted)
+    if stream is not None:
+        stream.set_order(case.id for case in cases)
+        return SweepResult([], interrupted, stream.cases, len(cases), stream)
     ordered = [record for case in cases if case.id in by_case for record in by_case[case.id]]
     return SweepResult(ordered, interrupted, len(by_case), len(cases))
