@@ -74,7 +74,7 @@ class RecordStream:
         self._index[case_id] = (layer, offset, len(data))
 
     def set_order(self, case_ids: Iterable[str]) -> None:
-        self._order = [case_id for case_id in case_ids if case_id in self._index]
+        self._order = [case_id for case_id in dict.fromkeys(case_ids) if case_id in self._index]
 
     @property
     def cases(self) -> int:
