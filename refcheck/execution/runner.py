@@ -9,6 +9,7 @@ for the rest of its cases. :func:`run_cases` streams a whole sweep through it.
 from __future__ import annotations
 
 import concurrent.futures
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -82,6 +83,12 @@ class Pending:
     cached: tuple[dict, dict] | None = None
 
 
+def _one_blas_thread() -> Any:
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
 def _implementation_executor(options: CheckOptions) -> Executor:
     if options.dask:
         from .dask_executor import DaskExecutor
@@ -109,6 +116,15 @@ class CaseChecker:
         self._own_oracle = oracle_executor is None and not inline
         self.cache = OracleCache(options.oracle_cache)
         self.budget = TimeBudget(options.timeout)
+        # In this process, the cases run single-threaded as in the workers (restored by close).
+        self._torch_threads: int | None = None
+        self._blas_limits = None
+        if isinstance(self.executor, InlineExecutor):
+            if "torch" in sys.modules:  # already loaded: note its count before its OpenMP is limited below
+                from ..oracle import use_one_thread
+
+                self._torch_threads = use_one_thread()
+            self._blas_limits = _one_blas_thread()
 
     @property
     def oracle_executor(self) -> Executor:
@@ -134,6 +150,10 @@ class CaseChecker:
         if pending.cached is not None:
             return pending.cached
         if pending.oracle is None:
+            if isinstance(self.oracle_executor, InlineExecutor) and self._torch_threads is None:
+                from ..oracle import use_one_thread
+
+                self._torch_threads = use_one_thread()
             pending.oracle = self.oracle_executor.submit(compute_reference, pending.case, self.options.oracle_cache)
         reference, at_dtype = pending.oracle.result()
         self.cache.remember(pending.case, reference, at_dtype)
@@ -187,7 +207,16 @@ class CaseChecker:
                                      "raise it with --memory-limit)")
 
     def close(self, cancel: bool = False) -> None:
-        """Stop the executors this checker started (``cancel``: without waiting for running tasks)."""
+        """Stop the executors this checker started (``cancel``: without waiting for running tasks);
+        give this process back the threads an in-process run took away."""
+        if self._blas_limits is not None:
+            self._blas_limits.restore_original_limits()
+            self._blas_limits = None
+        if self._torch_threads is not None:
+            from ..oracle import set_torch_threads
+
+            set_torch_threads(self._torch_threads)
+            self._torch_threads = None
         if self._own_executor:
             self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
         if self._own_oracle and self._oracle_executor is not None:
