@@ -142,6 +142,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="refcheck-bench-") as scratch:
         base = Path(scratch)
         folders = {}
+        shared = base / "cache-scaled"
         if not args.skip_scale:
             folders["5000"] = widened_case_folder(base / "cases-5000", 2)
             folders["10x"] = widened_case_folder(base / "cases-10x", 10)
@@ -149,15 +150,16 @@ def main() -> None:
             cache = base / f"cache-{round_}"  # empty: the first run is cold
             plan = [("cold", []), ("warm", []), ("warm --no-plots", ["--no-plots"]), ("quick", ["--quick"]),
                     ("quick --workers 0", ["--quick", "--workers", "0"])]
+            scale_plan = []
             if not args.skip_scale:
-                plan += [("5000 --workers 1", ["--cases", str(folders["5000"]), "--no-plots", "--workers", "1"]),
-                         ("5000 --workers 2", ["--cases", str(folders["5000"]), "--no-plots", "--workers", "2"]),
-                         ("10x", ["--cases", str(folders["10x"]), "--no-plots"])]
-            if not args.skip_scale:  # fill the cache of the widened sweeps once, so they are measured warm
-                for name in ("5000", "10x"):
-                    run_sweep(["--cases", str(folders[name]), "--no-plots"], cache, base / f"fill-{name}-{round_}")
-            for name, extra in plan:
-                row = run_sweep(extra, cache, base / f"{name.replace(' ', '_')}-{round_}")
+                scale_plan = [("5000 --workers 1", ["--cases", str(folders["5000"]), "--no-plots", "--workers", "1"]),
+                              ("5000 --workers 2", ["--cases", str(folders["5000"]), "--no-plots", "--workers", "2"]),
+                              ("10x", ["--cases", str(folders["10x"]), "--no-plots"])]  # cold in round 1
+            if not args.skip_scale and round_ == 0:  # the widened sweeps share one cache, filled once for 5,000
+                run_sweep(["--cases", str(folders["5000"]), "--no-plots"], shared, base / "fill-5000")
+            for name, extra in plan + scale_plan:
+                row = run_sweep(extra, shared if (name, extra) in scale_plan else cache,
+                                base / f"{name.replace(' ', '_')}-{round_}")
                 rows.setdefault(name, []).append(row)
                 print(f"round {round_ + 1} {name:<20} {row['cases']:>6} cases {row['wall_s']:7.2f} s "
                       f"{row['cases'] / row['wall_s']:7.0f} cases/s  cpu {row['cpu_s']:6.1f} s  "

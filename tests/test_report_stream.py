@@ -132,3 +132,20 @@ def test_a_damaged_cache_entry_is_recomputed(tmp_path):
     path = next(tmp_path.rglob("*.arrays"))
     path.write_bytes(path.read_bytes()[:-5])
     assert OracleCache(tmp_path).load(case) is None
+
+
+def test_heatmaps_drawn_before_come_from_the_figures_cache(tmp_path, monkeypatch):
+    import refcheck.report.files as files
+    from refcheck.report.files import build_report
+
+    records = [_record(f"r[{i}]", "relu", "output", values=kind, dtype=dtype, error_eps=float(i),
+                       tolerance_eps=4.0) for i, (kind, dtype) in
+               enumerate([("normal", "float32"), ("zeros", "float64"), ("normal", "float64")])]
+    drawn = build_report(records, {}, plots=True).pictures
+    first = build_report(records, {}, plots=True, figures_cache=tmp_path).pictures
+    calls = []
+    monkeypatch.setattr(files, "heatmap_figure", lambda *args: calls.append(args) or b"redrawn")
+    second = build_report(records, {}, plots=True, figures_cache=tmp_path).pictures
+    assert "plots/relu.png" in drawn and drawn == first == second and calls == []
+    changed = [{**records[0], "error_eps": 9.0}, *records[1:]]
+    assert build_report(changed, {}, plots=True, figures_cache=tmp_path).pictures["plots/relu.png"] == b"redrawn"

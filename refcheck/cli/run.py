@@ -69,6 +69,7 @@ _STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 def _report_run(args, console, plan, result, stream, counts, started) -> int:  # type: ignore[no-untyped-def]
     from ..report import append_step_summary, write_reports
     from ..report.console import print_coverage
+    from ..oracle import default_cache_dir
     from ..report.files import build_report
 
     elapsed = time.perf_counter() - started
@@ -84,7 +85,9 @@ def _report_run(args, console, plan, result, stream, counts, started) -> int:  #
             "duration_s": elapsed, "interrupted": result.interrupted, "totals": totals, "options": options,
             "coverage": plan.coverage_rows(), "implementations": plan.implementation_rows(),
             "not_supported": plan.unsupported, "forward_only": args.forward_only}
-    report = build_report(stream, meta, plan.not_implemented, plots=not args.no_plots)
+    # Heatmaps beside torch's cached results: a layer whose rows did not change is not drawn again.
+    figures = None if args.no_oracle_cache else Path(args.oracle_cache or default_cache_dir()) / "figures"
+    report = build_report(stream, meta, plan.not_implemented, plots=not args.no_plots, figures_cache=figures)
     if not args.no_plots and not result.interrupted:
         draw_failing_cases(console, args.impl, plan.cases, stream, options, Path(args.out), groups=report.groups)
     paths = write_reports(args.out, stream, meta, plan.not_implemented, plots=not args.no_plots, report=report)

@@ -134,16 +134,47 @@ class Report:
     pictures: dict[str, bytes] = field(default_factory=dict)
 
 
+def _heatmap(layer: str, frame: pd.DataFrame, figures_cache: Path | None) -> bytes | None:
+    """The layer's heatmap PNG; from ``figures_cache`` when the same rows were drawn before.
+
+    The drawing is deterministic, so the key is what it depends on: the layer, its rows (times
+    left out), matplotlib's version and the drawing code; a hit gives the same bytes."""
+    if figures_cache is None:
+        return heatmap_figure(layer, frame)
+    import hashlib
+
+    import matplotlib
+
+    digest = hashlib.sha256(f"{layer}\0{matplotlib.__version__}\0".encode())
+    for module in ("heatmaps.py", "plots.py", "ranking.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
+    digest.update(frame.drop(columns=["duration_s"], errors="ignore").to_csv(index=False).encode())
+    path = figures_cache / f"{digest.hexdigest()}.png"
+    if path.is_file():
+        cached = path.read_bytes()
+        return cached or None  # an empty file: the layer has no heatmap
+    png = heatmap_figure(layer, frame)
+    try:
+        write_atomically(figures_cache, {path.name: png or b""})
+    except OSError:  # a read-only or full disk only costs speed
+        pass
+    return png
+
+
 def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapping[str, Any],
-                 not_implemented: Iterable[str] = (), plots: bool = True) -> Report:
-    """The summary, failure groups, skip reasons and plots, reading ``records`` one layer at a time."""
+                 not_implemented: Iterable[str] = (), plots: bool = True,
+                 figures_cache: str | Path | None = None) -> Report:
+    """The summary, failure groups, skip reasons and plots, reading ``records`` one layer at a time.
+
+    ``figures_cache``: a folder of heatmaps drawn before, reused when a layer's rows are the same."""
     source = as_source(records)
     rows, heatmaps = [], {}
+    cache = Path(figures_cache) if figures_cache is not None else None
     for layer, layer_records in source.layers():
         frame = cases_frame(layer_records)
         rows += summary_rows(frame)
         if plots:
-            png = heatmap_figure(layer, frame)
+            png = _heatmap(layer, frame, cache)
             if png is not None:
                 heatmaps[f"{PLOTS}/{layer}.png"] = png
     summary = summary_frame(pd.DataFrame(), list(not_implemented), rows=rows)
