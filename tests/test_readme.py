@@ -18,7 +18,9 @@ def test_readme_starts_with_the_two_commands_pinning_torch():
     assert text[:first_block].strip() == "# refcheck"
     install_and_run, install_and_test = readme_commands()
     assert install_and_run.endswith("refcheck run") and "torch==2.13.0" in install_and_run
-    assert install_and_test.endswith("pytest") and "torch==2.13.0" in install_and_test and ".[test]" in install_and_test
+    assert '-e ".[dask]"' in install_and_run  # refcheck run --dask works after the first command
+    assert install_and_test.endswith("pytest") and "torch==2.13.0" in install_and_test
+    assert '-e ".[test,dask]"' in install_and_test  # the Dask tests run against a real cluster
 
 
 def test_ci_runs_the_readme_test_command_in_a_fresh_environment():

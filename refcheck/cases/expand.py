@@ -221,12 +221,21 @@ def _items_of(choice: Mapping[str, Any], space: Space) -> set[tuple[tuple[str, A
 
 
 def _try_build(space: Space, choice: Mapping[str, Any], base_seed: int,
-               case_reason: Callable[[Case], str | None] | None = None) -> Case | None:
-    try:
-        case = build_case(space, choice, base_seed)
-    except InvalidConfig:
-        return None
-    if case_reason is not None and case_reason(case):
+               case_reason: Callable[[Case], str | None] | None = None,
+               built: dict[tuple, Case | None] | None = None) -> Case | None:
+    """The case of a choice, or None when torch rejects it or the implementation does not support it.
+    ``built``: cases already built in this expansion, by choice (the same choice comes up many times)."""
+    key = tuple(sorted(choice.items())) if built is not None else ()
+    if built is not None and key in built:
+        case = built[key]
+    else:
+        try:
+            case = build_case(space, choice, base_seed)
+        except InvalidConfig:
+            case = None
+        if built is not None:
+            built[key] = case
+    if case is None or (case_reason is not None and case_reason(case)):
         return None
     return case
 
@@ -247,7 +256,8 @@ def _rotated(values: Sequence[Any], start: int) -> list[Any]:
 
 def _complete(space: Space, fixed: Mapping[str, Any], free: Sequence[str], start: int, base_seed: int,
               wanted: set | None = None, budget: int = 64,
-              case_reason: Callable[[Case], str | None] | None = None) -> tuple[dict[str, Any], Case] | None:
+              case_reason: Callable[[Case], str | None] | None = None,
+              built: dict[tuple, Case | None] | None = None) -> tuple[dict[str, Any], Case] | None:
     """A valid choice of the free parameters given the fixed ones.
 
     Candidates are visited in a rotated order (so consecutive grid points get different values);
@@ -261,7 +271,7 @@ def _complete(space: Space, fixed: Mapping[str, Any], free: Sequence[str], start
     seen_valid = 0
     for values in itertools.product(*orders):
         choice = {**fixed, **dict(zip(free, values))}
-        case = _try_build(space, choice, base_seed, case_reason)
+        case = _try_build(space, choice, base_seed, case_reason, built)
         if case is None:
             continue
         if wanted is None:
@@ -293,6 +303,7 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0,
     free_names = [name for name in params if name not in grid_names]
     chosen: dict[str, Case] = {}
     choices: list[dict[str, Any]] = []
+    built: dict[tuple, Case | None] = {}
 
     def add(choice: dict[str, Any], case: Case) -> None:
         if case.id not in chosen:
@@ -302,7 +313,7 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0,
     grid_values = [params[name] for name in grid_names]
     for index, combination in enumerate(itertools.product(*grid_values)):
         found = _complete(space, dict(zip(grid_names, combination)), free_names, index, base_seed,
-                          case_reason=case_reason)
+                          case_reason=case_reason, built=built)
         if found:
             add(*found)
 
@@ -317,9 +328,9 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0,
         fixed = dict(item)
         free = [n for n in params if n not in fixed]
         found = _complete(space, fixed, free, len(choices), base_seed, set(required) - covered,
-                          case_reason=case_reason)
+                          case_reason=case_reason, built=built)
         if found is None:
-            feasible = case_reason is not None and _complete(space, fixed, free, 0, base_seed) is not None
+            feasible = case_reason is not None and _complete(space, fixed, free, 0, base_seed, built=built) is not None
             (unsupported if feasible else infeasible).append(item)
             continue
         add(*found)

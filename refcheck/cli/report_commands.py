@@ -41,13 +41,15 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:
     show.add_argument("--out", metavar="DIR", default="reports", help="where the figure goes (default: ./reports)")
 
 
-def print_report(console, records, meta, not_implemented, verbose: bool, print_coverage_rows: bool = True) -> None:
-    from ..report import cases_frame, failure_groups, skip_reasons, summary_frame
+def print_report(console, records, meta, not_implemented, verbose: bool, print_coverage_rows: bool = True,
+                 report=None) -> None:
     from ..report.console import print_coverage, print_failures, print_skips, print_summary
+    from ..report.files import build_report
 
-    print_summary(console, summary_frame(cases_frame(records), not_implemented))
-    print_failures(console, failure_groups(records, meta.get("options") or {}), verbose=verbose)
-    print_skips(console, skip_reasons(records))
+    report = report or build_report(records, meta, not_implemented, plots=False)
+    print_summary(console, report.summary)
+    print_failures(console, report.groups, verbose=verbose)
+    print_skips(console, report.skips)
     if print_coverage_rows and meta.get("coverage"):
         print_coverage(console, meta["coverage"])
 
@@ -62,8 +64,11 @@ def report_command(args: argparse.Namespace) -> int:
     except FileNotFoundError as error:
         raise UsageError(str(error)) from None
     not_implemented = meta.pop("not_implemented", [])
-    paths = write_reports(args.dir, records, meta, not_implemented, plots=not args.no_plots)
-    print_report(console, records, meta, not_implemented, args.verbose)
+    from ..report.files import build_report
+
+    report = build_report(records, meta, not_implemented, plots=not args.no_plots)
+    paths = write_reports(args.dir, records, meta, not_implemented, plots=not args.no_plots, report=report)
+    print_report(console, records, meta, not_implemented, args.verbose, report=report)
     console.print(str(meta.get("totals", "")), markup=False)
     console.print(f"written: {', '.join(sorted(str(p) for p in paths.values()))}", markup=False, soft_wrap=True)
     append_step_summary(paths["summary.md"].read_text(encoding="utf-8"))
@@ -115,7 +120,7 @@ def _case_figure(impl: str | None, case, failing: list[str], worst: dict, execut
     return case_figure(case.id, results, reference, tensors, worst), tensors
 
 
-def draw_failing_cases(console, impl, cases, records, options, out: Path) -> None:
+def draw_failing_cases(console, impl, cases, records, options, out: Path, groups=None) -> None:
     """The figure of each failing group's worst case (at most FIGURES_PER_RUN), under out/cases/."""
     import ast
 
@@ -126,7 +131,8 @@ def draw_failing_cases(console, impl, cases, records, options, out: Path) -> Non
 
     by_id = {case.id: case for case in cases}
     contents = {}
-    groups = [g for g in failure_groups(records, options) if g.status == "failed"][:FIGURES_PER_RUN]
+    groups = [g for g in (failure_groups(records, options) if groups is None else groups)
+              if g.status == "failed"][:FIGURES_PER_RUN]
     executor = ProcessExecutor(1, 60.0, kind="implementation") if groups else None
     for group in groups:
         rows = [r for r in records if r["case"] == group.case and r["status"] == "failed"]

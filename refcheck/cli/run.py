@@ -20,20 +20,20 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from ..execution.options import check_options
-    from ..report import append_step_summary, case_statuses, cases_frame, write_reports
-    from ..report.console import make_console, print_coverage, progress_bar
     from ..execution.planning import plan_isolated
     from ..execution.sweep import run_plan
+    from ..report.console import make_console, progress_bar
+    from ..report.stream import RecordStream
     from ..oracle import default_cache_dir
 
     console = make_console()
     _check_out_folder(args.out)
     plan = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
                          map_path=args.map, forward_only=args.forward_only, isolate=args.workers > 0)
-    named: dict[str, str] = {}
+    args.named = {}  # case id -> its --where text, for the rerun commands
     if args.where:
         plan.cases = where_cases(args.layers, args.where, args.cases, args.seed)
-        named = {case.id: text for case, text in zip(plan.cases, args.where)}
+        args.named = {case.id: text for case, text in zip(plan.cases, args.where)}
     if args.case:
         wanted = [c.strip() for c in args.case.split(",") if c.strip()]
         if any(c not in {case.id for case in plan.cases} for c in wanted):
@@ -57,27 +57,47 @@ def run_command(args: argparse.Namespace) -> int:
                   f"for [bold]{escape(plan.implementation.name)}[/]")
     started = time.perf_counter()
     checking = check_options(vars(args), args.oracle_cache or str(default_cache_dir()))
-    with progress_bar(console, len(plan.cases)) as advance:
-        result = run_plan(plan, checking, on_case=advance)
+    counts: dict[str, int] = {}
+    with RecordStream(args.out) as stream:  # records on disk as cases finish; the reports read them back
+        with progress_bar(console, len(plan.cases)) as advance:
+            def on_case(case, records) -> None:  # type: ignore[no-untyped-def]
+                status = min((r["status"] for r in records), key=lambda s: _STATUS_ORDER.get(s, 4), default="skipped")
+                counts[status] = counts.get(status, 0) + 1
+                advance(case, records)
+
+            result = run_plan(plan, checking, on_case=on_case, stream=stream)
+        return _report_run(args, console, plan, result, stream, counts, started)
+
+
+_STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
+
+
+def _report_run(args, console, plan, result, stream, counts, started) -> int:  # type: ignore[no-untyped-def]
+    from ..report import append_step_summary, write_reports
+    from ..report.console import print_coverage
+    from ..oracle import default_cache_dir
+    from ..report.files import build_report
+
     elapsed = time.perf_counter() - started
-    statuses = case_statuses(cases_frame(result.records))
-    counts = statuses["status"].value_counts()
     # No time in the totals: they land in the tracked summary.md, which must not change run to run.
     totals = (f"{result.finished} of {result.total} cases: "
               + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("passed", "failed", "error", "skipped"))
               + (" (interrupted)" if result.interrupted else ""))
     options = {"impl": args.impl, "cases": args.cases, "seed": args.seed, "quick": args.quick,
                "timeout": args.timeout, "dtype": args.dtype, "map": args.map, "forward_only": args.forward_only,
-               "allow_frameworks": args.allow_frameworks, **({"where": named} if named else {})}
+               "allow_frameworks": args.allow_frameworks, **({"where": args.named} if args.named else {})}
     meta = {"refcheck_version": __version__, "implementation": plan.implementation.name,
             "command": " ".join(["refcheck", *sys.argv[1:]]), "seed": args.seed, "quick": args.quick,
             "duration_s": elapsed, "interrupted": result.interrupted, "totals": totals, "options": options,
             "coverage": plan.coverage_rows(), "implementations": plan.implementation_rows(),
             "not_supported": plan.unsupported, "forward_only": args.forward_only}
+    # Heatmaps beside torch's cached results: a layer whose rows did not change is not drawn again.
+    figures = None if args.no_oracle_cache else Path(args.oracle_cache or default_cache_dir()) / "figures"
+    report = build_report(stream, meta, plan.not_implemented, plots=not args.no_plots, figures_cache=figures)
     if not args.no_plots and not result.interrupted:
-        draw_failing_cases(console, args.impl, plan.cases, result.records, options, Path(args.out))
-    paths = write_reports(args.out, result.records, meta, plan.not_implemented, plots=not args.no_plots)
-    print_report(console, result.records, meta, plan.not_implemented, args.verbose, print_coverage_rows=False)
+        draw_failing_cases(console, args.impl, plan.cases, stream, options, Path(args.out), groups=report.groups)
+    paths = write_reports(args.out, stream, meta, plan.not_implemented, plots=not args.no_plots, report=report)
+    print_report(console, stream, meta, plan.not_implemented, args.verbose, print_coverage_rows=False, report=report)
     print_coverage(console, plan.coverage_rows())
     for row in plan.implementation_rows():
         console.print(f"checked as {row['layer']}: {row['implementation']}", markup=False)
@@ -91,7 +111,7 @@ def run_command(args: argparse.Namespace) -> int:
     if counts.get("failed", 0) or counts.get("error", 0):
         return EXIT_FAILED
     if not counts.get("passed", 0):
-        console.print(_nothing_checked(statuses), markup=False, soft_wrap=True)
+        console.print(_nothing_checked(stream), markup=False, soft_wrap=True)
         return EXIT_NOTHING_CHECKED
     return EXIT_OK
 
@@ -110,8 +130,13 @@ def where_cases(layers: str | None, where: list[str], cases_dir: str | None, see
     return [case_from_where(spaces[0], text, seed) for text in where]
 
 
-def _nothing_checked(statuses) -> str:  # type: ignore[no-untyped-def]
+def _nothing_checked(stream) -> str:  # type: ignore[no-untyped-def]
     """Why a run checked nothing: its skip reasons, most frequent first."""
+    import pandas as pd
+
+    from ..report import case_statuses, cases_frame
+
+    statuses = pd.concat([case_statuses(cases_frame(records)) for _, records in stream.layers()], ignore_index=True)
     reasons = statuses["reason"].fillna("").astype(str).str.split(";").str[0].value_counts()
     listed = "; ".join(f"{reason or 'skipped'} ({count} cases)" for reason, count in reasons.head(3).items())
     return (f"nothing was checked: all {len(statuses)} cases were skipped ({listed}); "

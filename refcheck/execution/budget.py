@@ -2,7 +2,7 @@
 
 Every case starts with the full ``--timeout``. After a layer's first timeout, its remaining
 cases get a budget of 20 times the slowest case of that layer that finished (or of any layer,
-if none of its own has), at least 1 s and at most the full timeout: generous for cases that
+if none of its own has), at least 0.5 s and at most the full timeout: generous for cases that
 finish, short for the ones that hang. Each hanging case is still named in its own row.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections import defaultdict
 __all__ = ["TimeBudget"]
 
 _FACTOR = 20.0
-_FLOOR = 1.0
+_FLOOR = 0.5
 
 
 class TimeBudget:

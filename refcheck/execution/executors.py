@@ -87,14 +87,16 @@ def _forkserver() -> multiprocessing.context.BaseContext:
 class ProcessExecutor:
     """A pebble process pool with per-task timeouts; workers are replaced when they die or hang.
 
-    kind: "implementation" (untrusted, no torch) or "oracle" (trusted, torch).
+    kind: "implementation" (untrusted, no torch) or "oracle" (trusted, torch). ``nested``: a pool
+    started inside another executor's worker (a Dask worker), whose ``__main__`` is that worker's own.
     """
 
     def __init__(self, workers: int, timeout: float | None = None, *, kind: str = "implementation",
-                 memory_limit: int | None = None) -> None:
+                 memory_limit: int | None = None, nested: bool = False) -> None:
         import pebble
 
-        _guard_against_recursion()
+        if not nested:
+            _guard_against_recursion()
         for variable in _THREAD_VARIABLES:
             os.environ.setdefault(variable, "1")  # inherited by the workers, not this process
         self.timeout = timeout

@@ -38,6 +38,7 @@ class CheckOptions:
     memory_limit: int | None = None
     oracle_cache: str | None = field(default_factory=_default_cache)
     map_path: str | None = None
+    dask: str | None = None
 
 
 def _positive_number(text: str) -> float:
@@ -80,6 +81,9 @@ OPTIONS = (
            "timing out gets a shorter budget for the rest (default: 60)", 60.0, _positive_number, "S"),
     Option("workers", "implementation worker processes (default: 2; 0 runs everything in this process, "
            "without isolation or timeouts)", 2, _count, "N"),
+    Option("dask", "run the implementation's tasks on a Dask cluster: a scheduler address such as "
+           "tcp://host:8786, or 'local' to start one on this machine (needs refcheck[dask]); torch's side "
+           "stays in this machine's oracle processes", None, str, "ADDRESS"),
     Option("memory-limit", "memory each implementation worker may allocate, such as 512MB or 2GB; more is an "
            "error row naming the limit (default: half the machine's memory shared among the workers)",
            None, parse_size, "SIZE"),
@@ -114,4 +118,4 @@ def check_options(values: Mapping[str, Any], oracle_cache: str | None) -> CheckO
                         forward_only=values["forward_only"], allow_frameworks=values["allow_frameworks"],
                         memory_limit=values["memory_limit"],
                         oracle_cache=None if values["no_oracle_cache"] else oracle_cache,
-                        map_path=values.get("map"))
+                        map_path=values.get("map"), dask=values.get("dask"))

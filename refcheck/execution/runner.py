@@ -9,6 +9,7 @@ for the rest of its cases. :func:`run_cases` streams a whole sweep through it.
 from __future__ import annotations
 
 import concurrent.futures
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from ..cases import Case
 from ..compare import status_records
 from ..oracle import OracleCache
+from ..report.stream import RecordStream
 from .budget import TimeBudget
 from .executors import Executor, InlineExecutor, ProcessExecutor
 from .judge import judge
@@ -31,12 +33,16 @@ Record = dict[str, Any]
 
 @dataclass
 class SweepResult:
-    """Records in case order; ``interrupted`` when Ctrl-C stopped the sweep (records hold what finished)."""
+    """Records in case order; ``interrupted`` when Ctrl-C stopped the sweep (records hold what finished).
+
+    With a ``stream`` the records went to it as cases finished and ``records`` is empty.
+    """
 
     records: list[Record]
     interrupted: bool = False
     finished: int = 0
     total: int = 0
+    stream: RecordStream | None = None
 
 
 def failure_records(case: Case, error: BaseException, timeout: float | None, note: str = "") -> list[Record]:
@@ -52,9 +58,18 @@ def failure_records(case: Case, error: BaseException, timeout: float | None, not
         if error.exitcode and error.exitcode < 0:
             reason += f" (signal {-error.exitcode})"
         reason += note
+    elif type(error).__name__ == "KilledWorker":  # a Dask worker died running it (crash or memory limit)
+        reason = f"worker died: the Dask worker running the case died ({error}){note}"
     else:
         reason = f"internal error: {type(error).__name__}: {error}"
     return status_records(case, "error", reason)
+
+
+def compute_reference(case: Case, cache_dir: str | None) -> tuple[dict, dict]:
+    """torch's results for a case, in the oracle's process: torch is imported there, never here."""
+    from ..oracle import compute_reference as compute
+
+    return compute(case, cache_dir)
 
 
 @dataclass
@@ -68,6 +83,23 @@ class Pending:
     cached: tuple[dict, dict] | None = None
 
 
+def _one_blas_thread() -> Any:
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def _implementation_executor(options: CheckOptions) -> Executor:
+    if options.dask:
+        from .dask_executor import DaskExecutor
+
+        return DaskExecutor(options.dask, options.timeout, workers=max(1, options.workers),
+                            memory_limit=options.memory_limit)
+    if options.workers == 0:
+        return InlineExecutor()
+    return ProcessExecutor(options.workers, options.timeout, kind="implementation", memory_limit=options.memory_limit)
+
+
 class CaseChecker:
     """Checks cases of one implementation: submit, then collect the records of each."""
 
@@ -75,26 +107,32 @@ class CaseChecker:
                  executor: Executor | None = None, oracle_executor: Executor | None = None) -> None:
         self.reference = reference
         self.options = options = options or CheckOptions()
-        inline = options.workers == 0
+        inline = options.workers == 0 and not options.dask
         if options.memory_limit is None and not inline:
             options.memory_limit = default_memory_limit(options.workers)
         self._own_executor = executor is None
-        self.executor = executor or (InlineExecutor() if inline else ProcessExecutor(
-            options.workers, options.timeout, kind="implementation", memory_limit=options.memory_limit))
+        self.executor = executor or _implementation_executor(options)
         self._oracle_executor = oracle_executor or (InlineExecutor() if inline else None)
         self._own_oracle = oracle_executor is None and not inline
         self.cache = OracleCache(options.oracle_cache)
         self.budget = TimeBudget(options.timeout)
+        # In this process, the cases run single-threaded as in the workers (restored by close).
+        self._torch_threads: int | None = None
+        self._blas_limits = None
+        if isinstance(self.executor, InlineExecutor):
+            if "torch" in sys.modules:  # already loaded: note its count before its OpenMP is limited below
+                from ..oracle import use_one_thread
+
+                self._torch_threads = use_one_thread()
+            self._blas_limits = _one_blas_thread()
 
     @property
     def oracle_executor(self) -> Executor:
         if self._oracle_executor is None:  # started on the first cache miss: a warm cache needs no torch
-            self._oracle_executor = ProcessExecutor(self.options.workers, None, kind="oracle")
+            self._oracle_executor = ProcessExecutor(max(1, self.options.workers), None, kind="oracle")
         return self._oracle_executor
 
     def submit(self, case: Case) -> Pending:
-        from ..oracle import compute_reference
-
         timeout = self.budget.for_layer(case.layer)
         future = self.executor.submit(run_implementation, self.reference, case, timeout=timeout,
                                       selfcheck=self.options.selfcheck, forward_only=self.options.forward_only,
@@ -109,11 +147,13 @@ class CaseChecker:
         return pending
 
     def _reference(self, pending: Pending) -> tuple[dict, dict]:
-        from ..oracle import compute_reference
-
         if pending.cached is not None:
             return pending.cached
         if pending.oracle is None:
+            if isinstance(self.oracle_executor, InlineExecutor) and self._torch_threads is None:
+                from ..oracle import use_one_thread
+
+                self._torch_threads = use_one_thread()
             pending.oracle = self.oracle_executor.submit(compute_reference, pending.case, self.options.oracle_cache)
         reference, at_dtype = pending.oracle.result()
         self.cache.remember(pending.case, reference, at_dtype)
@@ -167,7 +207,16 @@ class CaseChecker:
                                      "raise it with --memory-limit)")
 
     def close(self, cancel: bool = False) -> None:
-        """Stop the executors this checker started (``cancel``: without waiting for running tasks)."""
+        """Stop the executors this checker started (``cancel``: without waiting for running tasks);
+        give this process back the threads an in-process run took away."""
+        if self._blas_limits is not None:
+            self._blas_limits.restore_original_limits()
+            self._blas_limits = None
+        if self._torch_threads is not None:
+            from ..oracle import set_torch_threads
+
+            set_torch_threads(self._torch_threads)
+            self._torch_threads = None
         if self._own_executor:
             self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
         if self._own_oracle and self._oracle_executor is not None:
@@ -175,15 +224,18 @@ class CaseChecker:
 
 
 def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOptions | None = None, *,
-              executor: Executor | None = None, on_case: Callable[[Case, list[Record]], None] | None = None
-              ) -> SweepResult:
+              executor: Executor | None = None, on_case: Callable[[Case, list[Record]], None] | None = None,
+              stream: RecordStream | None = None) -> SweepResult:
     """Run every case; each finished case is reported to ``on_case`` as soon as it completes.
+
+    With a ``stream``, each finished case's records are appended to it instead of being kept here,
+    so memory does not grow with the sweep.
 
     A bounded window of cases is in flight at once (each submitted with the budget its layer has
     then). Ctrl-C stops the workers and returns what has finished, with ``interrupted=True``.
     """
     checker = CaseChecker(reference, options, executor=executor)
-    window = max(2, 2 * checker.options.workers + 2)
+    window = max(2, 2 * getattr(checker.executor, "capacity", checker.options.workers) + 2)
     by_case: dict[str, list[Record]] = {}
     interrupted = False
     queue = list(cases)
@@ -192,7 +244,10 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
 
     def collect(pending: Pending) -> None:
         records = checker.records(pending)
-        by_case[pending.case.id] = records
+        if stream is not None:
+            stream.add(pending.case.id, pending.case.layer, records)
+        else:
+            by_case[pending.case.id] = records
         if on_case is not None:
             on_case(pending.case, records)
 
@@ -214,5 +269,8 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
         interrupted = True
     finally:
         checker.close(cancel=interrupted)
+    if stream is not None:
+        stream.set_order(case.id for case in cases)
+        return SweepResult([], interrupted, stream.cases, len(cases), stream)
     ordered = [record for case in cases if case.id in by_case for record in by_case[case.id]]
     return SweepResult(ordered, interrupted, len(by_case), len(cases))

@@ -13,6 +13,7 @@ from ..adapters.capabilities import capabilities_of, unsupported_summary
 from ..adapters.names import expected_names, near_misses
 from ..cases import DTYPES, Case, Coverage, expand, load_spaces
 from ..report import cases_frame
+from ..report.stream import RecordStream
 from ..specs import LAYERS, UsageError
 from .implementation import BUILTIN, Implementation, load_implementation
 from .executors import Executor
@@ -154,13 +155,14 @@ def check(impl: str | None = None, layers: Sequence[str] | str | None = None, ca
 
 
 def run_plan(plan: Plan, options: CheckOptions | None = None, *, executor: Executor | None = None,
-             on_case: Callable[[Case, list[dict[str, Any]]], None] | None = None) -> SweepResult:
-    """Run a planned sweep through the runner."""
+             on_case: Callable[[Case, list[dict[str, Any]]], None] | None = None,
+             stream: RecordStream | None = None) -> SweepResult:
+    """Run a planned sweep through the runner (records to ``stream`` when given)."""
     reference = None if plan.implementation.name == BUILTIN else plan.implementation.name
     options = dataclasses.replace(options or CheckOptions())
     options.forward_only = options.forward_only or plan.forward_only
     options.map_path = options.map_path or plan.implementation.map_path
-    return run_cases(reference, plan.cases, options, executor=executor, on_case=on_case)
+    return run_cases(reference, plan.cases, options, executor=executor, on_case=on_case, stream=stream)
 
 
 def layers_of(cases: Iterable[Case]) -> list[str]:

@@ -13,10 +13,10 @@ from typing import Any
 
 from .cache import OracleCache, default_cache_dir
 
-__all__ = ["OracleCache", "compute_reference", "default_cache_dir", "oracle_worker_start", "torch_accepts",
+__all__ = ["OracleCache", "compute_reference", "default_cache_dir", "oracle_worker_start", "set_torch_threads", "torch_accepts",
            "torch_results", "use_one_thread"]
 
-_LAZY = {"torch_accepts": "torch_reference", "torch_results": "torch_reference", "use_one_thread": "torch_reference",
+_LAZY = {"torch_accepts": "torch_reference", "set_torch_threads": "torch_reference", "torch_results": "torch_reference", "use_one_thread": "torch_reference",
          "compute_reference": "case_reference", "oracle_worker_start": "case_reference"}
 
 

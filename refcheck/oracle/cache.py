@@ -2,14 +2,13 @@
 
 Entries are keyed by the case (id, seed, shapes, hyperparameters, input kind), the torch version
 and a fingerprint of the code that builds inputs and runs torch, and kept in memory (a small LRU)
-and optionally on disk (one ``.npz`` per case, written atomically). Re-checking the same cases
+and optionally on disk (one file of raw arrays per case, written atomically). Re-checking the same cases
 against a changed implementation then skips torch. The cache folder is the user's own: an
 implementation running as the same user could write there, so a grader passes --no-oracle-cache.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -57,24 +56,58 @@ def _key(case: Case) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_MAGIC = b"RCO1"
+
+
 def _pack(reference: Results, at_dtype: Results) -> bytes:
-    arrays = {f"r.{k}": v for k, v in reference.items() if v is not None}
-    if at_dtype is not reference:
-        arrays.update({f"d.{k}": v for k, v in at_dtype.items() if v is not None})
-    names = {"reference": list(reference), "at_dtype": None if at_dtype is reference else list(at_dtype)}
-    buffer = io.BytesIO()
-    np.savez(buffer, __names__=np.array(json.dumps(names)), **arrays)
-    return buffer.getvalue()
+    """One file: magic, header length, a JSON header (name, dtype, shape per array), the raw bytes."""
+    sections = {"reference": reference, "at_dtype": None if at_dtype is reference else at_dtype}
+    header: dict[str, Any] = {}
+    blobs: list[bytes] = []
+    for section, results in sections.items():
+        if results is None:
+            header[section] = None
+            continue
+        header[section] = []
+        for name, value in results.items():
+            if value is None:
+                header[section].append([name, None, None])
+                continue
+            array = np.asarray(value)
+            if array.dtype.hasobject:
+                raise ValueError(f"{name}: object arrays are not cached")
+            header[section].append([name, array.dtype.str, list(array.shape)])
+            blobs.append(array.tobytes())
+    text = json.dumps(header).encode()
+    return b"".join([_MAGIC, len(text).to_bytes(8, "little"), text, *blobs])
 
 
 def _unpack(data: bytes) -> tuple[Results, Results]:
-    with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-        names = json.loads(str(stored["__names__"]))
-        reference = {k: stored[f"r.{k}"] if f"r.{k}" in stored.files else None for k in names["reference"]}
-        if names["at_dtype"] is None:
-            return reference, reference
-        at_dtype = {k: stored[f"d.{k}"] if f"d.{k}" in stored.files else None for k in names["at_dtype"]}
-    return reference, at_dtype
+    if data[:4] != _MAGIC:
+        raise ValueError("not a refcheck oracle cache entry")
+    length = int.from_bytes(data[4:12], "little")
+    header = json.loads(data[12:12 + length])
+    offset = 12 + length
+    sections: dict[str, Results | None] = {}
+    for section in ("reference", "at_dtype"):
+        if header[section] is None:
+            sections[section] = None
+            continue
+        results: Results = {}
+        for name, dtype, shape in header[section]:
+            if dtype is None:
+                results[name] = None
+                continue
+            kind = np.dtype(dtype)
+            count = int(np.prod(shape, dtype=np.int64))
+            results[name] = np.frombuffer(data, kind, count, offset).reshape(tuple(shape)).copy()
+            offset += count * kind.itemsize
+        sections[section] = results
+    if offset != len(data):
+        raise ValueError("a damaged refcheck oracle cache entry")
+    reference, at_dtype = sections["reference"], sections["at_dtype"]
+    assert reference is not None
+    return reference, reference if at_dtype is None else at_dtype
 
 
 class OracleCache:
@@ -88,7 +121,7 @@ class OracleCache:
 
     def _path(self, key: str) -> Path:
         assert self.directory is not None
-        return self.directory / key[:2] / f"{key}.npz"
+        return self.directory / key[:2] / f"{key}.arrays"
 
     def load(self, case: Case) -> tuple[Results, Results] | None:
         key = _key(case)

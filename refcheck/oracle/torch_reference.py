@@ -20,9 +20,16 @@ from .precise import PRECISE
 __all__ = ["torch_accepts", "torch_results", "use_one_thread"]
 
 
-def use_one_thread() -> None:
-    """One torch thread in this process (a worker pool is the parallelism)."""
+def use_one_thread() -> int:
+    """One torch thread in this process (a worker pool is the parallelism); returns the count before."""
+    previous = torch.get_num_threads()
     torch.set_num_threads(1)
+    return previous
+
+
+def set_torch_threads(count: int) -> None:
+    """Give torch back the thread count :func:`use_one_thread` replaced."""
+    torch.set_num_threads(count)
 
 
 def _torch_function(layer: str):

@@ -14,19 +14,24 @@ import os
 import re
 import tempfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .groups import failure_groups, skip_reasons
+import pandas as pd
+
+from .groups import FailureGroup, failure_groups, skip_reasons
 from .heatmaps import heatmap_figure
 from .html import summary_html
-from .junit import junit_xml
+from .junit import junit_chunks
 from .markdown import summary_markdown
 from .plots import overview_figure
-from .tables import cases_frame, summary_frame
+from .stream import RecordSource, as_source
+from .tables import cases_csv_chunks, cases_frame, summary_frame, summary_rows
 
-__all__ = ["append_step_summary", "case_figure_path", "file_mode", "load_results", "write_atomically", "write_reports"]
+__all__ = ["Report", "append_step_summary", "build_report", "case_figure_path", "file_mode", "load_results",
+           "write_atomically", "write_reports"]
 
 
 def file_mode() -> int:
@@ -77,18 +82,24 @@ def load_results(folder: Path | str) -> tuple[list[dict[str, Any]], dict[str, An
     return records, payload
 
 
-def write_atomically(out: Path, contents: Mapping[str, str | bytes]) -> dict[str, Path]:
-    """Write every file under ``out`` to a temporary name, then rename them all into place."""
+def write_atomically(out: Path, contents: Mapping[str, str | bytes | Iterable[str]]) -> dict[str, Path]:
+    """Write every file under ``out`` to a temporary name, then rename them all into place.
+
+    A file's contents are text, bytes, or an iterable of text pieces written as they come."""
     staged: dict[str, str] = {}
     try:
         for name, data in contents.items():
             target = out / name
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data.encode("utf-8") if isinstance(data, str) else data)
-            os.chmod(temporary, file_mode())  # mkstemp's files are private; a report follows the umask
             staged[name] = temporary
+            with os.fdopen(handle, "wb") as stream:
+                if isinstance(data, (str, bytes)):
+                    stream.write(data.encode("utf-8") if isinstance(data, str) else data)
+                else:
+                    for piece in data:
+                        stream.write(piece.encode("utf-8"))
+            os.chmod(temporary, file_mode())  # mkstemp's files are private; a report follows the umask
         for name, temporary in staged.items():
             os.replace(temporary, out / name)
     finally:
@@ -98,42 +109,105 @@ def write_atomically(out: Path, contents: Mapping[str, str | bytes]) -> dict[str
     return {name: out / name for name in contents}
 
 
-def _plots(frame: Any, summary: Any) -> dict[str, bytes]:
-    plots: dict[str, bytes] = {}
-    overview = overview_figure(summary)
-    if overview is not None:
-        plots[f"{PLOTS}/overview.png"] = overview
-    for layer in dict.fromkeys(frame["layer"]) if not frame.empty else []:
-        png = heatmap_figure(layer, frame[frame["layer"] == layer])
-        if png is not None:
-            plots[f"{PLOTS}/{layer}.png"] = png
-    return plots
+def _results_json(meta: Mapping[str, Any], summary: Any, records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """results.json in pieces: byte for byte ``json.dumps({**meta, "summary": ..., "records": [...]}, indent=1)``."""
+    head = json.dumps(_json_safe({**meta, "summary": summary.to_dict(orient="records"), "records": []}),
+                      indent=1, default=str, allow_nan=False)
+    closing = '"records": []\n}'
+    assert head.endswith(closing)
+    yield head[: -len(closing)] + '"records": ['
+    first = True
+    for record in records:
+        text = json.dumps(_json_safe(record), indent=1, default=str, allow_nan=False)
+        yield ("\n  " if first else ",\n  ") + text.replace("\n", "\n  ")
+        first = False
+    yield "]\n}" if first else "\n ]\n}"
 
 
-def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],
-                  not_implemented: Iterable[str] = (), plots: bool = True) -> dict[str, Path]:
+@dataclass
+class Report:
+    """What the report files and the console show, built once from the records."""
+
+    summary: pd.DataFrame
+    groups: list[FailureGroup]
+    skips: list[dict[str, Any]]
+    pictures: dict[str, bytes] = field(default_factory=dict)
+
+
+def _heatmap(layer: str, frame: pd.DataFrame, figures_cache: Path | None) -> bytes | None:
+    """The layer's heatmap PNG; from ``figures_cache`` when the same rows were drawn before.
+
+    The drawing is deterministic, so the key is what it depends on: the layer, its rows (times
+    left out), matplotlib's version and the drawing code; a hit gives the same bytes."""
+    if figures_cache is None:
+        return heatmap_figure(layer, frame)
+    import hashlib
+
+    import matplotlib
+
+    digest = hashlib.sha256(f"{layer}\0{matplotlib.__version__}\0".encode())
+    for module in ("heatmaps.py", "plots.py", "ranking.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
+    digest.update(frame.drop(columns=["duration_s"], errors="ignore").to_csv(index=False).encode())
+    path = figures_cache / f"{digest.hexdigest()}.png"
+    if path.is_file():
+        cached = path.read_bytes()
+        return cached or None  # an empty file: the layer has no heatmap
+    png = heatmap_figure(layer, frame)
+    try:
+        write_atomically(figures_cache, {path.name: png or b""})
+    except OSError:  # a read-only or full disk only costs speed
+        pass
+    return png
+
+
+def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapping[str, Any],
+                 not_implemented: Iterable[str] = (), plots: bool = True,
+                 figures_cache: str | Path | None = None) -> Report:
+    """The summary, failure groups, skip reasons and plots, reading ``records`` one layer at a time.
+
+    ``figures_cache``: a folder of heatmaps drawn before, reused when a layer's rows are the same."""
+    source = as_source(records)
+    rows, heatmaps = [], {}
+    cache = Path(figures_cache) if figures_cache is not None else None
+    for layer, layer_records in source.layers():
+        frame = cases_frame(layer_records)
+        rows += summary_rows(frame)
+        if plots:
+            png = _heatmap(layer, frame, cache)
+            if png is not None:
+                heatmaps[f"{PLOTS}/{layer}.png"] = png
+    summary = summary_frame(pd.DataFrame(), list(not_implemented), rows=rows)
+    overview = overview_figure(summary) if plots else None
+    pictures = {**({f"{PLOTS}/overview.png": overview} if overview is not None else {}), **heatmaps}
+    return Report(summary, failure_groups(source, meta.get("options") or {}), skip_reasons(source), pictures)
+
+
+def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapping[str, Any],
+                  not_implemented: Iterable[str] = (), plots: bool = True, report: Report | None = None
+                  ) -> dict[str, Path]:
     """Write cases.csv, summary.md, summary.html, junit.xml, results.json (and the plots) into ``out_dir``.
 
-    ``meta`` may hold ``options`` (impl, cases, seed, quick, timeout: used in the rerun commands)
-    and ``coverage`` rows. Returns the paths by kind; all files are renamed into place together.
+    ``records``: a list, or a :class:`~refcheck.report.stream.RecordStream`, read layer by layer and
+    written piece by piece, so the whole run is never held at once. ``meta`` may hold ``options``
+    (impl, cases, seed, quick, timeout: used in the rerun commands) and ``coverage`` rows; ``report``
+    the tables already built by :func:`build_report`. Returns the paths by kind; all files are
+    renamed into place together.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     not_implemented = list(not_implemented)
-    frame = cases_frame(records)
-    summary = summary_frame(frame, not_implemented)
-    groups = failure_groups(records, meta.get("options") or {})
-    skips = skip_reasons(records)
-    pictures = _plots(frame, summary) if plots else {}
+    source = as_source(records)
+    report = report or build_report(source, meta, not_implemented, plots)
+    summary, groups, skips, pictures = report.summary, report.groups, report.skips, report.pictures
     figures = {g.case: case_figure_path(g.case) for g in groups if (out / case_figure_path(g.case)).is_file()}
     full_meta = {**meta, "not_implemented": not_implemented}
-    payload = _json_safe({**full_meta, "summary": summary.to_dict(orient="records"), "records": list(records)})
-    contents: dict[str, str | bytes] = {
-        "cases.csv": frame.to_csv(index=False),
+    contents: dict[str, str | bytes | Iterable[str]] = {
+        "cases.csv": cases_csv_chunks(source),
         "summary.md": summary_markdown(summary, groups, skips, meta, list(pictures)),
         "summary.html": summary_html(summary, groups, skips, meta, pictures, figures),
-        "junit.xml": junit_xml(records),
-        "results.json": json.dumps(payload, indent=1, default=str, allow_nan=False),
+        "junit.xml": junit_chunks(source.layers()),
+        "results.json": _results_json(full_meta, summary, source),
         **pictures,
     }
     return write_atomically(out, contents)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .ranking import cause, error_ratio, rank
+from .stream import RecordSource, as_source
 
 __all__ = ["FailureGroup", "failure_groups", "one_line", "repro_command", "skip_reasons"]
 
@@ -78,23 +79,27 @@ def _by_case(records: Sequence[Record]) -> dict[str, list[Record]]:
     return cases
 
 
-def failure_groups(records: Sequence[Record], options: Mapping[str, Any] | None = None) -> list[FailureGroup]:
+def failure_groups(records: Sequence[Record] | RecordSource, options: Mapping[str, Any] | None = None
+                   ) -> list[FailureGroup]:
     """Failing and erroring cases grouped by (layer, cause of the case's worst record).
 
-    Groups come layer by layer (in the order the layers ran), the largest group first.
+    Groups come layer by layer (in the order the layers ran), the largest group first. ``records``
+    is read one layer at a time.
     """
     options = options or {}
     members: dict[tuple[str, str], list[Record]] = {}
     errored: dict[tuple[str, str], bool] = {}
-    for rows in _by_case(records).values():
-        bad = [r for r in rows if r.get("status") in ("failed", "error")]
-        if not bad:
-            continue
-        worst = max(bad, key=rank)
-        key = (str(worst["layer"]), cause(worst))
-        members.setdefault(key, []).append(worst)
-        errored[key] = errored.get(key, False) or any(r.get("status") == "error" for r in bad)
-    layer_order = {layer: i for i, layer in enumerate(dict.fromkeys(str(r["layer"]) for r in records))}
+    layer_order: dict[str, int] = {}
+    for layer, layer_records in as_source(records).layers():
+        layer_order[layer] = len(layer_order)
+        for rows in _by_case(layer_records).values():
+            bad = [r for r in rows if r.get("status") in ("failed", "error")]
+            if not bad:
+                continue
+            worst = max(bad, key=rank)
+            key = (str(worst["layer"]), cause(worst))
+            members.setdefault(key, []).append(worst)
+            errored[key] = errored.get(key, False) or any(r.get("status") == "error" for r in bad)
     groups = []
     for (layer, why), worsts in members.items():
         top = max(worsts, key=rank)
@@ -113,13 +118,14 @@ def _skip_reason(reason: Any) -> str:
     return text.split("; case needs", 1)[0]
 
 
-def skip_reasons(records: Sequence[Record]) -> list[dict[str, Any]]:
+def skip_reasons(records: Sequence[Record] | RecordSource) -> list[dict[str, Any]]:
     """Per layer, each distinct skip reason once, with how many cases it skipped (most first)."""
     counts: dict[tuple[str, str], int] = {}
-    for rows in _by_case(records).values():
-        if all(r.get("status") == "skipped" for r in rows):
-            key = (str(rows[0]["layer"]), _skip_reason(rows[0].get("reason")))
-            counts[key] = counts.get(key, 0) + 1
+    for _, layer_records in as_source(records).layers():
+        for rows in _by_case(layer_records).values():
+            if all(r.get("status") == "skipped" for r in rows):
+                key = (str(rows[0]["layer"]), _skip_reason(rows[0].get("reason")))
+                counts[key] = counts.get(key, 0) + 1
     layer_order = {layer: i for i, layer in enumerate(dict.fromkeys(layer for layer, _ in counts))}
     rows = [{"layer": layer, "cases": n, "reason": reason} for (layer, reason), n in counts.items()]
     return sorted(rows, key=lambda r: (layer_order[r["layer"]], -r["cases"], r["reason"]))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["junit_xml"]
+__all__ = ["junit_chunks", "junit_xml"]
 
 _ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 
@@ -42,36 +42,56 @@ def _body(records: Sequence[Mapping[str, Any]]) -> str:
 
 def junit_xml(records: Sequence[Mapping[str, Any]]) -> str:
     """The JUnit XML document of a run (records grouped by case in one pass)."""
-    layers: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    layers: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
-        layers.setdefault(str(record["layer"]), {}).setdefault(str(record["case"]), []).append(record)
-    suites = ET.Element("testsuites", name="refcheck")
-    for layer, cases in layers.items():
-        suite = ET.SubElement(suites, "testsuite", name=layer)
-        counts = {"failed": 0, "error": 0, "skipped": 0}
-        total_time = 0.0
-        for case_id, rows in cases.items():
-            worst = min(rows, key=lambda r: _ORDER.get(str(r.get("status")), 4))
-            status = str(worst.get("status"))
-            seconds = _seconds(rows)
-            total_time += seconds
-            element = ET.SubElement(suite, "testcase", classname=f"refcheck.{layer}", name=case_id,
-                                    time=f"{seconds:.6f}")
-            message = str(worst.get("reason") or status)[:1000]
-            if status in ("failed", "error"):
-                counts[status] += 1
-                tag = "failure" if status == "failed" else "error"
-                bad = [r for r in rows if r.get("status") in ("failed", "error")]
-                ET.SubElement(element, tag, message=message).text = _body(bad)
-            elif status == "skipped":
-                counts["skipped"] += 1
-                ET.SubElement(element, "skipped", message=message)
-            output = "\n".join(dict.fromkeys(str(r["stdout"]) for r in rows if r.get("stdout")))
-            if output and status not in ("failed", "error"):
-                ET.SubElement(element, "system-out").text = output
-        suite.set("tests", str(len(cases)))
-        suite.set("failures", str(counts["failed"]))
-        suite.set("errors", str(counts["error"]))
-        suite.set("skipped", str(counts["skipped"]))
-        suite.set("time", f"{total_time:.6f}")
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+        layers.setdefault(str(record["layer"]), []).append(record)
+    return "".join(junit_chunks(layers.items()))
+
+
+def junit_chunks(layers: Iterable[tuple[str, Sequence[Mapping[str, Any]]]]) -> Iterator[str]:
+    """The JUnit XML document in pieces, one testsuite per layer (given layer by layer, in case order)."""
+    yield _DECLARATION
+    empty = True
+    for layer, records in layers:
+        if empty:
+            yield '<testsuites name="refcheck">'
+            empty = False
+        yield ET.tostring(_suite(layer, records), encoding="unicode")
+    yield '<testsuites name="refcheck" />' if empty else "</testsuites>"
+
+
+_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
+
+
+def _suite(layer: str, records: Sequence[Mapping[str, Any]]) -> ET.Element:
+    cases: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        cases.setdefault(str(record["case"]), []).append(record)
+    suite = ET.Element("testsuite", name=layer)
+    counts = {"failed": 0, "error": 0, "skipped": 0}
+    total_time = 0.0
+    for case_id, rows in cases.items():
+        worst = min(rows, key=lambda r: _ORDER.get(str(r.get("status")), 4))
+        status = str(worst.get("status"))
+        seconds = _seconds(rows)
+        total_time += seconds
+        element = ET.SubElement(suite, "testcase", classname=f"refcheck.{layer}", name=case_id,
+                                time=f"{seconds:.6f}")
+        message = str(worst.get("reason") or status)[:1000]
+        if status in ("failed", "error"):
+            counts[status] += 1
+            tag = "failure" if status == "failed" else "error"
+            bad = [r for r in rows if r.get("status") in ("failed", "error")]
+            ET.SubElement(element, tag, message=message).text = _body(bad)
+        elif status == "skipped":
+            counts["skipped"] += 1
+            ET.SubElement(element, "skipped", message=message)
+        output = "\n".join(dict.fromkeys(str(r["stdout"]) for r in rows if r.get("stdout")))
+        if output and status not in ("failed", "error"):
+            ET.SubElement(element, "system-out").text = output
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(counts["failed"]))
+    suite.set("errors", str(counts["error"]))
+    suite.set("skipped", str(counts["skipped"]))
+    suite.set("time", f"{total_time:.6f}")
+    return suite

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -10,8 +10,8 @@ import pandas as pd
 from ..specs import LAYERS
 from .ranking import cause, error_ratio, rank, reason_kind
 
-__all__ = ["DISPLAY_TENSORS", "FIRST_COLUMNS", "OTHER", "TENSORS", "case_statuses", "cases_frame", "display_summary",
-           "summary_frame", "tensor_cell"]
+__all__ = ["DISPLAY_TENSORS", "FIRST_COLUMNS", "OTHER", "TENSORS", "case_statuses", "cases_csv_chunks", "cases_frame",
+           "display_summary", "summary_frame", "summary_rows", "tensor_cell"]
 
 FIRST_COLUMNS = ["layer", "case", "tensor", "dtype", "status", "reason", "diagnosis", "implementation", "max_abs_error",
                  "max_rel_error", "error_eps", "torch_error_eps", "tolerance_eps", "worst_index", "mismatched",
@@ -32,12 +32,68 @@ def cases_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     for column in FIRST_COLUMNS:
         if column not in frame.columns:
             frame[column] = None
+    return frame[_column_order(list(frame.columns))]
+
+
+def _column_order(columns: list[str]) -> list[str]:
     hyper = [name for spec in LAYERS.values() for name in spec.hyper_names]
-    hyper = [c for c in dict.fromkeys(hyper) if c in frame.columns]
-    shapes = sorted(c for c in frame.columns if c.endswith("_shape") and c not in hyper)  # not normalized_shape
-    rest = [c for c in frame.columns if c not in FIRST_COLUMNS + hyper + shapes + _LAST_COLUMNS]
-    tail = [c for c in _LAST_COLUMNS if c in frame.columns]
-    return frame[FIRST_COLUMNS + hyper + shapes + rest + tail]
+    hyper = [c for c in dict.fromkeys(hyper) if c in columns]
+    shapes = sorted(c for c in columns if c.endswith("_shape") and c not in hyper)  # not normalized_shape
+    rest = [c for c in columns if c not in FIRST_COLUMNS + hyper + shapes + _LAST_COLUMNS]
+    tail = [c for c in _LAST_COLUMNS if c in columns]
+    return FIRST_COLUMNS + hyper + shapes + rest + tail
+
+
+def cases_csv_chunks(records: Iterable[Mapping[str, Any]], chunk: int = 4096) -> Iterator[str]:
+    """cases.csv in pieces, byte for byte ``cases_frame(records).to_csv(index=False)``, holding one chunk
+    of rows at a time. ``records`` is walked twice: first for the columns and the types each column
+    holds (so a chunk's column gets the dtype the whole column would have), then to write."""
+    columns: dict[str, None] = {}
+    kinds: dict[str, dict[Any, Any]] = {}  # column -> one value per kind of value it holds
+    rows = 0
+    for record in records:
+        rows += 1
+        present = 0
+        for key, value in record.items():
+            if key in _NOT_IN_CSV:
+                continue
+            present += 1
+            if key not in columns:
+                columns[key] = None
+                kinds[key] = {type(None): None} if rows > 1 else {}
+            kinds[key].setdefault((type(value), isinstance(value, float) and value != value), value)
+        if present < len(columns):
+            for key in columns:
+                if key not in record:
+                    kinds[key].setdefault(type(None), None)
+    if not rows:
+        yield cases_frame([]).to_csv(index=False)
+        return
+    names = list(columns)
+    for column in FIRST_COLUMNS:
+        if column not in columns:
+            names.append(column)
+            kinds[column] = {type(None): None}
+    order = _column_order(names)
+    dtypes = {name: pd.Series(list(kinds[name].values())).dtype for name in names}
+    batch: list[dict[str, Any]] = []
+    first = True
+
+    def flush() -> str:
+        frame = pd.DataFrame(batch, columns=names, dtype=object)  # each value as it is, then the whole column's dtype
+        for name in names:
+            if frame[name].dtype != dtypes[name]:
+                frame[name] = frame[name].astype(dtypes[name])
+        return frame[order].to_csv(index=False, header=first)
+
+    for record in records:
+        batch.append({k: v for k, v in record.items() if k not in _NOT_IN_CSV})
+        if len(batch) >= chunk:
+            yield flush()
+            first = False
+            batch = []
+    if batch:
+        yield flush()
 
 
 def case_statuses(frame: pd.DataFrame) -> pd.DataFrame:
@@ -65,7 +121,8 @@ _KIND_WORDS = {"wrong shape": "shape", "wrong dtype": "dtype", "non-finite value
                "tensor missing (None)": "None", "not a numpy array": "type"}
 
 
-def summary_frame(frame: pd.DataFrame, not_implemented: Iterable[str] = ()) -> pd.DataFrame:
+def summary_frame(frame: pd.DataFrame, not_implemented: Iterable[str] = (), *,
+                  rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:
     """One row per layer: case counts by status and, per compared tensor, its worst record.
 
     The worst record ranks errors, then structural failures (shape, dtype, non-finite, ...), then
@@ -76,7 +133,20 @@ def summary_frame(frame: pd.DataFrame, not_implemented: Iterable[str] = ()) -> p
     layers such as ``new_running_var`` or ``h_n``, and their gradients) is folded into the ``other``
     columns, the worst of them named in ``other_tensor``. ``worst_case`` is the worst case of the
     layer over all tensors.
+    ``rows``: the layers' rows already computed (:func:`summary_rows`, layer by layer); ``frame`` is then unused.
     """
+    rows = summary_rows(frame) if rows is None else list(rows)
+    for layer in not_implemented:
+        rows.append({"layer": layer, "cases": 0, "passed": 0, "failed": 0, "error": 0, "skipped": 0,
+                     "worst_case": "", "note": "not implemented"})
+    columns = ["layer", "cases", "passed", "failed", "error", "skipped"]
+    columns += [f"{t}{suffix}" for t in DISPLAY_TENSORS for suffix in _TENSOR_SUFFIXES]
+    columns += [f"{OTHER}_tensor", "worst_case", "note", "diagnosis"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summary_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The summary's rows of the layers in ``frame`` (each row depends on its own layer's records only)."""
     rows = []
     statuses = case_statuses(frame)
     records = frame.to_dict(orient="records") if not frame.empty else []
@@ -113,13 +183,7 @@ def summary_frame(frame: pd.DataFrame, not_implemented: Iterable[str] = ()) -> p
         row["note"] = ""
         row["diagnosis"] = _main_diagnosis(frame[frame["layer"] == layer])
         rows.append(row)
-    for layer in not_implemented:
-        rows.append({"layer": layer, "cases": 0, "passed": 0, "failed": 0, "error": 0, "skipped": 0,
-                     "worst_case": "", "note": "not implemented"})
-    columns = ["layer", "cases", "passed", "failed", "error", "skipped"]
-    columns += [f"{t}{suffix}" for t in DISPLAY_TENSORS for suffix in _TENSOR_SUFFIXES]
-    columns += [f"{OTHER}_tensor", "worst_case", "note", "diagnosis"]
-    return pd.DataFrame(rows, columns=columns)
+    return rows
 
 
 _TENSOR_SUFFIXES = ("_ratio", "_torch_ratio", "_eps", "_torch_eps", "_dtype", "_kind", "_failing")

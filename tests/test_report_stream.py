@@ -1,0 +1,151 @@
+"""Records streamed to disk and the report files written piece by piece from them: the pieces
+must equal what pandas, json and ElementTree write for the whole run at once."""
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from refcheck.oracle.cache import OracleCache, _pack, _unpack
+from refcheck.report import cases_frame, load_results, write_reports
+from refcheck.report.files import _results_json
+from refcheck.report.junit import junit_chunks, junit_xml
+from refcheck.report.stream import RecordStream, as_source
+from refcheck.report.tables import cases_csv_chunks
+
+
+def _record(case: str, layer: str, tensor: str, status: str = "passed", **extra) -> dict:
+    return {"layer": layer, "case": case, "tensor": tensor, "dtype": "float64", "status": status,
+            "reason": "" if status == "passed" else f"{tensor} wrong", "max_abs_error": 0.5, **extra}
+
+
+# Columns whose types change from record to record, as across layers: ints and tuples, ints and
+# None, bools and None, floats and NaN, strings and missing keys.
+MIXED = [
+    _record("a[1]", "conv1d", "output", kernel_size=3, groups=1, seed=1, duration_s=0.1),
+    _record("a[1]", "conv1d", "grad_input", "failed", kernel_size=3, groups=1, seed=1, mismatched=4, duration_s=0.1),
+    _record("b[1]", "conv2d", "output", kernel_size=(3, 2), groups=None, seed=2, training=True, duration_s=0.2),
+    _record("c[1]", "relu", "output", "error", max_abs_error=math.nan, seed=3, values="zeros", duration_s=0.3),
+    _record("d[1]", "batch_norm", "output", training=False, seed=4, input_shape=(2, 3), duration_s=math.inf),
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1000])
+def test_cases_csv_in_pieces_equals_pandas_writing_the_whole_frame(chunk):
+    expected = cases_frame(MIXED).to_csv(index=False)
+    assert "".join(cases_csv_chunks(MIXED, chunk=chunk)) == expected
+    assert ",3," in expected and "(3, 2)" in expected  # ints stay ints next to tuples
+
+
+def test_cases_csv_of_no_records_is_the_header():
+    assert "".join(cases_csv_chunks([])) == cases_frame([]).to_csv(index=False)
+
+
+def test_results_json_in_pieces_equals_one_dump():
+    meta = {"implementation": "x", "options": {"seed": 0}}
+    import pandas as pd
+
+    summary = pd.DataFrame([{"layer": "relu", "cases": 1}])
+    for records in (MIXED, []):
+        from refcheck.report.files import _json_safe
+
+        expected = json.dumps(_json_safe({**meta, "summary": summary.to_dict(orient="records"),
+                                          "records": list(records)}), indent=1, default=str, allow_nan=False)
+        assert "".join(_results_json(meta, summary, records)) == expected
+
+
+def test_junit_in_pieces_equals_the_whole_tree():
+    document = ET.fromstring(junit_xml(MIXED).split("\n", 1)[1])
+    assert [suite.get("name") for suite in document] == ["conv1d", "conv2d", "relu", "batch_norm"]
+    assert document[0].get("failures") == "1" and document[2].get("errors") == "1"
+    assert "".join(junit_chunks([])) == ET.tostring(ET.Element("testsuites", name="refcheck"), encoding="unicode",
+                                                     xml_declaration=True)
+
+
+def test_the_stream_gives_back_records_in_case_order_with_their_types(tmp_path):
+    by_case: dict[str, list[dict]] = {}
+    for record in MIXED:
+        by_case.setdefault(record["case"], []).append({**record, "weight": np.float32(1.5)})
+    stream = RecordStream(tmp_path)
+    for case_id in reversed(list(by_case)):  # cases finish in any order
+        stream.add(case_id, by_case[case_id][0]["layer"], by_case[case_id])
+    stream.set_order(["d[1]", *by_case, "never-finished"])
+    back = list(stream)
+    assert [r["case"] for r in back] == ["d[1]", "a[1]", "a[1]", "b[1]", "c[1]"]
+    assert back[3]["kernel_size"] == (3, 2) and type(back[0]["weight"]) is np.float32
+    assert [layer for layer, _ in stream.layers()] == ["batch_norm", "conv1d", "conv2d", "relu"]
+    assert [len(rows) for _, rows in stream.layers()] == [1, 2, 1, 1]
+    assert stream.cases == 4
+    folder = stream.folder
+    stream.close()
+    assert not folder.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_reports_from_the_stream_equal_reports_from_the_list(tmp_path):
+    records = [r for r in MIXED if r["layer"] != "batch_norm"] * 1
+    meta = {"implementation": "x", "options": {}}
+    write_reports(tmp_path / "list", records, meta, ["lstm"], plots=True)
+    with RecordStream(tmp_path / "stream") as stream:
+        for case_id in dict.fromkeys(r["case"] for r in records):
+            rows = [r for r in records if r["case"] == case_id]
+            stream.add(case_id, rows[0]["layer"], rows)
+        write_reports(tmp_path / "stream", stream, meta, ["lstm"], plots=True)
+    names = sorted(p.relative_to(tmp_path / "list") for p in (tmp_path / "list").rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(tmp_path / "stream") for p in (tmp_path / "stream").rglob("*") if p.is_file())
+    assert any(str(name).endswith(".png") for name in names)
+    for name in names:
+        assert (tmp_path / "list" / name).read_bytes() == (tmp_path / "stream" / name).read_bytes(), name
+    loaded, _ = load_results(tmp_path / "stream")
+    assert [r["case"] for r in loaded] == [r["case"] for r in records]
+
+
+def test_as_source_groups_a_list_by_layer_in_first_seen_order():
+    assert [layer for layer, _ in as_source(MIXED).layers()] == ["conv1d", "conv2d", "relu", "batch_norm"]
+
+
+def test_oracle_cache_entries_round_trip_exactly(tmp_path):
+    reference = {"output": np.arange(6, dtype=np.float64).reshape(2, 3), "loss": np.array(2.5),
+                 "grad_bias": None, "mask": np.array([True, False]), "index": np.array([[1, 2]], dtype=np.int64)}
+    at_dtype = {"output": reference["output"].astype(np.float32), "loss": np.float32(2.5), "grad_bias": None}
+    back_reference, back_at = _unpack(_pack(reference, at_dtype))
+    assert list(back_reference) == list(reference) and back_reference["grad_bias"] is None
+    for name, value in reference.items():
+        if value is not None:
+            assert back_reference[name].dtype == value.dtype and back_reference[name].shape == value.shape
+            np.testing.assert_array_equal(back_reference[name], value)
+    assert back_at["loss"].shape == () and back_at["output"].dtype == np.float32
+    same_reference, same_at = _unpack(_pack(reference, reference))
+    assert same_at is same_reference
+    back_reference["output"][0, 0] = 7.0  # writable, like a freshly computed result
+
+
+def test_a_damaged_cache_entry_is_recomputed(tmp_path):
+    from refcheck.execution.sweep import plan_sweep
+
+    case = plan_sweep(layers="relu", quick=True).cases[0]
+    cache = OracleCache(tmp_path)
+    cache.store(case, {"output": np.ones(3)}, {"output": np.ones(3)})
+    assert OracleCache(tmp_path).load(case) is not None
+    path = next(tmp_path.rglob("*.arrays"))
+    path.write_bytes(path.read_bytes()[:-5])
+    assert OracleCache(tmp_path).load(case) is None
+
+
+def test_heatmaps_drawn_before_come_from_the_figures_cache(tmp_path, monkeypatch):
+    import refcheck.report.files as files
+    from refcheck.report.files import build_report
+
+    records = [_record(f"r[{i}]", "relu", "output", values=kind, dtype=dtype, error_eps=float(i),
+                       tolerance_eps=4.0) for i, (kind, dtype) in
+               enumerate([("normal", "float32"), ("zeros", "float64"), ("normal", "float64")])]
+    drawn = build_report(records, {}, plots=True).pictures
+    first = build_report(records, {}, plots=True, figures_cache=tmp_path).pictures
+    calls = []
+    monkeypatch.setattr(files, "heatmap_figure", lambda *args: calls.append(args) or b"redrawn")
+    second = build_report(records, {}, plots=True, figures_cache=tmp_path).pictures
+    assert "plots/relu.png" in drawn and drawn == first == second and calls == []
+    changed = [{**records[0], "error_eps": 9.0}, *records[1:]]
+    assert build_report(changed, {}, plots=True, figures_cache=tmp_path).pictures["plots/relu.png"] == b"redrawn"
