@@ -94,7 +94,11 @@ def test_hangs_and_crashes_on_the_cluster_are_the_same_error_rows(scheduler, tmp
     errors = dask[dask["status"] == "error"]
     assert not errors.empty
     assert errors["reason"].str.startswith("timeout" if "hangs" in impl else "worker died").all()
-    pd.testing.assert_frame_equal(local, dask)
+    # Which hanging case was already running when a layer's first timeout came (full budget) or
+    # started after it (shortened budget) depends on scheduling: the kind of each reason must match.
+    kind = lambda frame: frame["reason"].fillna("").str.split(":").str[0]  # noqa: E731
+    pd.testing.assert_series_equal(kind(local), kind(dask))
+    pd.testing.assert_frame_equal(local.drop(columns=["reason"]), dask.drop(columns=["reason"]))
 
 
 def test_dask_local_starts_its_own_cluster(tmp_path):
