@@ -272,15 +272,14 @@ class RefcheckCase(pytest.Item):
 
 def _checker(state: _SweepState) -> Any:
     from .execution.implementation import BUILTIN
-    from .execution.options import CheckOptions, check_options
+    from .execution.options import OPTIONS, CheckOptions, check_options
     from .execution.runner import CaseChecker
     from .oracle import default_cache_dir
 
     if state.executor is None:
         options = state.options
-        values = {**{o: None for o in ("memory_limit",)}, "allow_frameworks": False, "forward_only": False,
-                  "no_oracle_cache": False, "no_selfcheck": False, **options.shared,
-                  "timeout": options.timeout, "workers": options.workers}
+        defaults = {option.dest: option.default if option.parse else False for option in OPTIONS}
+        values = {**defaults, **options.shared, "timeout": options.timeout, "workers": options.workers}
         check: CheckOptions = check_options(values, str(default_cache_dir()))
         reference = None if state.plan.implementation.name == BUILTIN else state.plan.implementation.name
         state.executor = CaseChecker(reference, check)

@@ -27,7 +27,8 @@ from .frameworks import frameworks_in_namespace, frameworks_loaded
 from .implementation import Implementation, load_implementation
 from .selfcheck import self_consistency
 
-__all__ = ["EXIT_ZERO_CODE", "in_worker", "mark_worker", "plain", "rerun_implementation", "run_implementation"]
+__all__ = ["EXIT_ZERO_CODE", "error_text", "frameworks_used", "in_worker", "mark_worker", "plain",
+           "reraise_if_real_interrupt", "rerun_implementation", "run_implementation"]
 
 _IN_WORKER = False
 
@@ -52,7 +53,7 @@ def in_worker() -> bool:
     return _IN_WORKER
 
 
-def _reraise_if_real_interrupt(error: BaseException) -> None:
+def reraise_if_real_interrupt(error: BaseException) -> None:
     # In-process runs share the terminal's Ctrl-C with the user's code: let a real one stop the run.
     if isinstance(error, KeyboardInterrupt) and not _IN_WORKER:
         raise error
@@ -93,7 +94,7 @@ def _changed(original: np.ndarray | None, handed: Any) -> bool:
     return handed.shape != original.shape or not np.array_equal(handed, original, equal_nan=True)
 
 
-def _error_text(error: BaseException) -> str:
+def error_text(error: BaseException) -> str:
     if isinstance(error, SystemExit):
         return f"SystemExit({error.code!r}): the implementation tried to exit the process"
     return f"{type(error).__name__}: {error}"
@@ -138,8 +139,8 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         raw.update(status="skipped", reason=f"unsupported: {error}")
         return
     except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, exits included
-        _reraise_if_real_interrupt(error)
-        message = f"{phase} raised {_error_text(error)}"
+        reraise_if_real_interrupt(error)
+        message = f"{phase} raised {error_text(error)}"
         if phase == "forward":
             raw.update(status="error", reason=message, traceback=traceback.format_exc())
         else:
@@ -184,8 +185,8 @@ def _call_steps(raw: dict[str, Any], spec: LayerSpec, step: Any, tensors: dict[s
             raw.update(status="skipped", reason=f"unsupported: {error}")
             return
         except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, exits included
-            _reraise_if_real_interrupt(error)
-            raw.update(status="error", reason=f"step {index} raised {_error_text(error)}",
+            reraise_if_real_interrupt(error)
+            raw.update(status="error", reason=f"step {index} raised {error_text(error)}",
                        traceback=traceback.format_exc())
             return
         for name, before in (("param", param), ("grad", grad)):
@@ -222,8 +223,8 @@ def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = T
         try:
             _run(raw, reference, case, selfcheck, forward_only, map_path)
         except BaseException as error:  # noqa: BLE001 - e.g. SystemExit while importing the module
-            _reraise_if_real_interrupt(error)
-            raw.update(status="error", reason=_error_text(error), traceback=traceback.format_exc())
+            reraise_if_real_interrupt(error)
+            raw.update(status="error", reason=error_text(error), traceback=traceback.format_exc())
     raw.update(stdout=captured.stdout, stderr=captured.stderr)
     return raw
 
@@ -242,7 +243,7 @@ def _run(raw: dict[str, Any], reference: str | None, case: Case, selfcheck: bool
 def _run_loaded(raw: dict[str, Any], implementation: Implementation, case: Case, selfcheck: bool,
                 forward_only: bool) -> None:
     functions = implementation.layers.get(case.layer)
-    raw["frameworks"] = _frameworks(implementation)
+    raw["frameworks"] = frameworks_used(implementation)
     if functions is None:
         raw.update(status="skipped", reason=f"not implemented: {implementation.name} has no {case.layer}")
         return
@@ -256,7 +257,7 @@ def _run_loaded(raw: dict[str, Any], implementation: Implementation, case: Case,
     hparams = hparams_for_call(functions, case.hparam_map)
     if spec.is_update_rule:
         _call_steps(raw, spec, functions.forward, tensors, hparams)
-        raw["frameworks"] = _frameworks(implementation)
+        raw["frameworks"] = frameworks_used(implementation)
         return
     gradients = make_upstream_gradients(case)
     _call(raw, spec, functions, tensors, gradients, hparams, forward_only)
@@ -264,12 +265,12 @@ def _run_loaded(raw: dict[str, Any], implementation: Implementation, case: Case,
         try:
             raw["selfcheck"] = self_consistency(spec, functions, tensors, hparams, gradients, case.seed)
         except BaseException as error:  # noqa: BLE001 - the self-check re-runs the user's code
-            _reraise_if_real_interrupt(error)
-            raw["selfcheck"] = {"reason": f"self-check not possible: {_error_text(error)}"}
-    raw["frameworks"] = _frameworks(implementation)
+            reraise_if_real_interrupt(error)
+            raw["selfcheck"] = {"reason": f"self-check not possible: {error_text(error)}"}
+    raw["frameworks"] = frameworks_used(implementation)
 
 
-def _frameworks(implementation: Implementation) -> list[str]:
+def frameworks_used(implementation: Implementation) -> list[str]:
     """Frameworks the implementation uses: any loaded in a worker (which never loads one itself),
     and, in-process too, those its module refers to."""
     found = set(frameworks_in_namespace(implementation.module))
@@ -290,6 +291,6 @@ def rerun_implementation(reference: str | None, case: Case, tensors: dict[str, A
         try:
             results = call_forward_backward(LAYERS[case.layer], functions, tensors, hparams, gradients)
         except BaseException as error:  # noqa: BLE001 - a rerun that fails only means "not this mistake"
-            _reraise_if_real_interrupt(error)
-            raise RuntimeError(_error_text(error)) from None
+            reraise_if_real_interrupt(error)
+            raise RuntimeError(error_text(error)) from None
     return {name: plain(value) for name, value in results.items()}

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["pool_output_size", "pooling_input"]
+__all__ = ["axis_layout", "pool_output_size", "pooling_input"]
 
 
 def pool_output_size(
@@ -88,6 +88,12 @@ def _axis(
     out = pool_output_size(size, kernel, stride, padding, dilation, ceil_mode)
     if out < 1:
         raise ValueError(f"{name}: input size {size} gives output size {out} < 1")
+    return axis_layout(size, kernel, stride, padding, dilation, out)
+
+
+def axis_layout(size: int, kernel: int, stride: int, padding: int, dilation: int, out: int) -> _Axis:
+    """Where ``out`` windows of one axis lie (hyperparameters already validated), for 1-D and 2-D pooling."""
+    effective = dilation * (kernel - 1) + 1
     last_needed = (out - 1) * stride + effective  # exclusive end in padded coordinates
     padded = max(size + 2 * padding, last_needed)
     positions = np.arange(out) * stride - padding  # window starts in input coordinates

@@ -20,11 +20,11 @@ copy of the input covering every window at once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ._pool_geometry import _Axis, axis_layout
 from .pooling import pool_output_size
 
 __all__ = [
@@ -47,27 +47,8 @@ def _single(value: int | tuple[int] | None, name: str) -> int | None:
     return int(values[0])
 
 
-@dataclass(frozen=True)
-class Pool1dGeometry:
-    """Where the windows of a 1-D pooling sweep lie.
-
-    ``slices[j]`` picks, from the padded buffer of length ``padded``, the element at kernel
-    offset ``j`` of every window; ``valid[j]`` says which of those lie in the real input;
-    ``window_full`` / ``window_clipped`` are the per-window lengths counting padding (but not a
-    ceil_mode overhang past the right padding) and counting real input only.
-    """
-
-    size: int
-    kernel: int
-    stride: int
-    padding: int
-    dilation: int
-    out: int
-    padded: int
-    slices: tuple[slice, ...]
-    valid: tuple[np.ndarray, ...]
-    window_full: np.ndarray
-    window_clipped: np.ndarray
+# The 1-D window layout is the 2-D pooling's per-axis one; only torch's validity rules differ.
+Pool1dGeometry = _Axis
 
 
 def pool1d_geometry(
@@ -96,22 +77,7 @@ def pool1d_geometry(
     out = pool_output_size(size, kernel, stride, padding, dilation, ceil_mode)
     if out < 1:
         raise ValueError(f"input length {size} gives output length {out} < 1")
-    effective = dilation * (kernel - 1) + 1
-    # A ceil_mode window may hang past the right padding: make room for it.
-    padded = max(size + 2 * padding, (out - 1) * stride + effective)
-    starts = np.arange(out) * stride - padding  # in input coordinates
-    slices = tuple(
-        slice(j * dilation, j * dilation + (out - 1) * stride + 1, stride) for j in range(kernel)
-    )
-    valid = tuple((starts + j * dilation >= 0) & (starts + j * dilation < size) for j in range(kernel))
-    # The divisor never counts the overhang past the right padding.
-    ends = np.minimum(starts + kernel, size + padding)
-    window_full = ends - starts
-    window_clipped = np.minimum(ends, size) - np.maximum(starts, 0)
-    return Pool1dGeometry(
-        size, kernel, stride, padding, dilation, out, padded, slices, valid,
-        window_full, window_clipped,
-    )
+    return axis_layout(size, kernel, stride, padding, dilation, out)
 
 
 def _pool_input(x: Any) -> np.ndarray:

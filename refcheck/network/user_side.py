@@ -20,9 +20,8 @@ import numpy as np
 
 from ..adapters import hparams_for_call, unsupported_reason
 from ..execution.capture import capture_output
-from ..execution.frameworks import frameworks_in_namespace, frameworks_loaded
 from ..execution.implementation import BUILTIN, Implementation, load_implementation
-from ..execution.worker import plain
+from ..execution.worker import error_text, frameworks_used, plain, reraise_if_real_interrupt
 from ..specs import LAYERS, Unsupported
 from .class_model import ClassModel, find_model_class
 from .compose import LayerFailure, compose, run_composed
@@ -81,7 +80,7 @@ def _plain_map(values: Mapping[str, Any]) -> dict[str, Any]:
 def _train(raw: dict[str, Any], reference: str | None, model: NetworkModel, arrays: Mapping[str, np.ndarray],
            map_path: str | None) -> None:
     implementation = load_implementation(reference, map_path)
-    raw["frameworks"] = _frameworks(implementation)
+    raw["frameworks"] = frameworks_used(implementation)
     cls = find_model_class(implementation.module, model.model_class)
     params = {name: np.array(arrays[name], copy=True) for name in model.parameters}
     x, target = arrays["x"], arrays["target"]
@@ -127,16 +126,7 @@ def _train(raw: dict[str, Any], reference: str | None, model: NetworkModel, arra
             updated[name] = np.asarray(new)
         record["updated"] = _plain_map(updated)
         params = updated
-    raw["frameworks"] = _frameworks(implementation)
-
-
-def _frameworks(implementation: Implementation) -> list[str]:
-    """Frameworks the model uses: any loaded in a worker (which loads none itself), and those its
-    module refers to."""
-    found = set(frameworks_in_namespace(implementation.module))
-    if _in_worker():
-        found |= set(frameworks_loaded())
-    return sorted(found)
+    raw["frameworks"] = frameworks_used(implementation)
 
 
 def run_user_model(reference: str | None, model: NetworkModel, arrays: Mapping[str, np.ndarray],
@@ -157,20 +147,13 @@ def run_user_model(reference: str | None, model: NetworkModel, arrays: Mapping[s
         except Unsupported as error:
             raw.update(status="skipped", reason=f"unsupported: {error}")
         except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, exits included
-            if isinstance(error, KeyboardInterrupt) and not _in_worker():
-                raise
+            reraise_if_real_interrupt(error)
             cause = error.__cause__ if isinstance(error, LayerFailure) else None
             text = str(error) if isinstance(error, LayerFailure) else f"{type(error).__name__}: {error}"
             if isinstance(error, SystemExit):
-                text = f"SystemExit({error.code!r}): the implementation tried to exit the process"
+                text = error_text(error)
             raw.update(status="error", reason=f"{raw['phase']}: {text}" if not isinstance(error, LayerFailure)
                        or not text.startswith("step") else text,
                        traceback="".join(traceback.format_exception(cause)) if cause else traceback.format_exc())
     raw.update(stdout=captured.stdout, stderr=captured.stderr, user_seconds=time.perf_counter() - started)
     return raw
-
-
-def _in_worker() -> bool:
-    from ..execution.worker import in_worker
-
-    return in_worker()
