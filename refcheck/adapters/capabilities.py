@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from ..cases import Capabilities, Case
+from ..cases import ALL_SUPPORTED, Capabilities, Case
 from ..specs import layer_spec
 from .contract import LayerFunctions, unsupported_labels, unsupported_reason
 
@@ -19,8 +19,11 @@ __all__ = ["capabilities_of", "describe_capabilities", "unsupported_summary"]
 
 
 def capabilities_of(functions: LayerFunctions) -> Capabilities:
-    """The supported space of one layer's functions."""
+    """The supported space of one layer's functions (ALL_SUPPORTED when nothing limits it)."""
     spec = layer_spec(functions.layer)
+    takes_all = functions.accepted is None or set(spec.hyper_names) <= set(functions.accepted)
+    if takes_all and functions.constraint is None and not functions.fixed:
+        return ALL_SUPPORTED
 
     def value_supported(name: str, value: Any) -> bool:
         if functions.accepted is None or name in functions.accepted:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..adapters.capabilities import capabilities_of, unsupported_summary
 from ..adapters.names import expected_names, near_misses
-from ..cases import DTYPES, Case, Coverage, expand, load_spaces
+from ..cases import ALL_SUPPORTED, DTYPES, Case, Coverage, expand, load_spaces
 from ..report import cases_frame
 from ..report.stream import RecordStream
 from ..specs import LAYERS, UsageError
@@ -116,10 +116,11 @@ def plan_sweep(impl: str | None = None, layers: Sequence[str] | str | None = Non
         elif "dtype" in space.vary:
             space = dataclasses.replace(space, vary={**space.vary, "dtype": kept})
         functions = implementation.layers.get(space.layer)
-        if functions is None:
+        capabilities = ALL_SUPPORTED if functions is None else capabilities_of(functions)
+        if capabilities is ALL_SUPPORTED:  # nothing is outside the supported space: one expansion
             expanded, cov = expand(space, quick=quick, base_seed=seed)
         else:
-            expanded, cov = expand(space, quick=quick, base_seed=seed, capabilities=capabilities_of(functions))
+            expanded, cov = expand(space, quick=quick, base_seed=seed, capabilities=capabilities)
             full, _ = expand(space, quick=quick, base_seed=seed)
             known = {case.id for case in expanded}
             beyond = [case for case in full if case.id not in known]
