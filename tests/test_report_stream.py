@@ -44,17 +44,23 @@ def test_cases_csv_of_no_records_is_the_header():
     assert "".join(cases_csv_chunks([])) == cases_frame([]).to_csv(index=False)
 
 
-def test_results_json_in_pieces_equals_one_dump():
+def test_results_json_in_pieces_is_the_whole_object_one_record_per_line():
     meta = {"implementation": "x", "options": {"seed": 0}}
+    import math
+
     import pandas as pd
 
-    summary = pd.DataFrame([{"layer": "relu", "cases": 1}])
-    for records in (MIXED, []):
+    summary = pd.DataFrame([{"layer": "relu", "cases": 1, "ratio": math.nan}])
+    odd = [{**MIXED[0], "max_abs_error": math.inf, "nested": {"a": [math.nan, 1.5, (2, 3)]}}]
+    for records in (MIXED, [], odd):
         from refcheck.report.files import _json_safe
 
-        expected = json.dumps(_json_safe({**meta, "summary": summary.to_dict(orient="records"),
-                                          "records": list(records)}), indent=1, default=str, allow_nan=False)
-        assert "".join(_results_json(meta, summary, records)) == expected
+        expected = _json_safe({**meta, "summary": summary.to_dict(orient="records"), "records": list(records)})
+        text = "".join(_results_json(meta, summary, records))
+        assert json.loads(text) == expected
+        lines = text.split('"records": [', 1)[1].split("\n")
+        assert sum(line.startswith("  {") for line in lines) == len(records)
+    assert json.loads("".join(_results_json(meta, summary, odd)))["records"][0]["nested"] == {"a": [None, 1.5, [2, 3]]}
 
 
 def test_junit_in_pieces_equals_the_whole_tree():

@@ -28,8 +28,11 @@ def run_command(args: argparse.Namespace) -> int:
 
     console = make_console()
     _check_out_folder(args.out)
+    # Expansions beside torch's cached results (and off with them: a grader's run reads no cache).
+    expansions = None if args.no_oracle_cache else str(Path(args.oracle_cache or default_cache_dir()) / "expansions")
     plan = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
-                         map_path=args.map, forward_only=args.forward_only, isolate=args.workers > 0)
+                         map_path=args.map, forward_only=args.forward_only, isolate=args.workers > 0,
+                         expansion_cache=expansions)
     args.named = {}  # case id -> its --where text, for the rerun commands
     if args.where:
         plan.cases = where_cases(args.layers, args.where, args.cases, args.seed)
@@ -40,7 +43,7 @@ def run_command(args: argparse.Namespace) -> int:
             # An id from the other sweep (quick vs full) names the same configuration: look there too.
             other = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=not args.quick,
                                   seed=args.seed, map_path=args.map, forward_only=args.forward_only,
-                                  isolate=args.workers > 0)
+                                  isolate=args.workers > 0, expansion_cache=expansions)
             known = {case.id for case in plan.cases}
             # Ids name configurations: one outside this implementation's supported space still runs
             # (and says why it is not supported).

@@ -6,12 +6,14 @@ so a flood of output can neither blow up a CI log nor the report.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Captured", "capture_output", "excerpt"]
 
@@ -52,6 +54,29 @@ def _read_back(handle, limit: int) -> tuple[str, int]:
     return text, size
 
 
+# Pairs of temporary files that earlier captures used, emptied: a worker captures every case, and
+# creating two files per case costs more than many a case itself.
+_SPARE: list[list[Any]] = []
+
+
+@atexit.register
+def _close_spares() -> None:
+    while _SPARE:
+        for handle in _SPARE.pop():
+            with contextlib.suppress(Exception):
+                handle.close()
+
+
+def _emptied(files: list[Any]) -> bool:
+    try:
+        for handle in files:
+            handle.seek(0)
+            handle.truncate()
+        return True
+    except (OSError, ValueError):  # the user's code closed or broke one: start afresh next time
+        return False
+
+
 @contextlib.contextmanager
 def capture_output(limit: int = CAPTURE_LIMIT) -> Iterator[Captured]:
     """Redirect fds 1 and 2 (and sys.stdout/sys.stderr) to temporary files for the block.
@@ -60,7 +85,7 @@ def capture_output(limit: int = CAPTURE_LIMIT) -> Iterator[Captured]:
     """
     captured = Captured()
     saved = []
-    files = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+    files = _SPARE.pop() if _SPARE else [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
     streams = (sys.stdout, sys.stderr)
     try:
         for stream, fd, handle in zip(streams, (1, 2), files):
@@ -78,5 +103,9 @@ def capture_output(limit: int = CAPTURE_LIMIT) -> Iterator[Captured]:
             os.close(original)
         captured.stdout, captured.stdout_bytes = _read_back(files[0], limit)
         captured.stderr, captured.stderr_bytes = _read_back(files[1], limit)
-        for handle in files:
-            handle.close()
+        if _emptied(files):
+            _SPARE.append(files)
+        else:
+            for handle in files:
+                with contextlib.suppress(Exception):
+                    handle.close()

@@ -25,16 +25,29 @@ def frameworks_loaded() -> list[str]:
     return [name for name in FRAMEWORKS if name in sys.modules]
 
 
+# The last scan of each module: the identities of its values, and what they referred to. A case
+# re-scans only when a value of the module changed (the scan itself walks every value). The values
+# are kept with it, so that no identity can be reused by a new object while it is remembered.
+_SCANNED: dict[int, tuple[list[Any], tuple[int, ...], list[str]]] = {}
+
+
 def frameworks_in_namespace(module: ModuleType | None) -> list[str]:
     """The frameworks a module refers to by name: imported modules, functions or classes from them."""
     if module is None:
         return []
+    values = list(vars(module).values())
+    identities = tuple(map(id, values))
+    last = _SCANNED.get(id(module))
+    if last is not None and last[1] == identities:
+        return list(last[2])
     found = set()
-    for value in list(vars(module).values()):
+    for value in values:
         owner: Any = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
         if isinstance(owner, str) and _root(owner) in FRAMEWORKS:
             found.add(_root(owner))
-    return [name for name in FRAMEWORKS if name in found]
+    result = [name for name in FRAMEWORKS if name in found]
+    _SCANNED[id(module)] = (values, identities, result)
+    return list(result)
 
 
 def frameworks_imported_by(module: ModuleType | None) -> list[str]:

@@ -20,11 +20,12 @@ from ..compare import status_records
 from ..oracle import OracleCache
 from ..report.stream import RecordStream
 from .budget import TimeBudget
+from .chunks import ChunkSizer, next_chunk
 from .executors import Executor, InlineExecutor, ProcessExecutor
 from .judge import judge
 from .limits import default_memory_limit, format_size
 from .options import CheckOptions
-from .worker import EXIT_ZERO_CODE, rerun_implementation, run_implementation
+from .worker import EXIT_ZERO_CODE, rerun_implementation, run_implementation, run_implementations
 
 __all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run_cases"]
 
@@ -72,15 +73,31 @@ def compute_reference(case: Case, cache_dir: str | None) -> tuple[dict, dict]:
     return compute(case, cache_dir)
 
 
+def compute_references(cases: list[Case], cache_dir: str | None) -> list[tuple[str, Any, Any]]:
+    """torch's results for several cases (per case ("ok", reference, at_dtype) or ("error", text, None))."""
+    from ..oracle import compute_references as compute
+
+    return compute(cases, cache_dir)
+
+
 @dataclass
 class Pending:
-    """A submitted case: the implementation's future and the oracle's (or its cached results)."""
+    """A submitted case: the implementation's future and the oracle's (or its cached results).
+
+    In a chunk, the futures hold a list (one item per case) and the indexes say which is this case's.
+    """
 
     case: Case
     implementation: Future
     timeout: float | None
     oracle: Future | None = None
     cached: tuple[dict, dict] | None = None
+    index: int | None = None
+    oracle_index: int | None = None
+
+    def raw(self) -> dict[str, Any]:
+        result = self.implementation.result()
+        return result if self.index is None else result[self.index]
 
 
 def _one_blas_thread() -> Any:
@@ -146,6 +163,23 @@ class CaseChecker:
             pending.oracle = self.oracle_executor.submit(compute_reference, case, self.options.oracle_cache)
         return pending
 
+    def submit_chunk(self, cases: list[Case]) -> list[Pending]:
+        """Consecutive cases of one layer as one implementation task (and one oracle task for those
+        the cache lacks). One case is :meth:`submit`; chunks need a process executor."""
+        if len(cases) == 1 or isinstance(self.executor, InlineExecutor):
+            return [self.submit(case) for case in cases]
+        timeout = self.budget.for_layer(cases[0].layer)
+        future = self.executor.submit(run_implementations, self.reference, cases, timeout=timeout,
+                                      selfcheck=self.options.selfcheck, forward_only=self.options.forward_only,
+                                      map_path=self.options.map_path)
+        pendings = [Pending(case, future, timeout, cached=self.cache.load(case), index=i) for i, case in enumerate(cases)]
+        missed = [p for p in pendings if p.cached is None]
+        if missed:
+            oracle = self.oracle_executor.submit(compute_references, [p.case for p in missed], self.options.oracle_cache)
+            for i, pending in enumerate(missed):
+                pending.oracle, pending.oracle_index = oracle, i
+        return pendings
+
     def _reference(self, pending: Pending) -> tuple[dict, dict]:
         if pending.cached is not None:
             return pending.cached
@@ -155,7 +189,12 @@ class CaseChecker:
 
                 self._torch_threads = use_one_thread()
             pending.oracle = self.oracle_executor.submit(compute_reference, pending.case, self.options.oracle_cache)
-        reference, at_dtype = pending.oracle.result()
+        if pending.oracle_index is None:
+            reference, at_dtype = pending.oracle.result()
+        else:
+            outcome, reference, at_dtype = pending.oracle.result()[pending.oracle_index]
+            if outcome != "ok":
+                raise RuntimeError(reference)
         self.cache.remember(pending.case, reference, at_dtype)
         return reference, at_dtype
 
@@ -163,7 +202,7 @@ class CaseChecker:
         """The case's records (waits for its tasks)."""
         case = pending.case
         try:
-            raw = pending.implementation.result()
+            raw = pending.raw()
         except (Exception, KeyboardInterrupt) as error:
             self.budget.timed_out(case.layer, isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)))
             return failure_records(case, error, pending.timeout, self._failure_note(error, pending))
@@ -223,6 +262,10 @@ class CaseChecker:
             self._oracle_executor.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
+def _worker_died(error: BaseException | None) -> bool:
+    return error is not None and (type(error).__name__ in ("ProcessExpired", "KilledWorker"))
+
+
 def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOptions | None = None, *,
               executor: Executor | None = None, on_case: Callable[[Case, list[Record]], None] | None = None,
               stream: RecordStream | None = None) -> SweepResult:
@@ -236,10 +279,13 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
     """
     checker = CaseChecker(reference, options, executor=executor)
     window = max(2, 2 * getattr(checker.executor, "capacity", checker.options.workers) + 2)
+    sizer = ChunkSizer(checker.budget, enabled=not isinstance(checker.executor, InlineExecutor))
     by_case: dict[str, list[Record]] = {}
     interrupted = False
     queue = list(cases)
-    in_flight: dict[Future, Pending] = {}
+    again: list[Case] = []  # the cases of a chunk that hung or lost its worker, to run one by one
+    confirmed: set[str] = set()  # cases run again alone after their worker died
+    in_flight: dict[Future, list[Pending]] = {}
     position = 0
 
     def collect(pending: Pending) -> None:
@@ -251,20 +297,44 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
         if on_case is not None:
             on_case(pending.case, records)
 
+    def finished(future: Future) -> None:
+        pendings = in_flight.pop(future)
+        error = None if future.cancelled() else future.exception()
+        if error is not None and len(pendings) > 1:
+            layer = pendings[0].case.layer
+            sizer.chunk_failed(layer)
+            checker.budget.timed_out(layer, isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)))
+            again.extend(p.case for p in pendings)
+            return
+        if _worker_died(error) and pendings[0].case.id not in confirmed:
+            # The pool names the task of a worker that died by the worker's process; when another
+            # worker dies at the same moment it can name the wrong one. A case is only reported
+            # as having ended its worker when it does so again, alone.
+            confirmed.add(pendings[0].case.id)
+            again.append(pendings[0].case)
+            return
+        for pending in pendings:
+            collect(pending)
+
     try:
-        while position < len(queue) or in_flight:
-            while position < len(queue) and len(in_flight) < window:
-                pending = checker.submit(queue[position])
-                position += 1
-                if pending.implementation.done() and isinstance(checker.executor, InlineExecutor):
-                    collect(pending)  # ran inside submit: keep it before a Ctrl-C can lose it
+        while position < len(queue) or in_flight or again:
+            while (again or position < len(queue)) and len(in_flight) < window:
+                if again:
+                    chunk = [again.pop(0)]
                 else:
-                    in_flight[pending.implementation] = pending
+                    chunk = next_chunk(queue, position, sizer.size(queue[position].layer))
+                    position += len(chunk)
+                pendings = checker.submit_chunk(chunk)
+                if isinstance(checker.executor, InlineExecutor):
+                    for pending in pendings:
+                        collect(pending)  # ran inside submit: keep it before a Ctrl-C can lose it
+                else:
+                    in_flight[pendings[0].implementation] = pendings
             if not in_flight:
                 continue
             done, _ = concurrent.futures.wait(list(in_flight), return_when=concurrent.futures.FIRST_COMPLETED)
             for future in done:
-                collect(in_flight.pop(future))
+                finished(future)
     except KeyboardInterrupt:
         interrupted = True
     finally:

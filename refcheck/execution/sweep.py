@@ -12,6 +12,7 @@ import pandas as pd
 from ..adapters.capabilities import capabilities_of, unsupported_summary
 from ..adapters.names import expected_names, near_misses
 from ..cases import ALL_SUPPORTED, DTYPES, Case, Coverage, expand, load_spaces
+from ..cases.expansion_cache import expand_cached
 from ..report import cases_frame
 from ..report.stream import RecordStream
 from ..specs import LAYERS, UsageError
@@ -84,14 +85,16 @@ def missing_layer_message(implementation: Implementation, layer: str) -> str:
 
 def plan_sweep(impl: str | None = None, layers: Sequence[str] | str | None = None, cases: str | Path | None = None,
                *, dtypes: Sequence[str] | str | None = None, quick: bool = False, seed: int = 0,
-               map_path: str | None = None, forward_only: bool = False) -> Plan:
+               map_path: str | None = None, forward_only: bool = False,
+               expansion_cache: str | Path | None = None) -> Plan:
     """Load the implementation and the case spaces, and expand the cases to run.
 
     Without ``layers``, every layer the implementation provides is checked and the others are
     listed as not implemented; a layer named in ``layers`` that the implementation lacks is a
     UsageError that says what the module has and which name looks like a misspelling.
     Cases are expanded inside what each layer's implementation supports; the configurations of
-    the full sweep outside it are summarised in ``Plan.unsupported``.
+    the full sweep outside it are summarised in ``Plan.unsupported``. ``expansion_cache``: a folder
+    where the expansions of whole spaces are kept for the next run (:mod:`refcheck.cases.expansion_cache`).
     """
     implementation = load_implementation(impl, map_path) if map_path else load_implementation(impl)
     chosen = parse_list(layers, tuple(LAYERS), "--layers")
@@ -118,10 +121,10 @@ def plan_sweep(impl: str | None = None, layers: Sequence[str] | str | None = Non
         functions = implementation.layers.get(space.layer)
         capabilities = ALL_SUPPORTED if functions is None else capabilities_of(functions)
         if capabilities is ALL_SUPPORTED:  # nothing is outside the supported space: one expansion
-            expanded, cov = expand(space, quick=quick, base_seed=seed)
+            expanded, cov = expand_cached(space, quick=quick, base_seed=seed, folder=expansion_cache)
         else:
             expanded, cov = expand(space, quick=quick, base_seed=seed, capabilities=capabilities)
-            full, _ = expand(space, quick=quick, base_seed=seed)
+            full, _ = expand_cached(space, quick=quick, base_seed=seed, folder=expansion_cache)
             known = {case.id for case in expanded}
             beyond = [case for case in full if case.id not in known]
             count, line = unsupported_summary(functions, beyond)

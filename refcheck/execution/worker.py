@@ -28,7 +28,7 @@ from .implementation import Implementation, load_implementation
 from .selfcheck import self_consistency
 
 __all__ = ["EXIT_ZERO_CODE", "error_text", "frameworks_used", "in_worker", "mark_worker", "plain",
-           "reraise_if_real_interrupt", "rerun_implementation", "run_implementation"]
+           "reraise_if_real_interrupt", "rerun_implementation", "run_implementation", "run_implementations"]
 
 _IN_WORKER = False
 
@@ -227,6 +227,13 @@ def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = T
             raw.update(status="error", reason=error_text(error), traceback=traceback.format_exc())
     raw.update(stdout=captured.stdout, stderr=captured.stderr)
     return raw
+
+
+def run_implementations(reference: str | None, cases: list[Case], **options: Any) -> list[dict[str, Any]]:
+    """:func:`run_implementation` for consecutive cases in one task (fewer round trips to this
+    worker); a case that hangs or ends the process fails the whole task, and the runner then
+    runs that task's cases one by one."""
+    return [run_implementation(reference, case, **options) for case in cases]
 
 
 def _run(raw: dict[str, Any], reference: str | None, case: Case, selfcheck: bool, forward_only: bool,

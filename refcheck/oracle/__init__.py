@@ -13,11 +13,12 @@ from typing import Any
 
 from .cache import OracleCache, default_cache_dir
 
-__all__ = ["OracleCache", "compute_reference", "default_cache_dir", "oracle_worker_start", "set_torch_threads", "torch_accepts",
+__all__ = ["OracleCache", "compute_reference", "compute_references", "default_cache_dir", "oracle_worker_start", "set_torch_threads", "torch_accepts",
            "torch_results", "use_one_thread"]
 
 _LAZY = {"torch_accepts": "torch_reference", "set_torch_threads": "torch_reference", "torch_results": "torch_reference", "use_one_thread": "torch_reference",
-         "compute_reference": "case_reference", "oracle_worker_start": "case_reference"}
+         "compute_reference": "case_reference", "compute_references": "case_reference",
+         "oracle_worker_start": "case_reference"}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,7 @@ from .cache import OracleCache
 from .precise import PRECISE
 from .torch_reference import torch_results, use_one_thread
 
-__all__ = ["compute_reference", "oracle_worker_start"]
+__all__ = ["compute_reference", "compute_references", "oracle_worker_start"]
 
 Results = dict[str, Any]
 
@@ -27,6 +27,18 @@ def compute_reference(case: Case, cache_dir: str | None = None) -> tuple[Results
     if cache_dir is not None:
         OracleCache(cache_dir, memory_entries=0).store(case, reference, at_dtype)
     return reference, at_dtype
+
+
+def compute_references(cases: list[Case], cache_dir: str | None = None) -> list[tuple[str, Any, Any]]:
+    """:func:`compute_reference` for several cases in one task: per case ("ok", reference, at_dtype),
+    or ("error", "TypeName: message", None) when torch failed on it (the others still count)."""
+    answers: list[tuple[str, Any, Any]] = []
+    for case in cases:
+        try:
+            answers.append(("ok", *compute_reference(case, cache_dir)))
+        except Exception as error:  # noqa: BLE001 - reported for this case alone
+            answers.append(("error", f"{type(error).__name__}: {error}", None))
+    return answers
 
 
 def oracle_worker_start() -> None:

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,18 +110,31 @@ def write_atomically(out: Path, contents: Mapping[str, str | bytes | Iterable[st
 
 
 def _results_json(meta: Mapping[str, Any], summary: Any, records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
-    """results.json in pieces: byte for byte ``json.dumps({**meta, "summary": ..., "records": [...]}, indent=1)``."""
+    """results.json in pieces: the object ``{**meta, "summary": ..., "records": [...]}``, its head
+    indented, each record on a line of its own (written by json's C encoder: a sweep has thousands)."""
     head = json.dumps(_json_safe({**meta, "summary": summary.to_dict(orient="records"), "records": []}),
                       indent=1, default=str, allow_nan=False)
     closing = '"records": []\n}'
     assert head.endswith(closing)
     yield head[: -len(closing)] + '"records": ['
     first = True
+    encode = json.JSONEncoder(default=str, allow_nan=False).encode
     for record in records:
-        text = json.dumps(_json_safe(record), indent=1, default=str, allow_nan=False)
-        yield ("\n  " if first else ",\n  ") + text.replace("\n", "\n  ")
+        yield ("\n  " if first else ",\n  ") + encode(_json_safe_record(record))
         first = False
     yield "]\n}" if first else "\n ]\n}"
+
+
+def _json_safe_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`_json_safe` of a record, quicker for its many plain values."""
+    safe = {}
+    for key, value in record.items():
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:
+            safe[str(key)] = value
+        else:
+            safe[str(key)] = _json_safe(value)
+    return safe
 
 
 @dataclass
@@ -134,26 +147,27 @@ class Report:
     pictures: dict[str, bytes] = field(default_factory=dict)
 
 
-def _heatmap(layer: str, frame: pd.DataFrame, figures_cache: Path | None) -> bytes | None:
-    """The layer's heatmap PNG; from ``figures_cache`` when the same rows were drawn before.
+def _cached_png(name: str, data: str, draw: Callable[[], bytes | None], figures_cache: Path | None) -> bytes | None:
+    """A figure's PNG; from ``figures_cache`` when the same data was drawn before.
 
-    The drawing is deterministic, so the key is what it depends on: the layer, its rows (times
-    left out), matplotlib's version and the drawing code; a hit gives the same bytes."""
+    The drawing is deterministic, so the key is what it depends on: the figure's name, its data
+    (``data``: the rows it shows, times left out), matplotlib's version and the drawing code; a hit
+    gives the same bytes."""
     if figures_cache is None:
-        return heatmap_figure(layer, frame)
+        return draw()
     import hashlib
 
     import matplotlib
 
-    digest = hashlib.sha256(f"{layer}\0{matplotlib.__version__}\0".encode())
+    digest = hashlib.sha256(f"{name}\0{matplotlib.__version__}\0".encode())
     for module in ("heatmaps.py", "plots.py", "ranking.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
-    digest.update(frame.drop(columns=["duration_s"], errors="ignore").to_csv(index=False).encode())
+    digest.update(data.encode())
     path = figures_cache / f"{digest.hexdigest()}.png"
     if path.is_file():
         cached = path.read_bytes()
-        return cached or None  # an empty file: the layer has no heatmap
-    png = heatmap_figure(layer, frame)
+        return cached or None  # an empty file: nothing to draw
+    png = draw()
     try:
         write_atomically(figures_cache, {path.name: png or b""})
     except OSError:  # a read-only or full disk only costs speed
@@ -161,12 +175,24 @@ def _heatmap(layer: str, frame: pd.DataFrame, figures_cache: Path | None) -> byt
     return png
 
 
+def _heatmap(layer: str, frame: pd.DataFrame, figures_cache: Path | None) -> bytes | None:
+    """The layer's heatmap PNG (cached by its rows, times left out)."""
+    data = frame.drop(columns=["duration_s"], errors="ignore").to_csv(index=False) if figures_cache else ""
+    return _cached_png(layer, data, lambda: heatmap_figure(layer, frame), figures_cache)
+
+
+def _overview(summary: pd.DataFrame, figures_cache: Path | None) -> bytes | None:
+    """The overview PNG (cached by the summary it shows)."""
+    data = summary.to_csv(index=False) if figures_cache else ""
+    return _cached_png("\0overview", data, lambda: overview_figure(summary), figures_cache)
+
+
 def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapping[str, Any],
                  not_implemented: Iterable[str] = (), plots: bool = True,
                  figures_cache: str | Path | None = None) -> Report:
     """The summary, failure groups, skip reasons and plots, reading ``records`` one layer at a time.
 
-    ``figures_cache``: a folder of heatmaps drawn before, reused when a layer's rows are the same."""
+    ``figures_cache``: a folder of figures drawn before, reused when what they show is the same."""
     source = as_source(records)
     rows, heatmaps = [], {}
     cache = Path(figures_cache) if figures_cache is not None else None
@@ -178,7 +204,7 @@ def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapp
             if png is not None:
                 heatmaps[f"{PLOTS}/{layer}.png"] = png
     summary = summary_frame(pd.DataFrame(), list(not_implemented), rows=rows)
-    overview = overview_figure(summary) if plots else None
+    overview = _overview(summary, cache) if plots else None
     pictures = {**({f"{PLOTS}/overview.png": overview} if overview is not None else {}), **heatmaps}
     return Report(summary, failure_groups(source, meta.get("options") or {}), skip_reasons(source), pictures)
 

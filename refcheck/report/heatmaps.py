@@ -24,7 +24,7 @@ PARAMETER_PAIRS: dict[str, list[tuple[str, str]]] = {
     "lp_pool2d": [("kernel_size", "stride")],
 }
 _FALLBACK = ("values", "dtype", "input_shape")
-FAIL_SIGN = "✗"
+FAIL_SIGN = "×"
 ERROR_SIGN = "E"
 
 
@@ -110,6 +110,20 @@ def _grid(rows: pd.DataFrame, x: str, y: str) -> tuple[list[str], list[str], np.
     return [label(v) for v in xs], [label(v) for v in ys], values, marks
 
 
+# Layout in inches, computed rather than measured (matplotlib's tight layout draws every figure
+# twice, and a sweep has a heatmap per layer). Tick labels are 8 pt: about 0.07 in per character.
+_CHAR = 0.07
+_CELL_W, _CELL_H = 0.55, 0.42
+_TOP, _BOTTOM, _GAP, _COLORBAR = 0.75, 0.6, 0.35, 0.75
+
+
+def _panel_size(xs: list[str], ys: list[str]) -> tuple[float, float, float]:
+    """(left margin, width, height) in inches of one heatmap panel: y label and ticks, then the cells."""
+    left = 0.4 + _CHAR * max(len(y) for y in ys)
+    width = max(1.8, _CELL_W * len(xs), 0.5 + _CHAR * 0.9 * sum(len(x) + 1 for x in xs))
+    return left, width, max(1.0, _CELL_H * len(ys))
+
+
 def heatmap_figure(layer: str, rows: pd.DataFrame) -> bytes | None:
     """The layer's heatmaps (one per parameter pair) as one PNG; None when no pair varies."""
     from matplotlib.colors import LogNorm
@@ -120,31 +134,41 @@ def heatmap_figure(layer: str, rows: pd.DataFrame) -> bytes | None:
     if not pairs:
         return None
     grids = [(pair, _grid(rows, *pair)) for pair in pairs]
-    width = sum(max(4.0, 0.55 * len(g[0]) + 2.2) for _, g in grids)
-    height = max(max(2.6, 0.42 * len(g[1]) + 1.6) for _, g in grids)
+    sizes = [_panel_size(g[0], g[1]) for _, g in grids]
+    width = sum(left + panel + _COLORBAR + _GAP for left, panel, _ in sizes) + 0.1
+    panel_height = max(h for _, _, h in sizes)
+    height = _TOP + _BOTTOM + panel_height
     figure = Figure(figsize=(width, height))
     ratios = np.concatenate([g[2].ravel() for _, g in grids])
     positive = ratios[np.isfinite(ratios) & (ratios > 0)]
     low = min(float(positive.min()) if positive.size else 1e-2, 1e-2)
     high = max(float(positive.max()) if positive.size else 10.0, 10.0)
     norm = LogNorm(low, high)
-    for k, ((x, y), (xs, ys, values, marks)) in enumerate(grids):
-        axes = figure.add_subplot(1, len(grids), k + 1)
+    x0 = 0.0
+    for ((x, y), (xs, ys, values, marks)), (left, panel, _) in zip(grids, sizes):
+        x0 += left
+        axes = figure.add_axes((x0 / width, _BOTTOM / height, panel / width, panel_height / height))
+        x0 += panel
+        colorbar_axes = figure.add_axes(((x0 + 0.12) / width, _BOTTOM / height, 0.12 / width, panel_height / height))
+        x0 += _COLORBAR + _GAP
         shown = np.where(np.isfinite(values), np.clip(values, low, high), np.where(marks >= 1, high, np.nan))
         image = axes.imshow(np.ma.masked_invalid(shown), cmap="RdYlGn_r", norm=norm, aspect="auto",
                             interpolation="nearest")
-        for (i, j), mark in np.ndenumerate(marks):
-            if mark >= 1:
-                axes.text(j, i, ERROR_SIGN if mark == 2 else FAIL_SIGN, ha="center", va="center",
-                          fontsize=12, fontweight="bold", color="black")
-            elif mark < 0:
-                axes.text(j, i, "·", ha="center", va="center", fontsize=8, color="#999999")
+        # Marks as one collection each (a text per cell is the slow part of drawing a large grid).
+        for kind, marker, size, colour in ((2, f"$\\mathbf{{{ERROR_SIGN}}}$", 90, "black"), (1, "x", 70, "black"),
+                                           (-1, ".", 8, "#999999")):
+            i, j = np.nonzero(marks == kind)
+            if i.size:
+                axes.scatter(j, i, marker=marker, s=size, c=colour, linewidths=2.5 if kind == 1 else None)
+        axes.set_xlim(-0.5, len(xs) - 0.5)
+        axes.set_ylim(len(ys) - 0.5, -0.5)
         axes.set_xticks(range(len(xs)), xs, fontsize=8)
         axes.set_yticks(range(len(ys)), ys, fontsize=8)
         axes.set_xlabel(x, fontsize=9)
         axes.set_ylabel(y, fontsize=9)
-        figure.colorbar(image, ax=axes, fraction=0.05, pad=0.03).set_label("worst error / tolerance", fontsize=7)
+        colorbar = figure.colorbar(image, cax=colorbar_axes)
+        colorbar.set_label("worst error / tolerance", fontsize=7)
+        colorbar.minorticks_off()  # a log scale's minor ticks cost more to draw than the rest of the panel
     figure.suptitle(f"{layer}: worst error / tolerance\n{FAIL_SIGN} fails   {ERROR_SIGN} raised   · no case",
-                    fontsize=9)
-    figure.tight_layout()
+                    fontsize=9, y=1 - 0.08 / height, va="top")
     return figure_png(figure)

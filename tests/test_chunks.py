@@ -1,0 +1,88 @@
+"""Several cases per worker task: the verdicts are those of one case per task, and a case that
+hangs or ends its worker inside a chunk still gets its own row."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from refcheck.cases import Case
+from refcheck.cli import main
+from refcheck.execution.budget import TimeBudget
+from refcheck.execution.chunks import LARGEST, ChunkSizer, next_chunk
+from refcheck.execution.executors import ProcessExecutor
+from refcheck.execution.runner import CheckOptions, run_cases
+from refcheck.execution.sweep import plan_sweep
+
+HOSTILE = Path(__file__).parent / "impls_hostile"
+
+
+def _case(layer: str, number: int) -> Case:
+    return Case(id=f"{layer}[{number}]", layer=layer, seed=number, shapes={}, hparams={}, values="normal",
+                dtype="float64")
+
+
+def test_a_chunk_holds_consecutive_cases_of_one_layer_only():
+    queue = [_case("relu", i) for i in range(5)] + [_case("tanh", i) for i in range(3)]
+    assert [c.id for c in next_chunk(queue, 0, 3)] == ["relu[0]", "relu[1]", "relu[2]"]
+    assert [c.id for c in next_chunk(queue, 3, 10)] == ["relu[3]", "relu[4]"]
+    assert [c.id for c in next_chunk(queue, 5, 1)] == ["tanh[0]"]
+
+
+def test_chunk_sizes_follow_the_layers_slowest_case_and_stop_after_trouble():
+    budget = TimeBudget(60.0)
+    sizer = ChunkSizer(budget)
+    assert sizer.size("relu") == 1  # nothing finished yet: the time of its cases is unknown
+    budget.finished("relu", 0.001)
+    assert sizer.size("relu") == min(LARGEST, 50)
+    budget.finished("conv2d", 2.0)
+    assert sizer.size("conv2d") == 1
+    sizer.chunk_failed("relu")
+    assert sizer.size("relu") == 1
+    assert ChunkSizer(budget, enabled=False).size("tanh") == 1
+
+
+class CountingExecutor:
+    """A process pool that counts the tasks it was given."""
+
+    def __init__(self) -> None:
+        self.pool = ProcessExecutor(2, 60.0)
+        self.capacity = 2
+        self.tasks = 0
+
+    def submit(self, fn, /, *args, timeout=None, **kwargs):
+        self.tasks += 1
+        return self.pool.submit(fn, *args, timeout=timeout, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self.pool.shutdown(wait, cancel_futures=cancel_futures)
+
+
+def test_chunked_verdicts_equal_one_case_per_task():
+    cases = plan_sweep(layers="relu,tanh,linear").cases
+    executor = CountingExecutor()
+    try:
+        chunked = run_cases(None, cases, CheckOptions(workers=2), executor=executor).records
+    finally:
+        executor.shutdown()
+    alone = run_cases(None, cases, CheckOptions(workers=0)).records
+    assert executor.tasks < len(cases) / 2  # the cases did share tasks
+    columns = ["case", "tensor", "status", "reason", "error_eps", "max_abs_error", "selfcheck_error"]
+    assert pd.DataFrame(chunked)[columns].equals(pd.DataFrame(alone)[columns])
+
+
+@pytest.mark.parametrize("module, reason", [("late_hang", "timeout: the case did not finish within"),
+                                            ("late_exit", "worker died: the process running the case exited with code 3")])
+def test_a_case_that_hangs_or_ends_its_worker_inside_a_chunk_gets_its_own_row(tmp_path, module, reason):
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(HOSTILE / f"{module}.py"), "--layers", "relu", "--out", str(out),
+                 "--timeout", "3", "--no-selfcheck", "--no-plots"])
+    frame = pd.read_csv(out / "cases.csv")
+    per_case = frame.groupby("case", sort=False).first()
+    troubled = per_case[per_case.index.str.startswith("relu[7-tiny")]
+    assert code == 1
+    assert len(troubled) == 2 and set(troubled["status"]) == {"error"}
+    assert troubled["reason"].str.startswith(reason).all()
+    others = per_case.drop(troubled.index)
+    assert len(others) == 28 and set(others["status"]) == {"passed"}
