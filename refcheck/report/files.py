@@ -28,7 +28,7 @@ from .junit import junit_chunks
 from .markdown import summary_markdown
 from .plots import overview_figure
 from .stream import RecordSource, as_source
-from .tables import cases_csv_chunks, cases_frame, summary_frame, summary_rows
+from .tables import cases_csv_chunks, cases_frame, layer_summary_row, summary_frame
 
 __all__ = ["Report", "append_step_summary", "build_report", "case_figure_path", "file_mode", "load_results",
            "write_atomically", "write_reports"]
@@ -196,13 +196,15 @@ def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapp
     source = as_source(records)
     rows, heatmaps = [], {}
     cache = Path(figures_cache) if figures_cache is not None else None
-    for layer, layer_records in source.layers():
-        frame = cases_frame(layer_records)
-        rows += summary_rows(frame)
-        if plots:
-            png = _heatmap(layer, frame, cache)
-            if png is not None:
-                heatmaps[f"{PLOTS}/{layer}.png"] = png
+    for layer, cases in source.layer_cases():
+        if not plots:  # one case at a time: memory does not grow with the layer
+            rows.append(layer_summary_row(layer, cases))
+            continue
+        case_records = list(cases)
+        rows.append(layer_summary_row(layer, case_records))
+        png = _heatmap(layer, cases_frame([record for each in case_records for record in each]), cache)
+        if png is not None:
+            heatmaps[f"{PLOTS}/{layer}.png"] = png
     summary = summary_frame(pd.DataFrame(), list(not_implemented), rows=rows)
     overview = _overview(summary, cache) if plots else None
     pictures = {**({f"{PLOTS}/overview.png": overview} if overview is not None else {}), **heatmaps}
@@ -232,7 +234,7 @@ def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]] | Re
         "cases.csv": cases_csv_chunks(source),
         "summary.md": summary_markdown(summary, groups, skips, meta, list(pictures)),
         "summary.html": summary_html(summary, groups, skips, meta, pictures, figures),
-        "junit.xml": junit_chunks(source.layers()),
+        "junit.xml": junit_chunks(source.layer_cases()),
         "results.json": _results_json(full_meta, summary, source),
         **pictures,
     }

@@ -72,13 +72,6 @@ def one_line(text: Any, limit: int = 240) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _by_case(records: Sequence[Record]) -> dict[str, list[Record]]:
-    cases: dict[str, list[Record]] = {}
-    for record in records:
-        cases.setdefault(str(record["case"]), []).append(record)
-    return cases
-
-
 def failure_groups(records: Sequence[Record] | RecordSource, options: Mapping[str, Any] | None = None
                    ) -> list[FailureGroup]:
     """Failing and erroring cases grouped by (layer, cause of the case's worst record).
@@ -90,9 +83,9 @@ def failure_groups(records: Sequence[Record] | RecordSource, options: Mapping[st
     members: dict[tuple[str, str], list[Record]] = {}
     errored: dict[tuple[str, str], bool] = {}
     layer_order: dict[str, int] = {}
-    for layer, layer_records in as_source(records).layers():
+    for layer, cases in as_source(records).layer_cases():
         layer_order[layer] = len(layer_order)
-        for rows in _by_case(layer_records).values():
+        for rows in cases:
             bad = [r for r in rows if r.get("status") in ("failed", "error")]
             if not bad:
                 continue
@@ -121,8 +114,8 @@ def _skip_reason(reason: Any) -> str:
 def skip_reasons(records: Sequence[Record] | RecordSource) -> list[dict[str, Any]]:
     """Per layer, each distinct skip reason once, with how many cases it skipped (most first)."""
     counts: dict[tuple[str, str], int] = {}
-    for _, layer_records in as_source(records).layers():
-        for rows in _by_case(layer_records).values():
+    for _, cases in as_source(records).layer_cases():
+        for rows in cases:
             if all(r.get("status") == "skipped" for r in rows):
                 key = (str(rows[0]["layer"]), _skip_reason(rows[0].get("reason")))
                 counts[key] = counts.get(key, 0) + 1

@@ -41,15 +41,16 @@ def _body(records: Sequence[Mapping[str, Any]]) -> str:
 
 
 def junit_xml(records: Sequence[Mapping[str, Any]]) -> str:
-    """The JUnit XML document of a run (records grouped by case in one pass)."""
-    layers: dict[str, list[Mapping[str, Any]]] = {}
+    """The JUnit XML document of a run (records grouped by layer and case in one pass)."""
+    layers: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
     for record in records:
-        layers.setdefault(str(record["layer"]), []).append(record)
-    return "".join(junit_chunks(layers.items()))
+        layers.setdefault(str(record["layer"]), {}).setdefault(str(record["case"]), []).append(record)
+    return "".join(junit_chunks((layer, iter(cases.values())) for layer, cases in layers.items()))
 
 
-def junit_chunks(layers: Iterable[tuple[str, Sequence[Mapping[str, Any]]]]) -> Iterator[str]:
-    """The JUnit XML document in pieces, one testsuite per layer (given layer by layer, in case order)."""
+def junit_chunks(layers: Iterable[tuple[str, Iterable[Sequence[Mapping[str, Any]]]]]) -> Iterator[str]:
+    """The JUnit XML document in pieces, one testsuite per layer, given layer by layer as each case's
+    records in case order (as :meth:`~refcheck.report.stream.RecordStream.layer_cases` gives them)."""
     yield _DECLARATION
     empty = True
     for layer, records in layers:
@@ -63,14 +64,14 @@ def junit_chunks(layers: Iterable[tuple[str, Sequence[Mapping[str, Any]]]]) -> I
 _DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
 
 
-def _suite(layer: str, records: Sequence[Mapping[str, Any]]) -> ET.Element:
-    cases: dict[str, list[Mapping[str, Any]]] = {}
-    for record in records:
-        cases.setdefault(str(record["case"]), []).append(record)
+def _suite(layer: str, cases: Iterable[Sequence[Mapping[str, Any]]]) -> ET.Element:
     suite = ET.Element("testsuite", name=layer)
     counts = {"failed": 0, "error": 0, "skipped": 0}
     total_time = 0.0
-    for case_id, rows in cases.items():
+    tests = 0
+    for rows in cases:
+        tests += 1
+        case_id = str(rows[0]["case"])
         worst = min(rows, key=lambda r: _ORDER.get(str(r.get("status")), 4))
         status = str(worst.get("status"))
         seconds = _seconds(rows)
@@ -89,7 +90,7 @@ def _suite(layer: str, records: Sequence[Mapping[str, Any]]) -> ET.Element:
         output = "\n".join(dict.fromkeys(str(r["stdout"]) for r in rows if r.get("stdout")))
         if output and status not in ("failed", "error"):
             ET.SubElement(element, "system-out").text = output
-    suite.set("tests", str(len(cases)))
+    suite.set("tests", str(tests))
     suite.set("failures", str(counts["failed"]))
     suite.set("errors", str(counts["error"]))
     suite.set("skipped", str(counts["skipped"]))

@@ -22,11 +22,14 @@ Record = Mapping[str, Any]
 
 
 class RecordSource(Protocol):
-    """Records in case order, walked as often as needed, whole or one layer at a time."""
+    """Records in case order, walked as often as needed, whole, one layer at a time, or one case at
+    a time within each layer (:meth:`layer_cases`, which never holds more than one case)."""
 
     def __iter__(self) -> Iterator[Record]: ...
 
     def layers(self) -> Iterator[tuple[str, list[Record]]]: ...
+
+    def layer_cases(self) -> Iterator[tuple[str, Iterator[list[Record]]]]: ...
 
 
 class _ListSource:
@@ -41,6 +44,13 @@ class _ListSource:
         for record in self.records:
             by_layer.setdefault(str(record["layer"]), []).append(record)
         yield from by_layer.items()
+
+    def layer_cases(self) -> Iterator[tuple[str, Iterator[list[Record]]]]:
+        for layer, records in self.layers():
+            by_case: dict[str, list[Record]] = {}
+            for record in records:
+                by_case.setdefault(str(record["case"]), []).append(record)
+            yield layer, iter(by_case.values())
 
 
 def as_source(records: Sequence[Record] | RecordSource) -> RecordSource:
@@ -99,6 +109,13 @@ class RecordStream:
             by_layer.setdefault(self._index[case_id][0], []).append(case_id)
         for layer, case_ids in by_layer.items():
             yield layer, [record for case_id in case_ids for record in self._read(case_id)]
+
+    def layer_cases(self) -> Iterator[tuple[str, Iterator[list[Record]]]]:
+        by_layer: dict[str, list[str]] = {}
+        for case_id in self._ids():
+            by_layer.setdefault(self._index[case_id][0], []).append(case_id)
+        for layer, case_ids in by_layer.items():
+            yield layer, (self._read(case_id) for case_id in case_ids)
 
     def records(self) -> list[Record]:
         """Every record in a list (for callers that want them all at once)."""

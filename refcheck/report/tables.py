@@ -11,7 +11,7 @@ from ..specs import LAYERS
 from .ranking import cause, error_ratio, rank, reason_kind
 
 __all__ = ["DISPLAY_TENSORS", "FIRST_COLUMNS", "OTHER", "TENSORS", "case_statuses", "cases_csv_chunks", "cases_frame",
-           "display_summary", "summary_frame", "summary_rows", "tensor_cell"]
+           "display_summary", "layer_summary_row", "summary_frame", "summary_rows", "tensor_cell"]
 
 FIRST_COLUMNS = ["layer", "case", "tensor", "dtype", "status", "reason", "diagnosis", "implementation", "max_abs_error",
                  "max_rel_error", "error_eps", "torch_error_eps", "tolerance_eps", "worst_index", "mismatched",
@@ -147,46 +147,78 @@ def summary_frame(frame: pd.DataFrame, not_implemented: Iterable[str] = (), *,
 
 def summary_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The summary's rows of the layers in ``frame`` (each row depends on its own layer's records only)."""
-    rows = []
-    statuses = case_statuses(frame)
-    records = frame.to_dict(orient="records") if not frame.empty else []
-    by_layer: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for record in records:
-        if record.get("status") != "skipped":
-            by_layer.setdefault(record["layer"], {}).setdefault(record["tensor"], []).append(record)
-    for layer in dict.fromkeys(frame["layer"]) if not frame.empty else []:
-        per_case = statuses[statuses["layer"] == layer]["status"].value_counts()
-        row: dict[str, Any] = {"layer": layer, "cases": int(per_case.sum()),
-                               "passed": int(per_case.get("passed", 0)), "failed": int(per_case.get("failed", 0)),
-                               "error": int(per_case.get("error", 0)), "skipped": int(per_case.get("skipped", 0))}
-        worst_overall: dict[str, Any] | None = None
-        tensors_of_layer = by_layer.get(layer, {})
-        others = [record for name, found in tensors_of_layer.items() if name not in _TENSORS for record in found]
-        row[f"{OTHER}_tensor"] = str(max(others, key=rank)["tensor"]) if others else ""
-        for tensor in DISPLAY_TENSORS:
-            candidates = others if tensor == OTHER else tensors_of_layer.get(tensor, [])
-            if not candidates:
-                row.update({f"{tensor}{s}": math.nan for s in ("_ratio", "_torch_ratio", "_eps", "_torch_eps")})
-                row.update({f"{tensor}_dtype": "", f"{tensor}_kind": "", f"{tensor}_failing": False})
-                continue
-            worst = max(candidates, key=rank)
-            allowed = _number(worst.get("tolerance_eps"))
-            torch_eps = _number(worst.get("torch_error_eps"))
-            row.update({f"{tensor}_ratio": error_ratio(worst),
-                        f"{tensor}_torch_ratio": torch_eps / allowed if allowed > 0 else math.nan,
-                        f"{tensor}_eps": _number(worst.get("error_eps")), f"{tensor}_torch_eps": torch_eps,
-                        f"{tensor}_dtype": str(worst.get("dtype") or ""), f"{tensor}_kind": _short_kind(worst),
-                        f"{tensor}_failing": worst.get("status") in ("failed", "error")})
-            if worst_overall is None or rank(worst) > rank(worst_overall):
-                worst_overall = worst
-        row["worst_case"] = str(worst_overall["case"]) if worst_overall is not None else ""
-        row["note"] = ""
-        row["diagnosis"] = _main_diagnosis(frame[frame["layer"] == layer])
-        rows.append(row)
-    return rows
+    layers: dict[Any, dict[str, list[dict[str, Any]]]] = {}
+    for record in frame.to_dict(orient="records") if not frame.empty else []:
+        layers.setdefault(record["layer"], {}).setdefault(str(record["case"]), []).append(record)
+    return [layer_summary_row(layer, cases.values()) for layer, cases in layers.items()]
 
 
 _TENSOR_SUFFIXES = ("_ratio", "_torch_ratio", "_eps", "_torch_eps", "_dtype", "_kind", "_failing")
+
+
+def layer_summary_row(layer: str, cases: Iterable[Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """The summary row of one layer from its cases' records, read one case at a time: the row
+    :func:`summary_rows` gives for the layer, without holding the layer's records."""
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    total = 0
+    worst: dict[str, Mapping[str, Any]] = {}  # compared tensor -> its worst record (the first of equals)
+    worst_other: Mapping[str, Any] | None = None
+    causes: dict[str, str] = {}  # case -> the cause of its first diagnosed failed record
+    for rows in cases:
+        total += 1
+        status = min((str(r.get("status")) for r in rows), key=lambda s: _STATUS_ORDER.get(s, 4))
+        if status in counts:
+            counts[status] += 1
+        for record in rows:
+            if record.get("status") == "skipped":
+                continue
+            tensor = record["tensor"]
+            if tensor not in worst or rank(record) > rank(worst[tensor]):
+                worst[tensor] = record
+            if tensor not in _TENSORS and (worst_other is None or rank(record) > rank(worst_other)):
+                worst_other = record
+            diagnosis = record.get("diagnosis")
+            if (record.get("status") == "failed" and isinstance(diagnosis, str) and diagnosis != ""
+                    and str(record["case"]) not in causes):
+                causes[str(record["case"])] = cause(record)
+    row: dict[str, Any] = {"layer": layer, "cases": total, **counts}
+    row[f"{OTHER}_tensor"] = str(worst_other["tensor"]) if worst_other is not None else ""
+    worst_overall: Mapping[str, Any] | None = None
+    for tensor in DISPLAY_TENSORS:
+        chosen = worst_other if tensor == OTHER else worst.get(tensor)
+        row.update(_tensor_columns(tensor, chosen))
+        if chosen is not None and (worst_overall is None or rank(chosen) > rank(worst_overall)):
+            worst_overall = chosen
+    row["worst_case"] = str(worst_overall["case"]) if worst_overall is not None else ""
+    row["note"] = ""
+    row["diagnosis"] = _most_frequent_cause([causes[case] for case in sorted(causes)])
+    return row
+
+
+def _tensor_columns(tensor: str, worst: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A tensor's summary columns from its worst record (empty when the layer has no such tensor)."""
+    if worst is None:
+        return {**{f"{tensor}{s}": math.nan for s in ("_ratio", "_torch_ratio", "_eps", "_torch_eps")},
+                f"{tensor}_dtype": "", f"{tensor}_kind": "", f"{tensor}_failing": False}
+    allowed = _number(worst.get("tolerance_eps"))
+    torch_eps = _number(worst.get("torch_error_eps"))
+    return {f"{tensor}_ratio": error_ratio(worst),
+            f"{tensor}_torch_ratio": torch_eps / allowed if allowed > 0 else math.nan,
+            f"{tensor}_eps": _number(worst.get("error_eps")), f"{tensor}_torch_eps": torch_eps,
+            f"{tensor}_dtype": str(worst.get("dtype") or ""), f"{tensor}_kind": _short_kind(worst),
+            f"{tensor}_failing": worst.get("status") in ("failed", "error")}
+
+
+def _most_frequent_cause(causes: list[str]) -> str:
+    """'cause (n cases; k other diagnoses)' for the most frequent of the cases' causes (ties: the first)."""
+    if not causes:
+        return ""
+    counted: dict[str, int] = {}
+    for each in causes:
+        counted[each] = counted.get(each, 0) + 1
+    text, count = max(counted.items(), key=lambda item: item[1])  # max keeps the first of equal counts
+    more = f"; {len(counted) - 1} other diagnoses" if len(counted) > 1 else ""
+    return f"{text} ({count} case{'s' if count != 1 else ''}{more})"
 
 
 def _number(value: Any) -> float:
@@ -194,19 +226,6 @@ def _number(value: Any) -> float:
         return math.nan if value is None else float(value)
     except (TypeError, ValueError):
         return math.nan
-
-
-def _main_diagnosis(layer_rows: pd.DataFrame) -> str:
-    """The most frequent cause (diagnosis title) among a layer's diagnosed failed cases, with its count."""
-    failed = layer_rows[(layer_rows["status"] == "failed") & layer_rows["diagnosis"].notna()
-                        & (layer_rows["diagnosis"].astype(str) != "")]
-    if failed.empty:
-        return ""
-    titles = failed.assign(_cause=[cause(r) for r in failed.to_dict(orient="records")])
-    per_case = titles.groupby("case")["_cause"].first().value_counts()
-    text, count = per_case.index[0], int(per_case.iloc[0])
-    more = f"; {len(per_case) - 1} other diagnoses" if len(per_case) > 1 else ""
-    return f"{text} ({count} case{'s' if count != 1 else ''}{more})"
 
 
 def tensor_cell(summary_row: Mapping[str, Any], tensor: str, torch: bool = True) -> str:
