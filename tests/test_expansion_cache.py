@@ -48,3 +48,14 @@ def test_the_run_keeps_expansions_beside_the_oracle_cache_unless_told_not_to(tmp
     monkeypatch.setenv("REFCHECK_CACHE_DIR", str(tmp_path / "untouched"))
     assert main(["run", "--layers", "relu", "--no-plots", "--out", str(tmp_path / "b"), "--no-oracle-cache"]) == 0
     assert not (tmp_path / "untouched").exists()
+
+
+def test_values_shared_on_reading_keep_their_types():
+    from refcheck.cases.expansion_cache import _decode, _encode
+
+    values = [(1, 1.0, True, -0.0, 0.0, None, "1"), (1.0, 1), (True,), (1,), (-0.0,), (0.0,)]
+    back = _decode(_encode(values), {})
+    assert back == values
+    for original, restored in zip(values, back):
+        assert [type(v) for v in restored] == [type(v) for v in original]
+        assert [repr(v) for v in restored] == [repr(v) for v in original]

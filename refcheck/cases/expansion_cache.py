@@ -47,12 +47,17 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"cannot keep {type(value).__name__} in an expansion file")
 
 
-def _decode(value: Any) -> Any:
+def _decode(value: Any, shared: dict[Any, Any]) -> Any:
+    """A JSON value back, tuples restored; equal values become one object (``shared``): the cases of
+    a layer repeat the same shapes and hyperparameters, and a big sweep holds many. The keys tell
+    1, 1.0, True and -0.0 apart (a tuple is keyed by its already shared items)."""
     if isinstance(value, dict):
-        return tuple(_decode(v) for v in value[_TUPLE])
+        items = tuple(_decode(v, shared) for v in value[_TUPLE])
+        return shared.setdefault((tuple, tuple(map(id, items))), items)
     if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
+        return [_decode(v, shared) for v in value]
+    key = (float, repr(value)) if isinstance(value, float) else (type(value), value)
+    return shared.setdefault(key, value)
 
 
 _CASE_FIELDS = ("layer", "id", "dtype", "seed", "shapes", "hparams", "values", "source", "tolerance")
@@ -67,8 +72,10 @@ def _to_json(cases: list[Case], coverage: Coverage) -> str:
 
 def _from_json(text: str) -> tuple[list[Case], Coverage]:
     payload = json.loads(text)
-    cases = [Case(**dict(zip(_CASE_FIELDS, (_decode(v) for v in row), strict=True))) for row in payload["cases"]]
-    coverage = Coverage(**dict(zip(_COVERAGE_FIELDS, (_decode(v) for v in payload["coverage"]), strict=True)))
+    shared: dict[Any, Any] = {}
+    cases = [Case(**dict(zip(_CASE_FIELDS, (_decode(v, shared) for v in row), strict=True)))
+             for row in payload["cases"]]
+    coverage = Coverage(**dict(zip(_COVERAGE_FIELDS, (_decode(v, shared) for v in payload["coverage"]), strict=True)))
     return cases, coverage
 
 
@@ -87,6 +94,7 @@ def expand_cached(space: Space, *, quick: bool, base_seed: int,
     cases, coverage = expand(space, quick=quick, base_seed=base_seed)
     try:
         text = _to_json(cases, coverage)
+        cases = _from_json(text)[0]  # the compact form, as a later run reads it
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(handle, "w", encoding="utf-8") as out:
