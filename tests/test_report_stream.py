@@ -155,3 +155,24 @@ def test_heatmaps_drawn_before_come_from_the_figures_cache(tmp_path, monkeypatch
     assert "plots/relu.png" in drawn and drawn == first == second and calls == []
     changed = [{**records[0], "error_eps": 9.0}, *records[1:]]
     assert build_report(changed, {}, plots=True, figures_cache=tmp_path).pictures["plots/relu.png"] == b"redrawn"
+
+
+def test_figures_drawn_in_the_pool_are_the_figures_drawn_here_and_are_cached(tmp_path):
+    from refcheck.report.figure_drawing import DRAWN_HERE, FigureDrawer
+    from refcheck.report.heatmaps import heatmap_figure
+    from refcheck.report.tables import cases_frame
+
+    frames = {}
+    for n in range(DRAWN_HERE + 3):
+        records = [_record(f"r[{i}]", "relu", "output", values=kind, dtype=dtype, error_eps=float(i * (n + 1)),
+                           tolerance_eps=4.0) for i, (kind, dtype) in
+                   enumerate([("normal", "float32"), ("zeros", "float64"), ("normal", "float64")])]
+        frames[f"plots/f{n}.png"] = cases_frame(records)
+    here, pooled = FigureDrawer(None, processes=1), FigureDrawer(tmp_path, processes=2)
+    for name, frame in frames.items():
+        here.draw(name, name, "", heatmap_figure, "relu", frame)
+        pooled.draw(name, name, frame.to_csv(), heatmap_figure, "relu", frame)
+    expected, got = here.results(), pooled.results()
+    assert list(got) == list(frames) and got == expected
+    assert len(set(got.values())) == len(frames)  # each frame its own figure
+    assert len(list(tmp_path.glob("*.png"))) == len(frames)  # those drawn in the pool cached too

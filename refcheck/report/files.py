@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from .groups import FailureGroup, failure_groups, skip_reasons
+from .figure_drawing import FigureDrawer
 from .heatmaps import heatmap_figure
 from .html import summary_html
 from .junit import junit_chunks
@@ -147,46 +148,6 @@ class Report:
     pictures: dict[str, bytes] = field(default_factory=dict)
 
 
-def _cached_png(name: str, data: str, draw: Callable[[], bytes | None], figures_cache: Path | None) -> bytes | None:
-    """A figure's PNG; from ``figures_cache`` when the same data was drawn before.
-
-    The drawing is deterministic, so the key is what it depends on: the figure's name, its data
-    (``data``: the rows it shows, times left out), matplotlib's version and the drawing code; a hit
-    gives the same bytes."""
-    if figures_cache is None:
-        return draw()
-    import hashlib
-
-    import matplotlib
-
-    digest = hashlib.sha256(f"{name}\0{matplotlib.__version__}\0".encode())
-    for module in ("heatmaps.py", "plots.py", "ranking.py"):
-        digest.update((Path(__file__).parent / module).read_bytes())
-    digest.update(data.encode())
-    path = figures_cache / f"{digest.hexdigest()}.png"
-    if path.is_file():
-        cached = path.read_bytes()
-        return cached or None  # an empty file: nothing to draw
-    png = draw()
-    try:
-        write_atomically(figures_cache, {path.name: png or b""})
-    except OSError:  # a read-only or full disk only costs speed
-        pass
-    return png
-
-
-def _heatmap(layer: str, frame: pd.DataFrame, figures_cache: Path | None) -> bytes | None:
-    """The layer's heatmap PNG (cached by its rows, times left out)."""
-    data = frame.drop(columns=["duration_s"], errors="ignore").to_csv(index=False) if figures_cache else ""
-    return _cached_png(layer, data, lambda: heatmap_figure(layer, frame), figures_cache)
-
-
-def _overview(summary: pd.DataFrame, figures_cache: Path | None) -> bytes | None:
-    """The overview PNG (cached by the summary it shows)."""
-    data = summary.to_csv(index=False) if figures_cache else ""
-    return _cached_png("\0overview", data, lambda: overview_figure(summary), figures_cache)
-
-
 def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapping[str, Any],
                  not_implemented: Iterable[str] = (), plots: bool = True,
                  figures_cache: str | Path | None = None) -> Report:
@@ -194,20 +155,26 @@ def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapp
 
     ``figures_cache``: a folder of figures drawn before, reused when what they show is the same."""
     source = as_source(records)
-    rows, heatmaps = [], {}
-    cache = Path(figures_cache) if figures_cache is not None else None
+    rows = []
+    drawer = FigureDrawer(Path(figures_cache) if figures_cache is not None else None)
+    keyed = figures_cache is not None
     for layer, cases in source.layer_cases():
         if not plots:  # one case at a time: memory does not grow with the layer
             rows.append(layer_summary_row(layer, cases))
             continue
         case_records = list(cases)
         rows.append(layer_summary_row(layer, case_records))
-        png = _heatmap(layer, cases_frame([record for each in case_records for record in each]), cache)
-        if png is not None:
-            heatmaps[f"{PLOTS}/{layer}.png"] = png
+        frame = cases_frame([record for each in case_records for record in each])
+        # The heatmap's cache key: its rows, times left out.
+        data = frame.drop(columns=["duration_s"], errors="ignore").to_csv(index=False) if keyed else ""
+        drawer.draw(f"{PLOTS}/{layer}.png", layer, data, heatmap_figure, layer, frame)
     summary = summary_frame(pd.DataFrame(), list(not_implemented), rows=rows)
-    overview = _overview(summary, cache) if plots else None
-    pictures = {**({f"{PLOTS}/overview.png": overview} if overview is not None else {}), **heatmaps}
+    pictures: dict[str, bytes] = {}
+    if plots:
+        overview = f"{PLOTS}/overview.png"
+        drawer.draw(overview, "\0overview", summary.to_csv(index=False) if keyed else "", overview_figure, summary)
+        drawn = drawer.results()
+        pictures = {name: drawn[name] for name in [overview, *drawn] if name in drawn}
     return Report(summary, failure_groups(source, meta.get("options") or {}), skip_reasons(source), pictures)
 
 

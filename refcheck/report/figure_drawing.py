@@ -1,0 +1,96 @@
+"""Drawing a run's figures: from the figure cache when the same data was drawn before, the rest
+here or, when there are many, in a small pool of processes.
+
+A sweep has a heatmap per layer and matplotlib takes about a tenth of a second a figure, which
+made a first run's report take longer than its checking. The drawing is deterministic, so a
+cached figure is keyed by what it depends on (its name, its data, matplotlib's version and the
+drawing code) and a hit gives the same bytes. The pool's processes are started only once a few
+figures had to be drawn, and they run refcheck's own drawing code only.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FigureDrawer"]
+
+DRAWN_HERE = 3
+"""Figures drawn in this process before the others go to the pool."""
+
+_DRAWING_CODE = ("heatmaps.py", "plots.py", "ranking.py")
+
+
+class FigureDrawer:
+    """Collects figures by output name (``draw``), then gives their PNG bytes (``results``)."""
+
+    def __init__(self, cache: Path | None, processes: int | None = None) -> None:
+        self.cache = cache
+        self.processes = processes if processes is not None else min(2, os.cpu_count() or 1)
+        self._order: list[str] = []
+        self._done: dict[str, bytes | None] = {}
+        self._pending: dict[str, tuple[Future, Path | None]] = {}
+        self._drawn_here = 0
+        self._pool: Any = None
+
+    def _key_path(self, name: str, data: str) -> Path | None:
+        if self.cache is None:
+            return None
+        import matplotlib
+
+        digest = hashlib.sha256(f"{name}\0{matplotlib.__version__}\0".encode())
+        for module in _DRAWING_CODE:
+            digest.update((Path(__file__).parent / module).read_bytes())
+        digest.update(data.encode())
+        return self.cache / f"{digest.hexdigest()}.png"
+
+    def draw(self, output: str, name: str, data: str, function: Callable[..., bytes | None], *args: Any) -> None:
+        """The figure ``function(*args)`` under ``output``, looked up in the cache by ``name`` and
+        ``data`` (the rows it shows, as text) first."""
+        self._order.append(output)
+        path = self._key_path(name, data)
+        if path is not None and path.is_file():
+            try:
+                self._done[output] = path.read_bytes() or None  # an empty file: nothing to draw
+                return
+            except OSError:
+                pass
+        if self._drawn_here < DRAWN_HERE or self.processes < 2:
+            self._drawn_here += 1
+            self._done[output] = self._stored(path, function(*args))
+            return
+        self._pending[output] = (self._start_pool().submit(function, *args), path)
+
+    def _start_pool(self) -> Any:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("forkserver"))
+        return self._pool
+
+    def _stored(self, path: Path | None, png: bytes | None) -> bytes | None:
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                temporary.write_bytes(png or b"")
+                os.replace(temporary, path)
+            except OSError:  # a read-only or full disk only costs speed
+                pass
+        return png
+
+    def results(self) -> dict[str, bytes]:
+        """Every figure drawn (waiting for the pool), in the order they were asked for; the ones
+        with nothing to show are left out."""
+        try:
+            for output, (future, path) in self._pending.items():
+                self._done[output] = self._stored(path, future.result())
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
+        return {output: self._done[output] for output in self._order if self._done.get(output) is not None}
