@@ -25,7 +25,7 @@ PARAMETER_PAIRS: dict[str, list[tuple[str, str]]] = {
 }
 _FALLBACK = ("values", "dtype", "input_shape")
 FAIL_SIGN = "×"
-ERROR_SIGN = "E"
+ERROR_SIGN = "■"
 
 
 def _parsed(value: Any) -> Any:
@@ -98,7 +98,8 @@ def _grid(rows: pd.DataFrame, x: str, y: str) -> tuple[list[str], list[str], np.
     marks = np.full((len(ys), len(xs)), -1)
     x_index = {v: i for i, v in enumerate(xs)}
     y_index = {v: i for i, v in enumerate(ys)}
-    for record in rows.to_dict(orient="records"):
+    columns = [c for c in dict.fromkeys([x, y, "status", "error_eps", "tolerance_eps"]) if c in rows.columns]
+    for record in rows[columns].to_dict(orient="records"):  # only what a cell needs: wide rows are slow to walk
         if record.get("status") == "skipped" or pd.isna(record.get(x)) or pd.isna(record.get(y)):
             continue
         i, j = y_index[record[y]], x_index[record[x]]
@@ -128,6 +129,7 @@ def heatmap_figure(layer: str, rows: pd.DataFrame) -> bytes | None:
     """The layer's heatmaps (one per parameter pair) as one PNG; None when no pair varies."""
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     rows = _with_kernel_size(rows) if layer == "conv2d" else rows
     pairs = heatmap_pairs(layer, rows)
@@ -155,7 +157,7 @@ def heatmap_figure(layer: str, rows: pd.DataFrame) -> bytes | None:
         image = axes.imshow(np.ma.masked_invalid(shown), cmap="RdYlGn_r", norm=norm, aspect="auto",
                             interpolation="nearest")
         # Marks as one collection each (a text per cell is the slow part of drawing a large grid).
-        for kind, marker, size, colour in ((2, f"$\\mathbf{{{ERROR_SIGN}}}$", 90, "black"), (1, "x", 70, "black"),
+        for kind, marker, size, colour in ((2, "s", 40, "black"), (1, "x", 70, "black"),
                                            (-1, ".", 8, "#999999")):
             i, j = np.nonzero(marks == kind)
             if i.size:
@@ -169,6 +171,8 @@ def heatmap_figure(layer: str, rows: pd.DataFrame) -> bytes | None:
         colorbar = figure.colorbar(image, cax=colorbar_axes)
         colorbar.set_label("worst error / tolerance", fontsize=7)
         colorbar.minorticks_off()  # a log scale's minor ticks cost more to draw than the rest of the panel
+        colorbar.formatter = FuncFormatter(lambda value, _: f"{value:g}")  # plain text: no mathtext to parse
+        colorbar.update_ticks()
     figure.suptitle(f"{layer}: worst error / tolerance\n{FAIL_SIGN} fails   {ERROR_SIGN} raised   · no case",
                     fontsize=9, y=1 - 0.08 / height, va="top")
     return figure_png(figure)
