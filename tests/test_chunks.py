@@ -10,7 +10,7 @@ import pytest
 from refcheck.cases import Case
 from refcheck.cli import main
 from refcheck.execution.budget import TimeBudget
-from refcheck.execution.chunks import LARGEST, ChunkSizer, next_chunk
+from refcheck.execution.chunks import FIRST, LARGEST, ChunkSizer, next_chunk
 from refcheck.execution.executors import ProcessExecutor
 from refcheck.execution.runner import CheckOptions, run_cases
 from refcheck.execution.sweep import plan_sweep
@@ -33,11 +33,13 @@ def test_a_chunk_holds_consecutive_cases_of_one_layer_only():
 def test_chunk_sizes_follow_the_layers_slowest_case_and_stop_after_trouble():
     budget = TimeBudget(60.0)
     sizer = ChunkSizer(budget)
-    assert sizer.size("relu") == 1  # nothing finished yet: the time of its cases is unknown
+    assert sizer.size("relu") == 1  # nothing finished anywhere yet: the time of its cases is unknown
     budget.finished("relu", 0.001)
     assert sizer.size("relu") == min(LARGEST, 50)
+    assert sizer.size("tanh") == FIRST  # not finished yet: a small chunk, judged by the other layers
     budget.finished("conv2d", 2.0)
     assert sizer.size("conv2d") == 1
+    assert sizer.size("tanh") == 1  # a slow layer elsewhere: a layer of unknown time goes one by one
     sizer.chunk_failed("relu")
     assert sizer.size("relu") == 1
     assert ChunkSizer(budget, enabled=False).size("tanh") == 1

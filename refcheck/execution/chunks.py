@@ -5,7 +5,8 @@ again in the pool's bookkeeping and inter-process traffic. So consecutive cases 
 together, as many as fit in about :data:`TARGET_SECONDS` of that layer's slowest finished case.
 A chunk never changes a verdict: when a chunk's task times out or its worker dies, its cases are
 run again one by one (each with its own timeout and its own row), and that layer is not chunked
-again. A layer's first cases go one by one until one has finished and its time is known.
+again. Until one of a layer's cases has finished, its chunks are small (at most :data:`FIRST`, and
+one case alone when even that could be slow by the slowest case of any layer).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ __all__ = ["ChunkSizer", "next_chunk"]
 
 TARGET_SECONDS = 0.05
 LARGEST = 32
+FIRST = 4
+"""At most this many cases of a layer none of whose cases has finished yet (its time is unknown)."""
 
 
 class ChunkSizer:
@@ -32,8 +35,9 @@ class ChunkSizer:
         if not self.enabled or layer in self.unchunked or self.budget.timeouts[layer]:
             return 1
         slowest = self.budget.slowest.get(layer, 0.0)
-        if slowest <= 0.0:  # nothing of this layer has finished yet: its time is unknown
-            return 1
+        if slowest <= 0.0:  # nothing of this layer has finished yet: judge by the slowest of any layer
+            anywhere = max(self.budget.slowest.values(), default=0.0)
+            return 1 if anywhere <= 0.0 else max(1, min(FIRST, int(TARGET_SECONDS / anywhere)))
         return max(1, min(LARGEST, int(TARGET_SECONDS / slowest)))
 
     def chunk_failed(self, layer: str) -> None:

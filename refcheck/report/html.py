@@ -121,7 +121,7 @@ def summary_html(summary: pd.DataFrame, groups: Sequence[FailureGroup], skips: S
     if len(names) > 1:
         parts += ["<h2>Where the errors are</h2>",
                   "<p class='note'>Worst error / tolerance over each layer's two most telling parameters; "
-                  "✗ marks failing cells, E cells whose case raised, · combinations with no case.</p>",
+                  "× marks failing cells, ■ cells whose case raised, · combinations with no case.</p>",
                   '<div class="heatmaps">']
         parts += [f"<figure>{_image(plots[name], name)}</figure>" for name in names[1:]]
         parts.append("</div>")

@@ -56,7 +56,7 @@ def summary_markdown(summary: pd.DataFrame, groups: Sequence[FailureGroup], skip
         lines += ["## Skipped cases", "", pd.DataFrame(list(skips)).to_markdown(index=False), ""]
     if len(plots) > 1:
         lines += ["## Where the errors are", "",
-                  "Worst error / tolerance over each layer's two most telling parameters (✗ fails, E raised).", ""]
+                  "Worst error / tolerance over each layer's two most telling parameters (× fails, ■ raised).", ""]
         lines += [f"![{name}]({name})" for name in plots[1:]] + [""]
     coverage = meta.get("coverage") or []
     if coverage:
