@@ -1,8 +1,10 @@
 """Result records as pandas tables: cases.csv's frame, per-case statuses, the per-layer summary."""
 from __future__ import annotations
 
+import csv
+import io
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -45,9 +47,10 @@ def _column_order(columns: list[str]) -> list[str]:
 
 
 def cases_csv_chunks(records: Iterable[Mapping[str, Any]], chunk: int = 4096) -> Iterator[str]:
-    """cases.csv in pieces, byte for byte ``cases_frame(records).to_csv(index=False)``, holding one chunk
-    of rows at a time. ``records`` is walked twice: first for the columns and the types each column
-    holds (so a chunk's column gets the dtype the whole column would have), then to write."""
+    """cases.csv in pieces, byte for byte ``cases_frame(records).to_csv(index=False)``, holding about
+    ``chunk`` rows at a time. ``records`` is walked twice: first for the columns and the types each
+    column holds (a column is written as pandas writes the dtype the whole column would have), then
+    to write the rows with the csv module, as pandas does."""
     columns: dict[str, None] = {}
     kinds: dict[str, dict[Any, Any]] = {}  # column -> one value per kind of value it holds
     rows = 0
@@ -75,25 +78,42 @@ def cases_csv_chunks(records: Iterable[Mapping[str, Any]], chunk: int = 4096) ->
             names.append(column)
             kinds[column] = {type(None): None}
     order = _column_order(names)
-    dtypes = {name: pd.Series(list(kinds[name].values())).dtype for name in names}
-    batch: list[dict[str, Any]] = []
-    first = True
-
-    def flush() -> str:
-        frame = pd.DataFrame(batch, columns=names, dtype=object)  # each value as it is, then the whole column's dtype
-        for name in names:
-            if frame[name].dtype != dtypes[name]:
-                frame[name] = frame[name].astype(dtypes[name])
-        return frame[order].to_csv(index=False, header=first)
-
+    formats = [_csv_format(pd.Series(list(kinds[name].values())).dtype) for name in order]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")  # what pandas' to_csv writes with
+    writer.writerow(order)
     for record in records:
-        batch.append({k: v for k, v in record.items() if k not in _NOT_IN_CSV})
-        if len(batch) >= chunk:
-            yield flush()
-            first = False
-            batch = []
-    if batch:
-        yield flush()
+        writer.writerow([fmt(record.get(name)) for name, fmt in zip(order, formats)])
+        if buffer.tell() >= chunk * 256:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _csv_format(dtype: Any) -> Callable[[Any], str]:
+    """How ``to_csv`` writes a value of a column of this dtype (the dtype the whole column has)."""
+    kind = getattr(dtype, "kind", "O")
+    if kind == "f":
+        return _csv_float
+    if kind in "iu":
+        return lambda value: str(int(value))
+    if kind == "b":
+        return lambda value: str(bool(value))
+    return _csv_text
+
+
+def _csv_float(value: Any) -> str:
+    if value is None:
+        return ""
+    number = float(value)
+    return "" if number != number else repr(number)
+
+
+def _csv_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value)
 
 
 def case_statuses(frame: pd.DataFrame) -> pd.DataFrame:
