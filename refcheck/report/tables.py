@@ -82,8 +82,15 @@ def cases_csv_chunks(records: Iterable[Mapping[str, Any]], chunk: int = 4096) ->
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")  # what pandas' to_csv writes with
     writer.writerow(order)
+    position = {name: i for i, name in enumerate(order)}
+    blank = [""] * len(order)
     for record in records:
-        writer.writerow([fmt(record.get(name)) for name, fmt in zip(order, formats)])
+        row = blank.copy()  # a missing value and None are both written empty
+        for key, value in record.items():
+            i = position.get(key)
+            if i is not None and value is not None:
+                row[i] = formats[i](value)
+        writer.writerow(row)
         if buffer.tell() >= chunk * 256:
             yield buffer.getvalue()
             buffer.seek(0)
