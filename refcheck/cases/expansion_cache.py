@@ -1,8 +1,9 @@
 """Expansions kept on disk: a space's cases and coverage depend only on the space, the sweep's
 options and the code that expands it, so a sweep run again reads them instead of searching anew.
 
-One JSON file per (space, quick, seed), keyed by a hash that includes the source of this stage
-and of the specs; JSON (never pickle) because the folder is the user's own. A file that is
+One file per (space, quick, seed), keyed by a hash that includes the source of this stage and of
+the specs: JSON lines (the coverage, then a case per line, read a line at a time), never pickle,
+because the folder is the user's own. A file that is
 missing, damaged or from other code is ignored and written again.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import tempfile
 from functools import lru_cache
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -64,18 +66,21 @@ _CASE_FIELDS = ("layer", "id", "dtype", "seed", "shapes", "hparams", "values", "
 _COVERAGE_FIELDS = ("layer", "required", "covered", "infeasible", "missing", "unsupported")
 
 
-def _to_json(cases: list[Case], coverage: Coverage) -> str:
-    payload = {"cases": [[_encode(getattr(case, name)) for name in _CASE_FIELDS] for case in cases],
-               "coverage": [_encode(getattr(coverage, name)) for name in _COVERAGE_FIELDS]}
-    return json.dumps(payload, separators=(",", ":"))
+def _to_lines(cases: list[Case], coverage: Coverage) -> str:
+    """The coverage on the first line, then one case per line (read back a line at a time)."""
+    lines = [json.dumps([_encode(getattr(coverage, name)) for name in _COVERAGE_FIELDS], separators=(",", ":"))]
+    lines += [json.dumps([_encode(getattr(case, name)) for name in _CASE_FIELDS], separators=(",", ":"))
+              for case in cases]
+    return "\n".join(lines) + "\n"
 
 
-def _from_json(text: str) -> tuple[list[Case], Coverage]:
-    payload = json.loads(text)
+def _from_lines(lines: Iterable[str]) -> tuple[list[Case], Coverage]:
     shared: dict[Any, Any] = {}
-    cases = [Case(**dict(zip(_CASE_FIELDS, (_decode(v, shared) for v in row), strict=True)))
-             for row in payload["cases"]]
-    coverage = Coverage(**dict(zip(_COVERAGE_FIELDS, (_decode(v, shared) for v in payload["coverage"]), strict=True)))
+    rows = iter(lines)
+    coverage = Coverage(**dict(zip(_COVERAGE_FIELDS, (_decode(v, shared) for v in json.loads(next(rows))),
+                                   strict=True)))
+    cases = [Case(**dict(zip(_CASE_FIELDS, (_decode(v, shared) for v in json.loads(row)), strict=True)))
+             for row in rows]
     return cases, coverage
 
 
@@ -86,15 +91,16 @@ def expand_cached(space: Space, *, quick: bool, base_seed: int,
     if folder is None:
         return expand(space, quick=quick, base_seed=base_seed)
     key = hashlib.sha256(repr((space, quick, base_seed, _fingerprint())).encode()).hexdigest()
-    path = Path(folder) / f"{key}.json"
+    path = Path(folder) / f"{key}.jsonl"
     try:
-        return _from_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError):  # absent, damaged or foreign: expand again
+        with open(path, encoding="utf-8") as lines:
+            return _from_lines(lines)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):  # absent, damaged or foreign: expand again
         pass
     cases, coverage = expand(space, quick=quick, base_seed=base_seed)
     try:
-        text = _to_json(cases, coverage)
-        cases = _from_json(text)[0]  # the compact form, as a later run reads it
+        text = _to_lines(cases, coverage)
+        cases = _from_lines(text.splitlines())[0]  # the compact form, as a later run reads it
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(handle, "w", encoding="utf-8") as out:
