@@ -125,10 +125,11 @@ def adaptive_max_pool2d_forward(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Adaptive max pooling, ``torch.nn.functional.adaptive_max_pool2d``.
 
-    Windows have different lengths, so every window is gathered once through index arrays padded
-    to the longest window, the padded slots masked to ``-inf``; the maximum and the FIRST slot
-    reaching it in row-major order come from :func:`refcheck.layers.pooling.first_max` (ties keep
-    the first maximum, like torch). Inputs holding NaN take torch's scan, where the last NaN wins.
+    The window maximum is separable (:func:`_separable_first_max`): the maximum over each row
+    window, per input column, with the FIRST row reaching it, then the maximum of those over each
+    column window, taking among the columns that reach it the smallest ``row * W + column``. That
+    is the first maximum of the 2-D window in row-major order (ties keep the first, like torch).
+    Inputs holding NaN take torch's scan, where the last NaN wins.
 
     Parameters
     ----------
@@ -143,41 +144,58 @@ def adaptive_max_pool2d_forward(
         Flat index ``h * W + w`` of each window's selected element.
     """
     x = pooling_input(x)
-    height, width = x.shape[-2:]
-    row_starts, row_ends = adaptive_windows(height, output_size[0])
-    col_starts, col_ends = adaptive_windows(width, output_size[1])
-    out_shape = x.shape[:-2] + (output_size[0], output_size[1])
+    row_starts, row_ends = adaptive_windows(x.shape[-2], output_size[0])
+    col_starts, col_ends = adaptive_windows(x.shape[-1], output_size[1])
     if np.isnan(x).any():
         best_value, best_flat = _adaptive_max_scan(x, row_starts, row_ends, col_starts, col_ends)
-        return best_value, {"best_flat": best_flat, "shape": x.shape, "dtype": x.dtype}
-    row_len, col_len = int((row_ends - row_starts).max()), int((col_ends - col_starts).max())
-    # Window slot (r, q) of window (oh, ow) reads input (row_starts[oh] + r, col_starts[ow] + q);
-    # slots past a shorter window's end read a clamped index and are masked to -inf below.
-    slot_rows = row_starts[None, :] + np.arange(row_len)[:, None]  # (row_len, H_out)
-    slot_cols = col_starts[None, :] + np.arange(col_len)[:, None]  # (col_len, W_out)
+    else:
+        best_value, best_flat = _separable_first_max(x, row_starts, row_ends, col_starts, col_ends)
+    return best_value, {"best_flat": best_flat, "shape": x.shape, "dtype": x.dtype}
+
+
+def _separable_first_max(
+    x: np.ndarray, row_starts: np.ndarray, row_ends: np.ndarray, col_starts: np.ndarray,
+    col_ends: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum of every adaptive window of a NaN-free input and the flat index of its first maximum.
+
+    Returns
+    -------
+    best : ndarray, shape (..., H_out, W_out)
+    best_flat : ndarray of int64, same shape: smallest ``h * W + w`` with ``x[..., h, w] == best``
+        inside the window.
+    """
+    height, width = x.shape[-2:]
+    out_h, out_w = len(row_starts), len(col_starts)
     planes = int(np.prod(x.shape[:-2]))
-    flat = np.ascontiguousarray(x).reshape(planes, height, width)
-    # The window copy, in two gathers: whole input rows first, then columns (np.take is far
-    # quicker than one 2-d fancy index).
-    by_rows = np.take(flat, np.minimum(slot_rows, height - 1).ravel(), axis=1).reshape(
-        planes, row_len, output_size[0], width
-    )
-    windows = np.empty((planes, row_len, col_len) + tuple(output_size), dtype=x.dtype)
-    for q in range(col_len):
-        np.take(by_rows, np.minimum(slot_cols[q], width - 1), axis=3, out=windows[:, :, q])
-    outside = (slot_rows >= row_ends[None, :])[:, None, :, None] | (
-        slot_cols >= col_ends[None, :])[None, :, None, :]
-    if outside.any():
-        np.copyto(windows, -np.inf, where=outside[None])
-    best_value, best_slot = first_max(windows.reshape(planes, row_len * col_len, -1))
-    # A window of -inf inputs ties with its masked slots: torch keeps its first element, slot 0.
-    best_slot = np.where(best_value == -np.inf, 0, best_slot)
-    best_row = row_starts[:, None] + best_slot.reshape(planes, *output_size) // col_len
-    best_col = col_starts[None, :] + best_slot.reshape(planes, *output_size) % col_len
-    best_flat = best_row * width + best_col
-    return best_value.reshape(out_shape), {
-        "best_flat": best_flat.reshape(out_shape), "shape": x.shape, "dtype": x.dtype,
-    }
+    # Rows outermost, (plane, column) pairs innermost: a row window is one contiguous block.
+    by_rows = np.ascontiguousarray(x.reshape(planes, height, width).transpose(1, 0, 2))
+    # Stage 1, per row window and (plane, column): the maximum over the window's rows and the
+    # first row reaching it.
+    col_best = np.empty((out_h, planes, width), dtype=x.dtype)
+    col_key = np.empty((out_h, planes, width), dtype=np.int64)
+    for oh, (start, end) in enumerate(zip(row_starts.tolist(), row_ends.tolist())):
+        value, row = first_max(by_rows[start:end].reshape(1, end - start, planes * width))
+        col_best[oh] = value.reshape(planes, width)
+        col_key[oh] = (row.reshape(planes, width) + start) * width
+    col_key += np.arange(width)  # flat index of each column's first maximum
+    # Stage 2, per column window: the maximum over its columns and, among the columns reaching
+    # it, the smallest flat index (rows weigh W each: the first in row-major order). Slot q of
+    # window ow reads column min(start + q, end - 1): short windows repeat their last column,
+    # which changes neither the maximum nor the smallest index.
+    slots = np.minimum(col_starts[None, :] + np.arange(int((col_ends - col_starts).max()))[:, None],
+                       col_ends[None, :] - 1)  # (slots, W_out)
+    best = np.take(col_best, slots[0], axis=2)
+    for columns in slots[1:]:
+        np.maximum(best, np.take(col_best, columns, axis=2), out=best)
+    best_flat = np.full(best.shape, height * width, dtype=np.int64)  # beyond every flat index
+    for columns in slots:
+        hits = np.take(col_best, columns, axis=2) == best
+        np.minimum(best_flat, np.where(hits, np.take(col_key, columns, axis=2), height * width),
+                   out=best_flat)
+    out_shape = x.shape[:-2] + (out_h, out_w)
+    return (np.ascontiguousarray(best.transpose(1, 0, 2)).reshape(out_shape),
+            np.ascontiguousarray(best_flat.transpose(1, 0, 2)).reshape(out_shape))
 
 
 def _adaptive_max_scan(
