@@ -172,27 +172,44 @@ def _separable_first_max(
     by_rows = np.ascontiguousarray(x.reshape(planes, height, width).transpose(1, 0, 2))
     # Stage 1, per row window and (plane, column): the maximum over the window's rows and the
     # first row reaching it.
-    col_best = np.empty((out_h, planes, width), dtype=x.dtype)
-    col_key = np.empty((out_h, planes, width), dtype=np.int64)
-    for oh, (start, end) in enumerate(zip(row_starts.tolist(), row_ends.tolist())):
-        value, row = first_max(by_rows[start:end].reshape(1, end - start, planes * width))
-        col_best[oh] = value.reshape(planes, width)
-        col_key[oh] = (row.reshape(planes, width) + start) * width
+    if height % out_h == 0:  # equal, disjoint row windows: one reduction over all of them
+        length = height // out_h
+        value, row = first_max(by_rows.reshape(out_h, length, planes * width))
+        col_best = value.reshape(out_h, planes, width)
+        col_key = (row.reshape(out_h, planes, width) + row_starts[:, None, None]) * width
+    else:
+        col_best = np.empty((out_h, planes, width), dtype=x.dtype)
+        col_key = np.empty((out_h, planes, width), dtype=np.int64)
+        for oh, (start, end) in enumerate(zip(row_starts.tolist(), row_ends.tolist())):
+            value, row = first_max(by_rows[start:end].reshape(1, end - start, planes * width))
+            col_best[oh] = value.reshape(planes, width)
+            col_key[oh] = (row.reshape(planes, width) + start) * width
     col_key += np.arange(width)  # flat index of each column's first maximum
     # Stage 2, per column window: the maximum over its columns and, among the columns reaching
     # it, the smallest flat index (rows weigh W each: the first in row-major order). Slot q of
     # window ow reads column min(start + q, end - 1): short windows repeat their last column,
     # which changes neither the maximum nor the smallest index.
-    slots = np.minimum(col_starts[None, :] + np.arange(int((col_ends - col_starts).max()))[:, None],
-                       col_ends[None, :] - 1)  # (slots, W_out)
-    best = np.take(col_best, slots[0], axis=2)
-    for columns in slots[1:]:
-        np.maximum(best, np.take(col_best, columns, axis=2), out=best)
-    best_flat = np.full(best.shape, height * width, dtype=np.int64)  # beyond every flat index
-    for columns in slots:
-        hits = np.take(col_best, columns, axis=2) == best
-        np.minimum(best_flat, np.where(hits, np.take(col_key, columns, axis=2), height * width),
-                   out=best_flat)
+    if width % out_w == 0:  # equal, disjoint column windows: slot q is every length-th column
+        length = width // out_w
+
+        def slot(values: np.ndarray, q: int) -> np.ndarray:
+            return values[:, :, q::length]
+    else:
+        starts, ends = col_starts.tolist(), col_ends.tolist()
+        length = max(end - start for start, end in zip(starts, ends))
+        columns = [np.minimum(col_starts + q, col_ends - 1) for q in range(length)]
+
+        def slot(values: np.ndarray, q: int) -> np.ndarray:
+            return np.take(values, columns[q], axis=2)
+
+    best = slot(col_best, 0).copy()
+    for q in range(1, length):
+        np.maximum(best, slot(col_best, q), out=best)
+    beyond = height * width  # larger than every flat index
+    best_flat = np.full(best.shape, beyond, dtype=np.int64)
+    for q in range(length):
+        hits = slot(col_best, q) == best
+        np.minimum(best_flat, np.where(hits, slot(col_key, q), beyond), out=best_flat)
     out_shape = x.shape[:-2] + (out_h, out_w)
     return (np.ascontiguousarray(best.transpose(1, 0, 2)).reshape(out_shape),
             np.ascontiguousarray(best_flat.transpose(1, 0, 2)).reshape(out_shape))
