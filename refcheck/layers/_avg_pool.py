@@ -13,10 +13,7 @@ import numpy as np
 from ._pool_geometry import (
     _axes,
     _Axis,
-    _crop,
     _disjoint_tiles,
-    _needs_buffer,
-    _zero_padded,
     pooling_input,
 )
 
@@ -36,6 +33,23 @@ def _avg_divisor(
     else:
         counts = rows.window_clipped[:, None] * cols.window_clipped[None, :]
     return counts.astype(dtype)
+
+
+def _real_reads(axis: _Axis) -> list[tuple[slice, slice]]:
+    """Per kernel offset, the outputs whose window reads a real input element there, and those elements.
+
+    Output ``o`` reads input ``o*s + k*d - p`` at offset ``k``; the pair is (slice of ``o``, strided
+    slice of the input positions), skipping offsets that only ever read padding or overhang.
+    """
+    pairs = []
+    for k in range(axis.kernel):
+        shift = k * axis.dilation - axis.padding
+        first = max(0, -(shift // axis.stride))  # ceil(-shift / s), at least 0
+        last = min(axis.out, (axis.size - 1 - shift) // axis.stride + 1)  # exclusive
+        if last > first:
+            start = first * axis.stride + shift
+            pairs.append((slice(first, last), slice(start, start + (last - first - 1) * axis.stride + 1, axis.stride)))
+    return pairs
 
 
 def avg_pool2d_forward(
@@ -82,14 +96,14 @@ def avg_pool2d_forward(
         for j in range(1, cols.kernel):
             total += row_sums[..., j]
     else:
-        # The window sum is separable: sum the kernel rows, then the kernel columns.
-        buffer = _zero_padded(x, rows, cols) if _needs_buffer(rows, cols) else x
-        row_sums = buffer[..., rows.slices[0], :].copy()
-        for i in range(1, rows.kernel):
-            row_sums += buffer[..., rows.slices[i], :]  # zero padding adds nothing
-        total = row_sums[..., cols.slices[0]].copy()
-        for j in range(1, cols.kernel):
-            total += row_sums[..., cols.slices[j]]
+        # The window sum is separable: sum the kernel rows, then the kernel columns, each offset
+        # adding only the windows that read real input there (zero padding adds nothing).
+        row_sums = np.zeros(x.shape[:-2] + (rows.out, cols.size), dtype=x.dtype)
+        for out_part, in_part in _real_reads(rows):
+            row_sums[..., out_part, :] += x[..., in_part, :]
+        total = np.zeros(x.shape[:-2] + (rows.out, cols.out), dtype=x.dtype)
+        for out_part, in_part in _real_reads(cols):
+            total[..., out_part] += row_sums[..., in_part]
     divisor = _avg_divisor(rows, cols, count_include_pad, divisor_override, x.dtype)
     cache = {"divisor": divisor, "rows": rows, "cols": cols, "shape": x.shape, "dtype": x.dtype}
     return total / divisor, cache
@@ -122,10 +136,10 @@ def avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
         )
         return grad
     # Adjoint of the separable sum: spread over the kernel columns, then over the kernel rows.
-    spread = np.zeros(lead + (rows.out, cols.padded), dtype=cache["dtype"])
-    for j in range(cols.kernel):
-        spread[..., cols.slices[j]] += share
-    grad = np.zeros(lead + (rows.padded, cols.padded), dtype=cache["dtype"])
-    for i in range(rows.kernel):
-        grad[..., rows.slices[i], :] += spread
-    return _crop(grad, rows, cols)
+    spread = np.zeros(lead + (rows.out, cols.size), dtype=cache["dtype"])
+    for out_part, in_part in _real_reads(cols):
+        spread[..., in_part] += share[..., out_part]
+    grad = np.zeros(cache["shape"], dtype=cache["dtype"])
+    for out_part, in_part in _real_reads(rows):
+        grad[..., in_part, :] += spread[..., out_part, :]
+    return grad
