@@ -1,8 +1,8 @@
 """2-D max pooling, ``torch.nn.functional.max_pool2d``, forward and backward.
 
 The forward copies every window once, kernel offset next to the batch-channel axis, and takes the
-maximum and the FIRST offset reaching it with reductions over that axis (:func:`first_max`); the
-backward routes ``dout`` to those elements (plain assignment when windows cannot overlap, an
+maximum and the FIRST offset reaching it with reductions over that axis (:func:`first_max`), a few
+planes at a time so that the copy stays in cache; the backward routes ``dout`` to those elements (plain assignment when windows cannot overlap, an
 unbuffered add where they may). Inputs holding NaN take torch's scan instead
 (:func:`update_first_max` over the kernel offsets), as there the LAST NaN wins.
 """

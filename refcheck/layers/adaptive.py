@@ -6,6 +6,8 @@ output_size)`` returning ``(out, cache)`` and ``*_backward(dout, cache)`` return
 Along an axis of input length ``L`` pooled to ``n`` outputs, window ``i`` spans input
 indices ``[floor(i * L / n), ceil((i + 1) * L / n))``. Windows may overlap (when ``n`` does
 not divide ``L``) and have unequal lengths; when ``n > L`` several windows share an element.
+Both layers are separable: the average is ``A_h @ x @ A_w.T``, and the maximum is taken over the
+row windows first, then over the column windows (equal, disjoint windows in one reduction).
 """
 from __future__ import annotations
 
@@ -252,7 +254,8 @@ def adaptive_max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.
     -------
     dx : ndarray, shape (N, C, H, W)
         Each window sends ``dout`` to its selected element; windows sharing an element
-        accumulate (unbuffered ``np.add.at``, since indices repeat).
+        accumulate (unbuffered ``np.add.at``, since indices repeat). Disjoint windows (the output
+        size divides the input size, or is 1) select distinct elements: a plain assignment.
     """
     shape, dtype = cache["shape"], cache["dtype"]
     best_flat = cache["best_flat"]
@@ -263,5 +266,12 @@ def adaptive_max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.
     plane_size = shape[-2] * shape[-1]
     target = best_flat.reshape(planes, -1) + (np.arange(planes) * plane_size)[:, None]
     grad = np.zeros(planes * plane_size, dtype=dtype)
-    np.add.at(grad, target.ravel(), dout.ravel())
+    disjoint = all(
+        bool(np.all(starts[1:] >= ends[:-1]))
+        for starts, ends in (adaptive_windows(size, out) for size, out in zip(shape[-2:], best_flat.shape[-2:]))
+    )
+    if disjoint:
+        grad[target.ravel()] = dout.ravel()
+    else:
+        np.add.at(grad, target.ravel(), dout.ravel())
     return grad.reshape(shape)
