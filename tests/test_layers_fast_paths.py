@@ -52,7 +52,7 @@ from refcheck.layers.pooling import (
     max_pool2d_forward,
 )
 
-# Groups of one input channel each take the kernel-offset loop; every other case takes the GEMMs.
+# Every case, depthwise included, takes the GEMMs (one output channel per group: an outer product).
 EXTRA_CASES = [
     ConvCase((2, 4, 7, 6), 8, (3, 3), stride=(2, 2), padding=(1, 1), groups=4, seed=40),  # multiplier 2
     ConvCase((2, 4, 7, 6), 8, (3, 2), padding=(3, 2), groups=1, seed=41),  # padding > kernel extent

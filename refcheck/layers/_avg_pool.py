@@ -1,8 +1,9 @@
 """2-D average pooling, ``torch.nn.functional.avg_pool2d``, forward and backward.
 
 The forward sums windows separably, rows then columns (``kh + kw`` strided passes instead of
-``kh * kw``), and non-overlapping windows (stride == kernel, no padding) by reshape-and-sum; the
-backward is the adjoint of the same sums. The divisor follows torch's CPU kernel.
+``kh * kw``), reading only real input (no padded copy); the backward is the adjoint of the same
+sums, computed per stride phase so that every input element is written once. The divisor follows
+torch's CPU kernel.
 """
 from __future__ import annotations
 
@@ -13,10 +14,6 @@ import numpy as np
 from ._pool_geometry import (
     _axes,
     _Axis,
-    _crop,
-    _disjoint_tiles,
-    _needs_buffer,
-    _zero_padded,
     pooling_input,
 )
 
@@ -36,6 +33,46 @@ def _avg_divisor(
     else:
         counts = rows.window_clipped[:, None] * cols.window_clipped[None, :]
     return counts.astype(dtype)
+
+
+def _real_reads(axis: _Axis) -> list[tuple[slice, slice]]:
+    """Per kernel offset, the outputs whose window reads a real input element there, and those elements.
+
+    Output ``o`` reads input ``o*s + k*d - p`` at offset ``k``; the pair is (slice of ``o``, strided
+    slice of the input positions), skipping offsets that only ever read padding or overhang.
+    """
+    pairs = []
+    for k in range(axis.kernel):
+        shift = k * axis.dilation - axis.padding
+        first = max(0, -(shift // axis.stride))  # ceil(-shift / s), at least 0
+        last = min(axis.out, (axis.size - 1 - shift) // axis.stride + 1)  # exclusive
+        if last > first:
+            start = first * axis.stride + shift
+            pairs.append((slice(first, last), slice(start, start + (last - first - 1) * axis.stride + 1, axis.stride)))
+    return pairs
+
+
+def _window_sums(values: np.ndarray, axis: _Axis, along: int) -> np.ndarray:
+    """Sum of every window along one axis (``along`` is -1 or -2), over its real elements only.
+
+    An offset that every window reads inside the input starts the sums by assignment (else a
+    zero fill); the other offsets add their strided slices.
+    """
+    shape = list(values.shape)
+    shape[along] = axis.out
+
+    def at(index: slice) -> tuple:
+        return (Ellipsis, index) if along == -1 else (Ellipsis, index, slice(None))
+
+    reads = sorted(_real_reads(axis), key=lambda pair: pair[0].stop - pair[0].start, reverse=True)
+    if reads and (reads[0][0].start, reads[0][0].stop) == (0, axis.out):
+        total = values[at(reads[0][1])].copy()
+        reads = reads[1:]
+    else:
+        total = np.zeros(shape, dtype=values.dtype)
+    for out_part, in_part in reads:
+        total[at(out_part)] += values[at(in_part)]
+    return total
 
 
 def avg_pool2d_forward(
@@ -71,28 +108,49 @@ def avg_pool2d_forward(
     """
     x = pooling_input(x)
     rows, cols = _axes(x, kernel_size, stride, padding, (1, 1), ceil_mode)
-    if _disjoint_tiles(rows, cols):
-        # stride == kernel, no padding: the windows tile the input; reshape and sum.
-        # (numpy reduces a short LAST axis slowly, so the kernel columns are added as slices.)
-        tiles = x[..., : rows.out * rows.kernel, : cols.out * cols.kernel].reshape(
-            x.shape[:-2] + (rows.out, rows.kernel, cols.out, cols.kernel)
-        )
-        row_sums = tiles.sum(axis=-3)  # (..., H_out, W_out, kw)
-        total = row_sums[..., 0].copy()
-        for j in range(1, cols.kernel):
-            total += row_sums[..., j]
-    else:
-        # The window sum is separable: sum the kernel rows, then the kernel columns.
-        buffer = _zero_padded(x, rows, cols) if _needs_buffer(rows, cols) else x
-        row_sums = buffer[..., rows.slices[0], :].copy()
-        for i in range(1, rows.kernel):
-            row_sums += buffer[..., rows.slices[i], :]  # zero padding adds nothing
-        total = row_sums[..., cols.slices[0]].copy()
-        for j in range(1, cols.kernel):
-            total += row_sums[..., cols.slices[j]]
+    # The window sum is separable: sum the kernel rows, then the kernel columns, each offset
+    # adding only the windows that read real input there (zero padding adds nothing).
+    row_sums = _window_sums(x, rows, -2)  # (..., H_out, W)
+    total = _window_sums(row_sums, cols, -1)
     divisor = _avg_divisor(rows, cols, count_include_pad, divisor_override, x.dtype)
     cache = {"divisor": divisor, "rows": rows, "cols": cols, "shape": x.shape, "dtype": x.dtype}
     return total / divisor, cache
+
+
+def _gather_windows(values: np.ndarray, axis: _Axis, along: int) -> np.ndarray:
+    """Adjoint of a window sum along one axis: input ``r`` gets the sum of ``values[o]`` over the windows it is in.
+
+    Computed per stride phase (inputs ``r = ph + s*q``), where window ``o = q + shift`` holds ``r``
+    for each kernel offset ``k`` with ``ph + p - k*d = s*shift``: every input is written once, by
+    assignment from one offset and additions from the others, instead of a zero fill and a
+    scatter-add per offset.
+    """
+    shape = list(values.shape)
+    shape[along] = axis.size
+    result = np.empty(shape, dtype=values.dtype)
+
+    def at(index: slice) -> tuple:
+        return (Ellipsis, index) if along == -1 else (Ellipsis, index, slice(None))
+
+    for phase in range(min(axis.stride, axis.size)):
+        target = result[at(slice(phase, None, axis.stride))]
+        count = target.shape[along]
+        terms = []  # (first q, end q, shift): inputs q in [first, end) read window q + shift
+        for k in range(axis.kernel):
+            shift, rest = divmod(phase + axis.padding - k * axis.dilation, axis.stride)
+            first, end = max(0, -shift), min(count, axis.out - shift)
+            if rest == 0 and end > first:
+                terms.append((first, end, shift))
+        terms.sort(key=lambda term: term[1] - term[0], reverse=True)  # a full-length term first
+        if not terms or terms[0][:2] != (0, count):
+            target[...] = 0
+            start = 0
+        else:
+            target[...] = values[at(slice(terms[0][2], terms[0][2] + count))]
+            start = 1
+        for first, end, shift in terms[start:]:
+            target[at(slice(first, end))] += values[at(slice(first + shift, end + shift))]
+    return result
 
 
 def avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
@@ -109,23 +167,6 @@ def avg_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
     """
     share = np.asarray(dout, dtype=cache["dtype"]) / cache["divisor"]
     rows, cols = cache["rows"], cache["cols"]
-    lead = share.shape[:-2]
-    if _disjoint_tiles(rows, cols):
-        grad = np.zeros(cache["shape"], dtype=cache["dtype"])
-        tiles = grad[..., : rows.out * rows.kernel, : cols.out * cols.kernel].reshape(
-            lead + (rows.out, rows.kernel, cols.out, cols.kernel)
-        )  # a view when the input is tiled exactly, else written back below
-        for j in range(cols.kernel):
-            tiles[..., j] = share[..., :, None, :]
-        grad[..., : rows.out * rows.kernel, : cols.out * cols.kernel] = tiles.reshape(
-            lead + (rows.out * rows.kernel, cols.out * cols.kernel)
-        )
-        return grad
     # Adjoint of the separable sum: spread over the kernel columns, then over the kernel rows.
-    spread = np.zeros(lead + (rows.out, cols.padded), dtype=cache["dtype"])
-    for j in range(cols.kernel):
-        spread[..., cols.slices[j]] += share
-    grad = np.zeros(lead + (rows.padded, cols.padded), dtype=cache["dtype"])
-    for i in range(rows.kernel):
-        grad[..., rows.slices[i], :] += spread
-    return _crop(grad, rows, cols)
+    spread = _gather_windows(share, cols, -1)  # (..., H_out, W)
+    return _gather_windows(spread, rows, -2)

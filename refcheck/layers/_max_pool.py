@@ -1,8 +1,8 @@
 """2-D max pooling, ``torch.nn.functional.max_pool2d``, forward and backward.
 
 The forward copies every window once, kernel offset next to the batch-channel axis, and takes the
-maximum and the FIRST offset reaching it with reductions over that axis (:func:`first_max`); the
-backward routes ``dout`` to those elements (plain assignment when windows cannot overlap, an
+maximum and the FIRST offset reaching it with reductions over that axis (:func:`first_max`), a few
+planes at a time so that the copy stays in cache; the backward routes ``dout`` to those elements (plain assignment when windows cannot overlap, an
 unbuffered add where they may). Inputs holding NaN take torch's scan instead
 (:func:`update_first_max` over the kernel offsets), as there the LAST NaN wins.
 """
@@ -23,6 +23,10 @@ from ._pool_geometry import (
 )
 
 __all__ = ["first_max", "max_pool2d_backward", "max_pool2d_forward", "update_first_max"]
+
+# Bytes of window copy per chunk of planes in the forward: small enough to stay in cache and be
+# reused by the allocator (a fresh multi-megabyte copy per call costs page faults).
+_CHUNK_BYTES = 2 * 1024 * 1024
 
 
 def update_first_max(
@@ -127,14 +131,23 @@ def max_pool2d_forward(
     if np.isnan(x).any():
         best_value, best_offset = _max_pool_scan(x, rows, cols)
     else:
-        if _needs_buffer(rows, cols):
-            # -inf padding never wins against a real element, except against -inf itself.
-            buffer = np.full(x.shape[:-2] + (rows.padded, cols.padded), -np.inf, dtype=x.dtype)
-            buffer[..., rows.padding:rows.padding + rows.size,
-                   cols.padding:cols.padding + cols.size] = x
-        else:
-            buffer = x
-        best_value, best_offset = first_max(_window_copy(buffer, rows, cols))
+        planes = int(np.prod(x.shape[:-2]))
+        flat = x.reshape((planes,) + x.shape[-2:])
+        best_value = np.empty((planes, rows.out * cols.out), dtype=x.dtype)
+        best_offset = np.empty((planes, rows.out * cols.out), dtype=np.int64)
+        # A few planes at a time, so that the window copy and its reductions stay in cache.
+        step = max(1, _CHUNK_BYTES // (rows.kernel * cols.kernel * rows.out * cols.out * x.itemsize))
+        for start in range(0, planes, step):
+            part = flat[start : start + step]
+            if _needs_buffer(rows, cols):
+                # -inf padding never wins against a real element, except against -inf itself.
+                buffer = np.full((len(part), rows.padded, cols.padded), -np.inf, dtype=x.dtype)
+                buffer[:, rows.padding:rows.padding + rows.size, cols.padding:cols.padding + cols.size] = part
+            else:
+                buffer = part
+            best_value[start : start + step], best_offset[start : start + step] = first_max(
+                _window_copy(buffer, rows, cols)
+            )
         if _needs_buffer(rows, cols):
             # A window of -inf inputs ties with its padding: torch keeps its first REAL element.
             all_minus_inf = best_value == -np.inf
@@ -167,11 +180,18 @@ def max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
     rows, cols = cache["rows"], cache["cols"]
     best_offset = cache["best_offset"].reshape(-1, rows.out, cols.out)
     planes = best_offset.shape[0]
-    # Padded position of each window's selected element, flattened over (plane, row, column).
-    row = np.arange(rows.out)[:, None] * rows.stride + (best_offset // cols.kernel) * rows.dilation
-    col = np.arange(cols.out)[None, :] * cols.stride + (best_offset % cols.kernel) * cols.dilation
-    plane = np.arange(planes)[:, None, None] * (rows.padded * cols.padded)
-    target = (plane + row * cols.padded + col).ravel()
+    # Padded position of each window's selected element, flattened over (plane, row, column): the
+    # window's first element plus the displacement of the selected kernel offset (one lookup).
+    displacement = (
+        (np.arange(rows.kernel) * rows.dilation * cols.padded)[:, None]
+        + np.arange(cols.kernel) * cols.dilation
+    ).ravel()
+    window_start = (
+        np.arange(planes)[:, None, None] * (rows.padded * cols.padded)
+        + (np.arange(rows.out) * rows.stride * cols.padded)[:, None]
+        + np.arange(cols.out) * cols.stride
+    )
+    target = (np.take(displacement, best_offset) + window_start).ravel()
     grad = np.zeros(planes * rows.padded * cols.padded, dtype=cache["dtype"])
     overlapping = any(
         axis.stride < axis.dilation * (axis.kernel - 1) + 1 for axis in (rows, cols)

@@ -185,15 +185,6 @@ def _window_copy(buffer: np.ndarray, rows: _Axis, cols: _Axis) -> np.ndarray:
     return copied.reshape(planes, rows.kernel * cols.kernel, rows.out * cols.out)
 
 
-def _disjoint_tiles(rows: _Axis, cols: _Axis) -> bool:
-    """Windows tile the input without gaps, overlap or padding (stride == kernel, dilation 1)."""
-    return all(
-        axis.stride == axis.kernel and axis.dilation == 1 and axis.padding == 0
-        and axis.out * axis.kernel <= axis.size
-        for axis in (rows, cols)
-    )
-
-
 def _needs_buffer(rows: _Axis, cols: _Axis) -> bool:
     """Whether windows reach padding or a ceil_mode overhang (else the input itself is the buffer)."""
     return any(axis.padding or axis.padded != axis.size for axis in (rows, cols))

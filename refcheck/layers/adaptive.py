@@ -6,6 +6,8 @@ output_size)`` returning ``(out, cache)`` and ``*_backward(dout, cache)`` return
 Along an axis of input length ``L`` pooled to ``n`` outputs, window ``i`` spans input
 indices ``[floor(i * L / n), ceil((i + 1) * L / n))``. Windows may overlap (when ``n`` does
 not divide ``L``) and have unequal lengths; when ``n > L`` several windows share an element.
+Both layers are separable: the average is ``A_h @ x @ A_w.T``, and the maximum is taken over the
+row windows first, then over the column windows (equal, disjoint windows in one reduction).
 """
 from __future__ import annotations
 
@@ -125,10 +127,11 @@ def adaptive_max_pool2d_forward(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Adaptive max pooling, ``torch.nn.functional.adaptive_max_pool2d``.
 
-    Windows have different lengths, so every window is gathered once through index arrays padded
-    to the longest window, the padded slots masked to ``-inf``; the maximum and the FIRST slot
-    reaching it in row-major order come from :func:`refcheck.layers.pooling.first_max` (ties keep
-    the first maximum, like torch). Inputs holding NaN take torch's scan, where the last NaN wins.
+    The window maximum is separable (:func:`_separable_first_max`): the maximum over each row
+    window, per input column, with the FIRST row reaching it, then the maximum of those over each
+    column window, taking among the columns that reach it the smallest ``row * W + column``. That
+    is the first maximum of the 2-D window in row-major order (ties keep the first, like torch).
+    Inputs holding NaN take torch's scan, where the last NaN wins.
 
     Parameters
     ----------
@@ -143,41 +146,75 @@ def adaptive_max_pool2d_forward(
         Flat index ``h * W + w`` of each window's selected element.
     """
     x = pooling_input(x)
-    height, width = x.shape[-2:]
-    row_starts, row_ends = adaptive_windows(height, output_size[0])
-    col_starts, col_ends = adaptive_windows(width, output_size[1])
-    out_shape = x.shape[:-2] + (output_size[0], output_size[1])
+    row_starts, row_ends = adaptive_windows(x.shape[-2], output_size[0])
+    col_starts, col_ends = adaptive_windows(x.shape[-1], output_size[1])
     if np.isnan(x).any():
         best_value, best_flat = _adaptive_max_scan(x, row_starts, row_ends, col_starts, col_ends)
-        return best_value, {"best_flat": best_flat, "shape": x.shape, "dtype": x.dtype}
-    row_len, col_len = int((row_ends - row_starts).max()), int((col_ends - col_starts).max())
-    # Window slot (r, q) of window (oh, ow) reads input (row_starts[oh] + r, col_starts[ow] + q);
-    # slots past a shorter window's end read a clamped index and are masked to -inf below.
-    slot_rows = row_starts[None, :] + np.arange(row_len)[:, None]  # (row_len, H_out)
-    slot_cols = col_starts[None, :] + np.arange(col_len)[:, None]  # (col_len, W_out)
+    else:
+        best_value, best_flat = _separable_first_max(x, row_starts, row_ends, col_starts, col_ends)
+    return best_value, {"best_flat": best_flat, "shape": x.shape, "dtype": x.dtype}
+
+
+def _separable_first_max(
+    x: np.ndarray, row_starts: np.ndarray, row_ends: np.ndarray, col_starts: np.ndarray,
+    col_ends: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum of every adaptive window of a NaN-free input and the flat index of its first maximum.
+
+    Returns
+    -------
+    best : ndarray, shape (..., H_out, W_out)
+    best_flat : ndarray of int64, same shape: smallest ``h * W + w`` with ``x[..., h, w] == best``
+        inside the window.
+    """
+    height, width = x.shape[-2:]
+    out_h, out_w = len(row_starts), len(col_starts)
     planes = int(np.prod(x.shape[:-2]))
-    flat = np.ascontiguousarray(x).reshape(planes, height, width)
-    # The window copy, in two gathers: whole input rows first, then columns (np.take is far
-    # quicker than one 2-d fancy index).
-    by_rows = np.take(flat, np.minimum(slot_rows, height - 1).ravel(), axis=1).reshape(
-        planes, row_len, output_size[0], width
-    )
-    windows = np.empty((planes, row_len, col_len) + tuple(output_size), dtype=x.dtype)
-    for q in range(col_len):
-        np.take(by_rows, np.minimum(slot_cols[q], width - 1), axis=3, out=windows[:, :, q])
-    outside = (slot_rows >= row_ends[None, :])[:, None, :, None] | (
-        slot_cols >= col_ends[None, :])[None, :, None, :]
-    if outside.any():
-        np.copyto(windows, -np.inf, where=outside[None])
-    best_value, best_slot = first_max(windows.reshape(planes, row_len * col_len, -1))
-    # A window of -inf inputs ties with its masked slots: torch keeps its first element, slot 0.
-    best_slot = np.where(best_value == -np.inf, 0, best_slot)
-    best_row = row_starts[:, None] + best_slot.reshape(planes, *output_size) // col_len
-    best_col = col_starts[None, :] + best_slot.reshape(planes, *output_size) % col_len
-    best_flat = best_row * width + best_col
-    return best_value.reshape(out_shape), {
-        "best_flat": best_flat.reshape(out_shape), "shape": x.shape, "dtype": x.dtype,
-    }
+    # Rows outermost, (plane, column) pairs innermost: a row window is one contiguous block.
+    by_rows = np.ascontiguousarray(x.reshape(planes, height, width).transpose(1, 0, 2))
+    # Stage 1, per row window and (plane, column): the maximum over the window's rows and the
+    # first row reaching it.
+    if height % out_h == 0:  # equal, disjoint row windows: one reduction over all of them
+        length = height // out_h
+        value, row = first_max(by_rows.reshape(out_h, length, planes * width))
+        col_best = value.reshape(out_h, planes, width)
+        col_key = (row.reshape(out_h, planes, width) + row_starts[:, None, None]) * width
+    else:
+        col_best = np.empty((out_h, planes, width), dtype=x.dtype)
+        col_key = np.empty((out_h, planes, width), dtype=np.int64)
+        for oh, (start, end) in enumerate(zip(row_starts.tolist(), row_ends.tolist())):
+            value, row = first_max(by_rows[start:end].reshape(1, end - start, planes * width))
+            col_best[oh] = value.reshape(planes, width)
+            col_key[oh] = (row.reshape(planes, width) + start) * width
+    col_key += np.arange(width)  # flat index of each column's first maximum
+    # Stage 2, per column window: the maximum over its columns and, among the columns reaching
+    # it, the smallest flat index (rows weigh W each: the first in row-major order). Slot q of
+    # window ow reads column min(start + q, end - 1): short windows repeat their last column,
+    # which changes neither the maximum nor the smallest index.
+    if width % out_w == 0:  # equal, disjoint column windows: slot q is every length-th column
+        length = width // out_w
+
+        def slot(values: np.ndarray, q: int) -> np.ndarray:
+            return values[:, :, q::length]
+    else:
+        starts, ends = col_starts.tolist(), col_ends.tolist()
+        length = max(end - start for start, end in zip(starts, ends))
+        columns = [np.minimum(col_starts + q, col_ends - 1) for q in range(length)]
+
+        def slot(values: np.ndarray, q: int) -> np.ndarray:
+            return np.take(values, columns[q], axis=2)
+
+    best = slot(col_best, 0).copy()
+    for q in range(1, length):
+        np.maximum(best, slot(col_best, q), out=best)
+    beyond = height * width  # larger than every flat index
+    best_flat = np.full(best.shape, beyond, dtype=np.int64)
+    for q in range(length):
+        hits = slot(col_best, q) == best
+        np.minimum(best_flat, np.where(hits, slot(col_key, q), beyond), out=best_flat)
+    out_shape = x.shape[:-2] + (out_h, out_w)
+    return (np.ascontiguousarray(best.transpose(1, 0, 2)).reshape(out_shape),
+            np.ascontiguousarray(best_flat.transpose(1, 0, 2)).reshape(out_shape))
 
 
 def _adaptive_max_scan(
@@ -217,7 +254,8 @@ def adaptive_max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.
     -------
     dx : ndarray, shape (N, C, H, W)
         Each window sends ``dout`` to its selected element; windows sharing an element
-        accumulate (unbuffered ``np.add.at``, since indices repeat).
+        accumulate (unbuffered ``np.add.at``, since indices repeat). Disjoint windows (the output
+        size divides the input size, or is 1) select distinct elements: a plain assignment.
     """
     shape, dtype = cache["shape"], cache["dtype"]
     best_flat = cache["best_flat"]
@@ -228,5 +266,12 @@ def adaptive_max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.
     plane_size = shape[-2] * shape[-1]
     target = best_flat.reshape(planes, -1) + (np.arange(planes) * plane_size)[:, None]
     grad = np.zeros(planes * plane_size, dtype=dtype)
-    np.add.at(grad, target.ravel(), dout.ravel())
+    disjoint = all(
+        bool(np.all(starts[1:] >= ends[:-1]))
+        for starts, ends in (adaptive_windows(size, out) for size, out in zip(shape[-2:], best_flat.shape[-2:]))
+    )
+    if disjoint:
+        grad[target.ravel()] = dout.ravel()
+    else:
+        np.add.at(grad, target.ravel(), dout.ravel())
     return grad.reshape(shape)

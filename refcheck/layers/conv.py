@@ -20,12 +20,15 @@ Those derivation-shaped forms are kept as :func:`conv2d_input_grad_by_full_convo
 :func:`conv2d_weight_grad_by_cross_correlation`. The layer computes the same sums as matrix
 products (im2col): forward copies every kernel window once into a column matrix
 ``cols[g, (i, j, c), (n, oh, ow)]`` (kept in the cache) and multiplies it by the kernel matrix,
-one GEMM per group; grad_weight is ``dout @ cols.T``. grad_input at stride 1 is the full
-convolution itself, evaluated by im2col of the padded dout and one GEMM with the rotated kernel
-(at stride 1 the "stride-dilated" dout is dout); at larger strides it is ``W.T @ dout`` scattered
-back onto the input positions (col2im: a loop over the kh*kw kernel offsets adding strided
-slices), the same sums without the zero rows of the dilated dout. Depthwise convolutions (one
-input channel per group) loop over the kernel offsets instead, as their GEMMs would be too thin.
+one GEMM per group; grad_weight is ``dout @ cols.T``. grad_input at stride 1 (with at least as
+many input as output channels) is the full convolution itself, evaluated by im2col of the padded
+dout and one GEMM with the rotated kernel (at stride 1 the "stride-dilated" dout is dout);
+otherwise it is ``W.T @ dout`` scattered back onto the input positions (col2im: a loop over the
+kh*kw kernel offsets adding unit-stride slices of each stride phase), the same sums without the
+zero rows of the dilated dout. Arrays are kept channel-major, (C, N, H, W), inside the GEMM
+machinery, so that one kernel offset's rows of the column matrix are one shifted slab of the
+input. Depthwise convolutions (one input channel per group) take the same path, their GEMMs being
+batched matrix-vector products.
 
 The module holds the layer itself (:func:`conv2d_forward`, :func:`conv2d_backward`, the fast
 paths); the reusable pieces live in :mod:`._conv_parts`, the GEMM machinery (im2col, col2im) in
@@ -43,7 +46,13 @@ from ._conv_derivation import (
     conv2d_input_grad_by_full_convolution,
     conv2d_weight_grad_by_cross_correlation,
 )
-from ._conv_gemm import _col2im, _correlate_by_gemm, _im2col, _kernel_matrix
+from ._conv_gemm import (
+    _col2im,
+    _correlate_by_gemm,
+    _im2col,
+    _kernel_matrix,
+    channel_major_padded,
+)
 from ._conv_parts import (
     Pair,
     SidePadding,
@@ -80,18 +89,6 @@ def _crop(grad_padded: np.ndarray, padding: SidePadding, height: int, width: int
     return np.ascontiguousarray(grad_padded[:, :, top : top + height, left : left + width])
 
 
-def _offset_view(x_padded: np.ndarray, i: int, j: int, stride: Pair, dilation: Pair, out_size: Pair):
-    """``x_padded[..., oh*sh + i*dh, ow*sw + j*dw]`` for every output position (a strided view)."""
-    (sh, sw), (dh, dw), (out_h, out_w) = stride, dilation, out_size
-    return x_padded[..., i * dh : i * dh + sh * (out_h - 1) + 1 : sh,
-                    j * dw : j * dw + sw * (out_w - 1) + 1 : sw]
-
-
-def _is_depthwise(channels_per_group: int, groups: int) -> bool:
-    """One input channel per group (depthwise, possibly with a channel multiplier)."""
-    return channels_per_group == 1 and groups > 1
-
-
 @dataclass(frozen=True)
 class Conv2dCache:
     """What conv2d_backward needs from the forward pass."""
@@ -104,7 +101,7 @@ class Conv2dCache:
     stride: Pair
     dilation: Pair
     groups: int
-    # (groups, Cg*kh*kw, N*OH*OW) from _im2col, reused by grad_weight; None on the depthwise path.
+    # (groups, kh*kw*Cg, N*OH*OW) from _im2col, reused by grad_weight; None rebuilds them.
     columns: np.ndarray | None = None
     out_size: Pair = (0, 0)  # (OH, OW)
 
@@ -140,23 +137,21 @@ def conv2d_forward(
     -----
     Computed as one GEMM per group, ``out[n, g*Fg + f, p] = W[g, f, :] @ cols[g, :, (n, p)]``,
     on the im2col columns (one copy of every window), which the cache keeps for grad_weight.
-    Depthwise convolutions (C // groups == 1) sum ``weight[:, 0, i, j] * x_pad[window offset i, j]``
-    over the kh*kw offsets instead.
+    Depthwise convolutions take the same path: their GEMMs are batched matrix-vector products.
     """
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     if x.ndim != 4 or weight.ndim != 4:
         raise ValueError(f"expected 4-d input and weight, got {x.shape} and {weight.shape}")
     dtype = x.dtype
     weight = weight.astype(dtype, copy=False)
-    batch, channels = x.shape[:2]
+    channels = x.shape[1]
     filters, channels_per_group, kh, kw = weight.shape
     if groups < 1 or channels % groups or filters % groups or channels // groups != channels_per_group:
         raise ValueError(
             f"groups={groups} does not fit input channels {channels}, kernel shape {weight.shape}"
         )
-    filters_per_group = filters // groups
     sides = resolve_padding(padding, weight.shape[2:], stride, dilation)
-    x_padded = pad(x, sides)
+    x_padded = channel_major_padded(x, sides)  # (N, C, Hp, Wp) view of a (C, N, Hp, Wp) array
     extent = (_extent(kh, dilation[0]), _extent(kw, dilation[1]))
     if x_padded.shape[2] < extent[0] or x_padded.shape[3] < extent[1]:
         raise ValueError(
@@ -165,23 +160,10 @@ def conv2d_forward(
         )
     out_size = ((x_padded.shape[2] - extent[0]) // stride[0] + 1,
                 (x_padded.shape[3] - extent[1]) // stride[1] + 1)
-    columns = None
-    if _is_depthwise(channels_per_group, groups):
-        # out[n, g, f] = sum_{i,j} weight[g, f, i, j] * x_pad[n, g, window offset (i, j)]
-        out = np.zeros((batch, groups, filters_per_group) + out_size, dtype=dtype)
-        taps = weight.reshape(groups, filters_per_group, kh, kw)
-        for i in range(kh):
-            for j in range(kw):
-                view = _offset_view(x_padded, i, j, stride, dilation, out_size)[:, :, None]
-                out += taps[None, :, :, i, j, None, None] * view
-        out = out.reshape(batch, filters, *out_size)
-        if bias is not None:
-            out += bias.astype(dtype, copy=False)[None, :, None, None]
-    else:
-        out, columns = _correlate_by_gemm(
-            x_padded, weight, stride, dilation, groups,
-            None if bias is None else bias.astype(dtype, copy=False),
-        )
+    out, columns = _correlate_by_gemm(
+        x_padded, weight, stride, dilation, groups,
+        None if bias is None else bias.astype(dtype, copy=False),
+    )
     cache = Conv2dCache(
         x_padded=x_padded,
         weight=weight,
@@ -212,11 +194,13 @@ def conv2d_backward(
       180-degree-rotated kernel (in/out channels swapped per group), cropped by the forward
       padding (see :func:`conv2d_input_grad_by_full_convolution`).
 
-    Both are computed here as matrix products on the forward's im2col columns, which add up the
-    very same products without building the zero-stuffed ``dout_dilated``:
-    ``grad_weight[g] = dout[g] @ cols[g].T`` and ``grad_input = col2im(W[g].T @ dout[g])``, where
-    col2im adds the gradient of every window element back onto the input element it was copied
-    from (rows the strided windows never reached keep a zero gradient).
+    Both are computed here as matrix products, which add up the very same products without
+    building the zero-stuffed ``dout_dilated``: ``grad_weight[g] = dout[g] @ cols[g].T`` on the
+    forward's im2col columns, and grad_input either as that full convolution itself (stride 1, at
+    least as many input as output channels: ``dout_dilated`` is dout, so one im2col of the padded
+    dout and one GEMM with the rotated kernel) or as ``col2im(W[g].T @ dout[g])``, where col2im adds
+    the gradient of every window element back onto the input element it was copied from (rows the
+    strided windows never reached keep a zero gradient).
 
     Parameters
     ----------
@@ -240,25 +224,6 @@ def conv2d_backward(
 
     grad_bias = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
 
-    if cache.columns is None and _is_depthwise(channels_per_group, groups):
-        # Per kernel offset (i, j): grad_weight[g, f, i, j] = <dout[:, g, f], x_pad offset view>,
-        # and that view's elements receive weight[g, f, i, j] * dout[:, g, f], summed over f.
-        dout_g = dout.reshape(batch, groups, filters_per_group, *out_size)
-        taps = weight.reshape(groups, filters_per_group, kh, kw)
-        grad_weight = np.empty((groups, filters_per_group, kh, kw), dtype=dtype)
-        grad_padded = np.zeros(x_padded.shape, dtype=dtype)
-        for i in range(kh):
-            for j in range(kw):
-                view = _offset_view(x_padded, i, j, stride, dilation, out_size)
-                grad_weight[:, :, i, j] = np.einsum("ngfhw,nghw->gf", dout_g, view)
-                target = _offset_view(grad_padded, i, j, stride, dilation, out_size)
-                if filters_per_group == 1:
-                    target += taps[None, :, 0, i, j, None, None] * dout_g[:, :, 0]
-                else:
-                    target += np.einsum("ngfhw,gf->nghw", dout_g, taps[:, :, i, j])
-        grad_weight = grad_weight.reshape(filters, 1, kh, kw)
-        return _crop(grad_padded, cache.padding, height, width), grad_weight, grad_bias
-
     columns = cache.columns
     if columns is None:  # a cache built by hand, without the forward's columns
         columns = _im2col(x_padded, (kh, kw), stride, dilation, groups)
@@ -271,15 +236,20 @@ def conv2d_backward(
         filters, kh, kw, channels_per_group
     )
     grad_weight = np.ascontiguousarray(grad_weight.transpose(0, 3, 1, 2))
-    if stride == (1, 1):
+    if stride == (1, 1) and groups * channels_per_group >= filters:
         # Unit stride: the full convolution itself is a plain GEMM-sized cross-correlation (the
-        # stride-dilated dout is dout itself), so compute the derivation's form directly.
+        # stride-dilated dout is dout itself), so compute the derivation's form directly. (With
+        # fewer input than output channels its GEMM is thinner than W.T @ dout: col2im below.)
         grad_input = _input_grad_unit_stride(dout, weight, cache.input_shape, cache.padding,
                                              dilation, groups)
         return grad_input, grad_weight, grad_bias
     # Strided: W[g].T @ dout[g] is the gradient of every window element; col2im adds it back where
     # it was read from, so the zero rows of the stride-dilated dout are never built or multiplied.
-    grad_columns = _kernel_matrix(weight, groups).transpose(0, 2, 1) @ dout_matrix
+    kernel_matrix = _kernel_matrix(weight, groups)  # (g, Fg, kh*kw*Cg)
+    if filters_per_group == 1:  # an outer product per group: a broadcast multiply, not a GEMM
+        grad_columns = kernel_matrix.transpose(0, 2, 1) * dout_matrix
+    else:
+        grad_columns = kernel_matrix.transpose(0, 2, 1) @ dout_matrix
     grad_padded = _col2im(grad_columns, x_padded.shape, (kh, kw), stride, dilation, out_size)
     return _crop(grad_padded, cache.padding, height, width), grad_weight, grad_bias
 
@@ -300,15 +270,18 @@ def _input_grad_unit_stride(
     kh, kw = weight.shape[2:]
     extent_h, extent_w = _extent(kh, dilation[0]), _extent(kw, dilation[1])
     (top, _), (left, _) = padding
-    dout_full = np.zeros((batch, filters, height + extent_h - 1, width + extent_w - 1), dtype=dout.dtype)
     shift_h, shift_w = extent_h - 1 - top, extent_w - 1 - left  # dout row oh sits at oh + shift_h
     rows_from, cols_from = max(0, -shift_h), max(0, -shift_w)
-    rows_to = min(out_h, dout_full.shape[2] - shift_h)
-    cols_to = min(out_w, dout_full.shape[3] - shift_w)
-    if rows_to > rows_from and cols_to > cols_from:
-        dout_full[:, :, rows_from + shift_h : rows_to + shift_h, cols_from + shift_w : cols_to + shift_w] = (
-            dout[:, :, rows_from:rows_to, cols_from:cols_to]
-        )
+    rows_to = min(out_h, height + extent_h - 1 - shift_h)
+    cols_to = min(out_w, width + extent_w - 1 - shift_w)
+    visible = dout[:, :, rows_from:rows_to, cols_from:cols_to]
+    # dout_full as a channel-major padded array (what _im2col reads fastest).
+    dout_full = channel_major_padded(
+        visible,
+        ((rows_from + shift_h, height + extent_h - 1 - (rows_to + shift_h)),
+         (cols_from + shift_w, width + extent_w - 1 - (cols_to + shift_w))),
+    ) if rows_to > rows_from and cols_to > cols_from else np.zeros(
+        (batch, filters, height + extent_h - 1, width + extent_w - 1), dtype=dout.dtype)
     grad_input, _ = _correlate_by_gemm(
         dout_full, _transposed_rotated_kernel(weight, groups), (1, 1), dilation, groups
     )

@@ -23,8 +23,8 @@ axis, and takes the maximum and the FIRST offset reaching it with reductions ove
 (:func:`first_max`); the backward routes ``dout`` to those elements (plain assignment when windows
 cannot overlap, an unbuffered add where they may). Inputs holding NaN take torch's scan instead
 (:func:`update_first_max` over the kernel offsets), as there the LAST NaN wins. avg_pool2d sums
-windows separably, rows then columns (``kh + kw`` strided passes instead of ``kh * kw``), and
-non-overlapping windows (stride == kernel, no padding) by reshape-and-sum.
+windows separably, rows then columns (``kh + kw`` strided passes instead of ``kh * kw``), over
+the real input only, and spreads the gradient back per stride phase.
 
 Modules: the shared geometry (:func:`pool_output_size`, the per-axis window sweep) is in
 :mod:`._pool_geometry`, max pooling in :mod:`._max_pool` and average pooling in :mod:`._avg_pool`;
