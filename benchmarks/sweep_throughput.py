@@ -5,7 +5,8 @@ comes from ``refcheck run`` started as a fresh process (imports, pools and repor
 
 - cases per second of the default sweep with a cold oracle cache (``REFCHECK_CACHE_DIR`` an empty
   folder) and a warm one (the same folder again: torch's results and the unchanged heatmaps are
-  reused), with and without plots, and of ``--quick`` (its heatmaps are drawn in round 1 only);
+  reused), with and without plots, and of ``--quick`` the first time (its own cases: torch and the
+  heatmaps run) and again (warm);
 - the harness overhead of a warm run: the CPU time of the main process (``RUSAGE_CHILDREN`` of the
   run: the main process and what it reaps, not the implementation workers, which are children of the
   fork server) over that plus the workers' time on the cases (the records' ``duration_s``: inputs,
@@ -156,8 +157,8 @@ def main() -> None:
             folders["10x"] = widened_case_folder(base / "cases-10x", 10)
         for round_ in range(args.repeat):
             cache = base / f"cache-{round_}"  # empty: the first run is cold
-            plan = [("cold", []), ("warm", []), ("warm --no-plots", ["--no-plots"]), ("quick", ["--quick"]),
-                    ("quick --workers 0", ["--quick", "--workers", "0"])]
+            plan = [("cold", []), ("warm", []), ("warm --no-plots", ["--no-plots"]), ("quick, first", ["--quick"]),
+                    ("quick", ["--quick"]), ("quick --workers 0", ["--quick", "--workers", "0"])]
             scale_plan = []
             if not args.skip_scale:
                 scale_plan = [("5000 --workers 1", ["--cases", str(folders["5000"]), "--no-plots", "--workers", "1"]),
@@ -203,6 +204,7 @@ def summarise(rows: dict[str, list[dict[str, Any]]], skip_scale: bool) -> dict[s
     figures["default sweep, cold cache (cases/s)"] = (*per_round(lambda i: rate("cold", i)), ">= 400")
     figures["default sweep, warm cache (cases/s)"] = (*per_round(lambda i: rate("warm", i)), ">= 1000")
     figures["default sweep, warm, --no-plots (cases/s)"] = (*per_round(lambda i: rate("warm --no-plots", i)), "")
+    figures["--quick, first run in the cache (cases/s)"] = (*per_round(lambda i: rate("quick, first", i)), "")
     figures["--quick, warm (cases/s)"] = (*per_round(lambda i: rate("quick", i)), "")
     figures["--quick --workers 0, warm (cases/s)"] = (*per_round(lambda i: rate("quick --workers 0", i)), "")
 
