@@ -125,6 +125,13 @@ def _panel_size(xs: list[str], ys: list[str]) -> tuple[float, float, float]:
     return left, width, max(1.0, _CELL_H * len(ys))
 
 
+def _decades(low: float, high: float) -> list[float]:
+    """Colour-bar ticks: the powers of ten from ``low`` to ``high``, at most seven of them."""
+    first, last = math.ceil(math.log10(low) - 1e-9), math.floor(math.log10(high) + 1e-9)
+    step = max(1, math.ceil((last - first + 1) / 7))
+    return [10.0 ** k for k in range(first, last + 1, step)]
+
+
 def heatmap_figure(layer: str, rows: pd.DataFrame) -> bytes | None:
     """The layer's heatmaps (one per parameter pair) as one PNG; None when no pair varies."""
     from matplotlib.colors import LogNorm
@@ -171,6 +178,7 @@ def heatmap_figure(layer: str, rows: pd.DataFrame) -> bytes | None:
         colorbar = figure.colorbar(image, cax=colorbar_axes)
         colorbar.set_label("worst error / tolerance", fontsize=7)
         colorbar.minorticks_off()  # a log scale's minor ticks cost more to draw than the rest of the panel
+        colorbar.set_ticks(_decades(low, high))
         colorbar.formatter = FuncFormatter(lambda value, _: f"{value:g}")  # plain text: no mathtext to parse
         colorbar.update_ticks()
     figure.suptitle(f"{layer}: worst error / tolerance\n{FAIL_SIGN} fails   {ERROR_SIGN} raised   · no case",
