@@ -17,17 +17,30 @@ __all__ = ["run_command", "where_cases"]
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from ..execution.runner import start_oracle_early
+    from ..oracle import default_cache_dir
+    from ..report.console import make_console
+
+    console = make_console()
+    _check_out_folder(args.out)
+    oracle = start_oracle_early(args.workers, None if args.no_oracle_cache else args.oracle_cache or str(default_cache_dir()))
+    try:
+        return _plan_and_run(args, console, oracle)
+    finally:
+        if oracle is not None:
+            oracle.shutdown(wait=False, cancel_futures=True)
+
+
+def _plan_and_run(args, console, oracle) -> int:  # type: ignore[no-untyped-def]
     from rich.markup import escape
 
     from ..execution.options import check_options
     from ..execution.planning import plan_isolated
     from ..execution.sweep import run_plan
-    from ..report.console import make_console, progress_bar
+    from ..report.console import progress_bar
     from ..report.stream import RecordStream
     from ..oracle import default_cache_dir
 
-    console = make_console()
-    _check_out_folder(args.out)
     # Expansions beside torch's cached results (and off with them: a grader's run reads no cache).
     expansions = None if args.no_oracle_cache else str(Path(args.oracle_cache or default_cache_dir()) / "expansions")
     plan = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
@@ -68,7 +81,7 @@ def run_command(args: argparse.Namespace) -> int:
                 counts[status] = counts.get(status, 0) + 1
                 advance(case, records)
 
-            result = run_plan(plan, checking, on_case=on_case, stream=stream)
+            result = run_plan(plan, checking, on_case=on_case, stream=stream, oracle_executor=oracle)
         return _report_run(args, console, plan, result, stream, counts, started)
 
 

@@ -27,7 +27,7 @@ from .limits import default_memory_limit, format_size
 from .options import CheckOptions
 from .worker import EXIT_ZERO_CODE, rerun_implementation, run_implementation, run_implementations
 
-__all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run_cases"]
+__all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run_cases", "start_oracle_early"]
 
 Record = dict[str, Any]
 
@@ -266,9 +266,25 @@ def _worker_died(error: BaseException | None) -> bool:
     return error is not None and (type(error).__name__ in ("ProcessExpired", "KilledWorker"))
 
 
+def _ready() -> bool:
+    return True
+
+
+def start_oracle_early(workers: int, cache_dir: str | None) -> Executor | None:
+    """The oracle's processes, started now when torch will surely be needed (no cache, or a cache
+    with no result in it: a first run), so that they load torch while the sweep is planned; else
+    None (they start on the first cache miss). The caller shuts the executor down."""
+    if workers <= 0 or (cache_dir is not None and OracleCache(cache_dir).has_entries()):
+        return None
+    executor = ProcessExecutor(max(1, workers), None, kind="oracle")
+    for _ in range(max(1, workers)):
+        executor.submit(_ready)  # each process loads torch in its start-up
+    return executor
+
+
 def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOptions | None = None, *,
               executor: Executor | None = None, on_case: Callable[[Case, list[Record]], None] | None = None,
-              stream: RecordStream | None = None) -> SweepResult:
+              stream: RecordStream | None = None, oracle_executor: Executor | None = None) -> SweepResult:
     """Run every case; each finished case is reported to ``on_case`` as soon as it completes.
 
     With a ``stream``, each finished case's records are appended to it instead of being kept here,
@@ -277,7 +293,7 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
     A bounded window of cases is in flight at once (each submitted with the budget its layer has
     then). Ctrl-C stops the workers and returns what has finished, with ``interrupted=True``.
     """
-    checker = CaseChecker(reference, options, executor=executor)
+    checker = CaseChecker(reference, options, executor=executor, oracle_executor=oracle_executor)
     window = max(2, 2 * getattr(checker.executor, "capacity", checker.options.workers) + 2)
     sizer = ChunkSizer(checker.budget, enabled=not isinstance(checker.executor, InlineExecutor))
     by_case: dict[str, list[Record]] = {}

@@ -160,13 +160,15 @@ def check(impl: str | None = None, layers: Sequence[str] | str | None = None, ca
 
 def run_plan(plan: Plan, options: CheckOptions | None = None, *, executor: Executor | None = None,
              on_case: Callable[[Case, list[dict[str, Any]]], None] | None = None,
-             stream: RecordStream | None = None) -> SweepResult:
-    """Run a planned sweep through the runner (records to ``stream`` when given)."""
+             stream: RecordStream | None = None, oracle_executor: Executor | None = None) -> SweepResult:
+    """Run a planned sweep through the runner (records to ``stream`` when given; torch in
+    ``oracle_executor`` when given, e.g. started early by :func:`~.runner.start_oracle_early`)."""
     reference = None if plan.implementation.name == BUILTIN else plan.implementation.name
     options = dataclasses.replace(options or CheckOptions())
     options.forward_only = options.forward_only or plan.forward_only
     options.map_path = options.map_path or plan.implementation.map_path
-    return run_cases(reference, plan.cases, options, executor=executor, on_case=on_case, stream=stream)
+    return run_cases(reference, plan.cases, options, executor=executor, on_case=on_case, stream=stream,
+                     oracle_executor=oracle_executor)
 
 
 def layers_of(cases: Iterable[Case]) -> list[str]:

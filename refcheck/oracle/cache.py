@@ -123,6 +123,10 @@ class OracleCache:
         assert self.directory is not None
         return self.directory / key[:2] / f"{key}.arrays"
 
+    def has_entries(self) -> bool:
+        """Whether the disk cache holds any result (of any version): False for a first run."""
+        return self.directory is not None and any(self.directory.glob("*/*.arrays"))
+
     def load(self, case: Case) -> tuple[Results, Results] | None:
         key = _key(case)
         if key in self._memory:
