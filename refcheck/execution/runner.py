@@ -66,25 +66,24 @@ def failure_records(case: Case, error: BaseException, timeout: float | None, not
     return status_records(case, "error", reason)
 
 
-def compute_reference(case: Case, cache_dir: str | None) -> tuple[dict, dict]:
-    """torch's results for a case, in the oracle's process: torch is imported there, never here."""
-    from ..oracle import compute_reference as compute
-
-    return compute(case, cache_dir)
-
-
 def compute_references(cases: list[Case], cache_dir: str | None) -> list[tuple[str, Any, Any]]:
-    """torch's results for several cases (per case ("ok", reference, at_dtype) or ("error", text, None))."""
+    """torch's results for cases, in the oracle's process (torch is imported there, never here):
+    per case ("ok", reference, at_dtype) or ("error", "TypeName: message", None)."""
     from ..oracle import compute_references as compute
 
     return compute(cases, cache_dir)
+
+
+class OracleFailure(RuntimeError):
+    """torch failed on a case; the message is the oracle's own "TypeName: message"."""
 
 
 @dataclass
 class Pending:
     """A submitted case: the implementation's future and the oracle's (or its cached results).
 
-    In a chunk, the futures hold a list (one item per case) and the indexes say which is this case's.
+    The futures of worker tasks hold a list (one item per case of the chunk) and the indexes say
+    which is this case's; an in-process run's implementation future holds the case's own result.
     """
 
     case: Case
@@ -150,28 +149,17 @@ class CaseChecker:
         return self._oracle_executor
 
     def submit(self, case: Case) -> Pending:
-        timeout = self.budget.for_layer(case.layer)
-        future = self.executor.submit(run_implementation, self.reference, case, timeout=timeout,
-                                      selfcheck=self.options.selfcheck, forward_only=self.options.forward_only,
-                                      map_path=self.options.map_path)
-        pending = Pending(case, future, timeout)
-        # The reference is computed only after the implementation has run when both share a process.
-        cached = self.cache.load(case)
-        if cached is not None:
-            pending.cached = cached
-        elif not isinstance(self.executor, InlineExecutor):
-            pending.oracle = self.oracle_executor.submit(compute_reference, case, self.options.oracle_cache)
-        return pending
+        return self.submit_chunk([case])[0]
 
     def submit_chunk(self, cases: list[Case]) -> list[Pending]:
-        """Consecutive cases of one layer as one implementation task (and one oracle task for those
-        the cache lacks). One case is :meth:`submit`; chunks need a process executor."""
-        if len(cases) == 1 or isinstance(self.executor, InlineExecutor):
-            return [self.submit(case) for case in cases]
+        """Consecutive cases of one layer as one implementation task, and one oracle task for those
+        the cache lacks. In-process, each case runs when submitted and its reference is computed
+        only when asked for (after the implementation has run, since both share this process)."""
+        if isinstance(self.executor, InlineExecutor):
+            return [Pending(case, self._submit_implementation(run_implementation, case, case.layer), None,
+                            cached=self.cache.load(case)) for case in cases]
+        future = self._submit_implementation(run_implementations, cases, cases[0].layer)
         timeout = self.budget.for_layer(cases[0].layer)
-        future = self.executor.submit(run_implementations, self.reference, cases, timeout=timeout,
-                                      selfcheck=self.options.selfcheck, forward_only=self.options.forward_only,
-                                      map_path=self.options.map_path)
         pendings = [Pending(case, future, timeout, cached=self.cache.load(case), index=i) for i, case in enumerate(cases)]
         missed = [p for p in pendings if p.cached is None]
         if missed:
@@ -180,21 +168,24 @@ class CaseChecker:
                 pending.oracle, pending.oracle_index = oracle, i
         return pendings
 
+    def _submit_implementation(self, function: Callable[..., Any], cases: Case | list[Case], layer: str) -> Future:
+        return self.executor.submit(function, self.reference, cases, timeout=self.budget.for_layer(layer),
+                                    selfcheck=self.options.selfcheck, forward_only=self.options.forward_only,
+                                    map_path=self.options.map_path)
+
     def _reference(self, pending: Pending) -> tuple[dict, dict]:
         if pending.cached is not None:
             return pending.cached
-        if pending.oracle is None:
+        if pending.oracle is None:  # in-process: computed now
             if isinstance(self.oracle_executor, InlineExecutor) and self._torch_threads is None:
                 from ..oracle import use_one_thread
 
                 self._torch_threads = use_one_thread()
-            pending.oracle = self.oracle_executor.submit(compute_reference, pending.case, self.options.oracle_cache)
-        if pending.oracle_index is None:
-            reference, at_dtype = pending.oracle.result()
-        else:
-            outcome, reference, at_dtype = pending.oracle.result()[pending.oracle_index]
-            if outcome != "ok":
-                raise RuntimeError(reference)
+            pending.oracle = self.oracle_executor.submit(compute_references, [pending.case], self.options.oracle_cache)
+            pending.oracle_index = 0
+        outcome, reference, at_dtype = pending.oracle.result()[pending.oracle_index]
+        if outcome != "ok":
+            raise OracleFailure(reference)
         self.cache.remember(pending.case, reference, at_dtype)
         return reference, at_dtype
 
@@ -212,7 +203,8 @@ class CaseChecker:
             try:
                 reference, at_dtype = self._reference(pending)
             except Exception as error:  # the trusted side failed: say so, never blame the implementation
-                return status_records(case, "error", f"internal error: the oracle failed: {type(error).__name__}: {error}")
+                detail = str(error) if isinstance(error, OracleFailure) else f"{type(error).__name__}: {error}"
+                return status_records(case, "error", f"internal error: the oracle failed: {detail}")
         records = judge(case, raw, reference, at_dtype, rerun=self._rerun(case),
                         diagnose_failures=self.options.diagnose, allow_frameworks=self.options.allow_frameworks,
                         forward_only=self.options.forward_only)
