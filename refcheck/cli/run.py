@@ -18,17 +18,25 @@ __all__ = ["run_command", "where_cases"]
 
 def run_command(args: argparse.Namespace) -> int:
     from ..execution.runner import start_oracle_early
-    from ..oracle import default_cache_dir
     from ..report.console import make_console
 
     console = make_console()
     _check_out_folder(args.out)
-    oracle = start_oracle_early(args.workers, None if args.no_oracle_cache else args.oracle_cache or str(default_cache_dir()))
+    cache = _cache_dir(args)
+    oracle = start_oracle_early(args.workers, None if cache is None else str(cache))
     try:
         return _plan_and_run(args, console, oracle)
     finally:
         if oracle is not None:
             oracle.shutdown(wait=False, cancel_futures=True)
+
+
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    """The folder of torch's cached results (expansions and figures beside them); None with
+    --no-oracle-cache."""
+    from ..oracle import default_cache_dir
+
+    return None if args.no_oracle_cache else Path(args.oracle_cache or default_cache_dir())
 
 
 def _plan_and_run(args, console, oracle) -> int:  # type: ignore[no-untyped-def]
@@ -42,7 +50,8 @@ def _plan_and_run(args, console, oracle) -> int:  # type: ignore[no-untyped-def]
     from ..oracle import default_cache_dir
 
     # Expansions beside torch's cached results (and off with them: a grader's run reads no cache).
-    expansions = None if args.no_oracle_cache else str(Path(args.oracle_cache or default_cache_dir()) / "expansions")
+    cache = _cache_dir(args)
+    expansions = None if cache is None else str(cache / "expansions")
     plan = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
                          map_path=args.map, forward_only=args.forward_only, isolate=args.workers > 0,
                          expansion_cache=expansions)
@@ -91,7 +100,6 @@ _STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 def _report_run(args, console, plan, result, stream, counts, started) -> int:  # type: ignore[no-untyped-def]
     from ..report import append_step_summary, write_reports
     from ..report.console import print_coverage
-    from ..oracle import default_cache_dir
     from ..report.files import build_report
 
     elapsed = time.perf_counter() - started
@@ -108,7 +116,8 @@ def _report_run(args, console, plan, result, stream, counts, started) -> int:  #
             "coverage": plan.coverage_rows(), "implementations": plan.implementation_rows(),
             "not_supported": plan.unsupported, "forward_only": args.forward_only}
     # Heatmaps beside torch's cached results: a layer whose rows did not change is not drawn again.
-    figures = None if args.no_oracle_cache else Path(args.oracle_cache or default_cache_dir()) / "figures"
+    cache = _cache_dir(args)
+    figures = None if cache is None else cache / "figures"
     report = build_report(stream, meta, plan.not_implemented, plots=not args.no_plots, figures_cache=figures)
     if not args.no_plots and not result.interrupted:
         draw_failing_cases(console, args.impl, plan.cases, stream, options, Path(args.out), groups=report.groups)

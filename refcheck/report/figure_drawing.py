@@ -13,6 +13,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,17 @@ DRAWN_HERE = 3
 """Figures drawn in this process before the others go to the pool."""
 
 _DRAWING_CODE = ("heatmaps.py", "plots.py", "ranking.py")
+
+
+@lru_cache(maxsize=1)
+def _drawing_version() -> str:
+    """matplotlib's version and a hash of refcheck's drawing code: a figure depends on both."""
+    import matplotlib
+
+    digest = hashlib.sha256(matplotlib.__version__.encode())
+    for module in _DRAWING_CODE:
+        digest.update((Path(__file__).parent / module).read_bytes())
+    return digest.hexdigest()
 
 
 class FigureDrawer:
@@ -39,11 +51,7 @@ class FigureDrawer:
     def _key_path(self, name: str, data: str) -> Path | None:
         if self.cache is None:
             return None
-        import matplotlib
-
-        digest = hashlib.sha256(f"{name}\0{matplotlib.__version__}\0".encode())
-        for module in _DRAWING_CODE:
-            digest.update((Path(__file__).parent / module).read_bytes())
+        digest = hashlib.sha256(f"{name}\0{_drawing_version()}\0".encode())
         digest.update(data.encode())
         return self.cache / f"{digest.hexdigest()}.png"
 

@@ -8,6 +8,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from .stream import as_source
+
 __all__ = ["junit_chunks", "junit_xml"]
 
 _ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
@@ -41,11 +43,8 @@ def _body(records: Sequence[Mapping[str, Any]]) -> str:
 
 
 def junit_xml(records: Sequence[Mapping[str, Any]]) -> str:
-    """The JUnit XML document of a run (records grouped by layer and case in one pass)."""
-    layers: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
-    for record in records:
-        layers.setdefault(str(record["layer"]), {}).setdefault(str(record["case"]), []).append(record)
-    return "".join(junit_chunks((layer, iter(cases.values())) for layer, cases in layers.items()))
+    """The JUnit XML document of a run (its records grouped by layer and case)."""
+    return "".join(junit_chunks(as_source(records).layer_cases()))
 
 
 def junit_chunks(layers: Iterable[tuple[str, Iterable[Sequence[Mapping[str, Any]]]]]) -> Iterator[str]:
