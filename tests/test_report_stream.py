@@ -135,9 +135,45 @@ def test_a_damaged_cache_entry_is_recomputed(tmp_path):
     cache = OracleCache(tmp_path)
     cache.store(case, {"output": np.ones(3)}, {"output": np.ones(3)})
     assert OracleCache(tmp_path).load(case) is not None
-    path = next(tmp_path.rglob("*.arrays"))
-    path.write_bytes(path.read_bytes()[:-5])
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "oracle.sqlite3") as database:  # cut the entry short
+        database.execute("UPDATE entries SET value = substr(value, 1, length(value) - 5)")
     assert OracleCache(tmp_path).load(case) is None
+
+
+def test_a_cache_file_that_is_not_a_database_only_costs_speed(tmp_path):
+    from refcheck.execution.sweep import plan_sweep
+
+    (tmp_path / "oracle.sqlite3").write_bytes(b"not a database" * 100)
+    case = plan_sweep(layers="relu", quick=True).cases[0]
+    cache = OracleCache(tmp_path, memory_entries=0)
+    cache.store(case, {"output": np.ones(3)}, {"output": np.ones(3)})  # no error
+    assert cache.load(case) is None and not cache.has_entries()
+
+
+def test_cache_entries_written_by_one_process_are_read_by_another(tmp_path):
+    import subprocess
+    import sys
+
+    from refcheck.execution.sweep import plan_sweep
+
+    cases = plan_sweep(layers="relu", quick=True).cases[:3]
+    assert not OracleCache(tmp_path).has_entries()
+    code = ("import sys\nfrom refcheck.oracle import compute_references\n"
+            "from refcheck.execution.sweep import plan_sweep\n"
+            "print(len(compute_references(plan_sweep(layers='relu', quick=True).cases[:3], sys.argv[1])))")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, capture_output=True)
+    reader = OracleCache(tmp_path)
+    assert reader.has_entries()
+    entries = reader.load_many(cases)
+    assert all(entry is not None for entry in entries) and reader.hits == 3
+    from refcheck.oracle import compute_reference
+
+    for case, (reference, _) in zip(cases, entries):
+        fresh, _ = compute_reference(case)
+        for name, value in fresh.items():
+            np.testing.assert_array_equal(reference[name], value)
 
 
 def test_heatmaps_drawn_before_come_from_the_figures_cache(tmp_path, monkeypatch):

@@ -160,7 +160,8 @@ class CaseChecker:
                             cached=self.cache.load(case)) for case in cases]
         future = self._submit_implementation(run_implementations, cases, cases[0].layer)
         timeout = self.budget.for_layer(cases[0].layer)
-        pendings = [Pending(case, future, timeout, cached=self.cache.load(case), index=i) for i, case in enumerate(cases)]
+        pendings = [Pending(case, future, timeout, cached=cached, index=i)
+                    for i, (case, cached) in enumerate(zip(cases, self.cache.load_many(cases)))]
         missed = [p for p in pendings if p.cached is None]
         if missed:
             oracle = self.oracle_executor.submit(compute_references, [p.case for p in missed], self.options.oracle_cache)

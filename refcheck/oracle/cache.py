@@ -2,7 +2,7 @@
 
 Entries are keyed by the case (id, seed, shapes, hyperparameters, input kind), the torch version
 and a fingerprint of the code that builds inputs and runs torch, and kept in memory (a small LRU)
-and optionally on disk (one file of raw arrays per case, written atomically). Re-checking the same cases
+and optionally on disk (a row of raw arrays per case in one SQLite database in the folder). Re-checking the same cases
 against a changed implementation then skips torch. The cache folder is the user's own: an
 implementation running as the same user could write there, so a grader passes --no-oracle-cache.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import sqlite3
 from collections import OrderedDict
 from functools import lru_cache
 from importlib import metadata
@@ -110,8 +110,37 @@ def _unpack(data: bytes) -> tuple[Results, Results]:
     return reference, reference if at_dtype is None else at_dtype
 
 
+_DATABASE = "oracle.sqlite3"
+_connections: dict[tuple[int, Path], sqlite3.Connection] = {}
+
+
+def _connect(directory: Path, create: bool) -> sqlite3.Connection | None:
+    """This process's connection to the cache's database (None when it cannot be opened, or does
+    not exist and ``create`` is False). Several processes read and write it at once (WAL journal)."""
+    path = directory / _DATABASE
+    key = (os.getpid(), path)
+    if key in _connections:
+        return _connections[key]
+    if not create and not path.is_file():
+        return None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last writes on a crash is fine
+        connection.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+    except (OSError, sqlite3.Error):  # read-only, full, or not a database: run without it
+        return None
+    _connections[key] = connection
+    return connection
+
+
 class OracleCache:
-    """Memory (LRU of ``memory_entries``) and optional disk cache of (reference, at_dtype) per case."""
+    """Memory (LRU of ``memory_entries``) and optional disk cache of (reference, at_dtype) per case.
+
+    On disk: one SQLite database in the folder, a row per case (its key and :func:`_pack`'s bytes);
+    a chunk of cases is read, and written, in one statement.
+    """
 
     def __init__(self, directory: str | Path | None, memory_entries: int = 256) -> None:
         self.directory = Path(directory) if directory is not None else None
@@ -119,31 +148,51 @@ class OracleCache:
         self._memory: OrderedDict[str, tuple[Results, Results]] = OrderedDict()
         self.hits = self.misses = 0
 
-    def _path(self, key: str) -> Path:
-        assert self.directory is not None
-        return self.directory / key[:2] / f"{key}.arrays"
+    def _database(self, create: bool) -> sqlite3.Connection | None:
+        return None if self.directory is None else _connect(self.directory, create)
 
     def has_entries(self) -> bool:
         """Whether the disk cache holds any result (of any version): False for a first run."""
-        return self.directory is not None and any(self.directory.glob("*/*.arrays"))
+        database = self._database(create=False)
+        try:
+            return database is not None and database.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is not None
+        except sqlite3.Error:
+            return False
 
     def load(self, case: Case) -> tuple[Results, Results] | None:
-        key = _key(case)
-        if key in self._memory:
-            self._memory.move_to_end(key)
-            self.hits += 1
-            return self._memory[key]
-        if self.directory is not None:
+        return self.load_many([case])[0]
+
+    def load_many(self, cases: list[Case]) -> list[tuple[Results, Results] | None]:
+        """Each case's entry, or None where it has none (or a damaged one: recomputed)."""
+        keys = [_key(case) for case in cases]
+        found: dict[str, tuple[Results, Results]] = {}
+        on_disk = [key for key in keys if key not in self._memory]
+        database = self._database(create=False) if on_disk else None
+        if database is not None:
             try:
-                entry = _unpack(self._path(key).read_bytes())
-            except (OSError, ValueError, KeyError):  # absent, or a damaged file: recompute
-                entry = None
-            if entry is not None:
+                rows = database.execute(f"SELECT key, value FROM entries WHERE key IN ({','.join('?' * len(on_disk))})",
+                                        on_disk).fetchall()
+            except sqlite3.Error:
+                rows = []
+            for key, value in rows:
+                try:
+                    found[key] = _unpack(value)
+                except (ValueError, KeyError, TypeError):  # a damaged entry: recompute
+                    continue
+                self._remember(key, found[key])
+        entries: list[tuple[Results, Results] | None] = []
+        for key in keys:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                entries.append(self._memory[key])
                 self.hits += 1
-                self._remember(key, entry)
-                return entry
-        self.misses += 1
-        return None
+            elif key in found:
+                entries.append(found[key])
+                self.hits += 1
+            else:
+                entries.append(None)
+                self.misses += 1
+        return entries
 
     def remember(self, case: Case, reference: Results, at_dtype: Results) -> None:
         """Keep an entry in memory (the disk copy is written where it was computed)."""
@@ -158,17 +207,25 @@ class OracleCache:
             self._memory.popitem(last=False)
 
     def store(self, case: Case, reference: Results, at_dtype: Results) -> None:
-        """Write an entry to disk atomically (and keep it in memory)."""
-        key = _key(case)
-        self._remember(key, (reference, at_dtype))
-        if self.directory is None:
+        """Write an entry to disk (and keep it in memory)."""
+        self.store_many([(case, reference, at_dtype)])
+
+    def store_many(self, entries: list[tuple[Case, Results, Results]]) -> None:
+        """Write entries to disk in one transaction (and keep them in memory)."""
+        rows = []
+        for case, reference, at_dtype in entries:
+            key = _key(case)
+            self._remember(key, (reference, at_dtype))
+            try:
+                rows.append((key, _pack(reference, at_dtype)))
+            except ValueError:  # object arrays are not cached
+                continue
+        database = self._database(create=True) if rows else None
+        if database is None:
             return
-        path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(handle, "wb") as out:
-                out.write(_pack(reference, at_dtype))
-            os.replace(temporary, path)
-        except OSError:  # a read-only or full disk only costs speed
+            with database:  # one transaction
+                database.execute("BEGIN")
+                database.executemany("INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)", rows)
+        except sqlite3.Error:  # a read-only, full or locked disk only costs speed
             pass
