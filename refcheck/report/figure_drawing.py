@@ -4,8 +4,9 @@ here or, when there are many, in a small pool of processes.
 A sweep has a heatmap per layer and matplotlib takes about a tenth of a second a figure, which
 made a first run's report take longer than its checking. The drawing is deterministic, so a
 cached figure is keyed by what it depends on (its name, its data, matplotlib's version and the
-drawing code) and a hit gives the same bytes. The pool's processes are started only once a few
-figures had to be drawn, and they run refcheck's own drawing code only.
+drawing code) and a hit gives the same bytes. The pool's processes are started only once more than
+a few figures have to be drawn (a few are drawn here when they are asked for); they run refcheck's
+own drawing code only, while this process goes on writing the other report files.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any
 __all__ = ["FigureDrawer"]
 
 DRAWN_HERE = 3
-"""Figures drawn in this process before the others go to the pool."""
+"""At most this many figures to draw are drawn in this process (no pool started); more all go to the pool."""
 
 _DRAWING_CODE = ("heatmaps.py", "plots.py", "ranking.py")
 
@@ -45,7 +46,7 @@ class FigureDrawer:
         self._order: list[str] = []
         self._done: dict[str, bytes | None] = {}
         self._pending: dict[str, tuple[Future, Path | None]] = {}
-        self._drawn_here = 0
+        self._waiting: dict[str, tuple[Callable[..., bytes | None], tuple[Any, ...], Path | None]] = {}
         self._pool: Any = None
 
     def _key_path(self, name: str, data: str) -> Path | None:
@@ -66,11 +67,15 @@ class FigureDrawer:
                 return
             except OSError:
                 pass
-        if self._drawn_here < DRAWN_HERE or self.processes < 2:
-            self._drawn_here += 1
+        if self.processes < 2:
             self._done[output] = self._stored(path, function(*args))
             return
-        self._pending[output] = (self._start_pool().submit(function, *args), path)
+        self._waiting[output] = (function, args, path)
+        if self._pool is not None or len(self._waiting) > DRAWN_HERE:
+            pool = self._start_pool()
+            for waiting, (waiting_function, waiting_args, waiting_path) in self._waiting.items():
+                self._pending[waiting] = (pool.submit(waiting_function, *waiting_args), waiting_path)
+            self._waiting.clear()
 
     def _start_pool(self) -> Any:
         if self._pool is None:
@@ -94,6 +99,9 @@ class FigureDrawer:
     def results(self) -> dict[str, bytes]:
         """Every figure drawn (waiting for the pool), in the order they were asked for; the ones
         with nothing to show are left out."""
+        for output, (function, args, path) in self._waiting.items():  # too few for a pool
+            self._done[output] = self._stored(path, function(*args))
+        self._waiting.clear()
         try:
             for output, (future, path) in self._pending.items():
                 self._done[output] = self._stored(path, future.result())

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,13 +83,15 @@ def load_results(folder: Path | str) -> tuple[list[dict[str, Any]], dict[str, An
     return records, payload
 
 
-def write_atomically(out: Path, contents: Mapping[str, str | bytes | Iterable[str]]) -> dict[str, Path]:
+def write_atomically(out: Path, contents: Mapping[str, str | bytes | Iterable[str]],
+                     then: Callable[[], Mapping[str, str | bytes | Iterable[str]]] | None = None) -> dict[str, Path]:
     """Write every file under ``out`` to a temporary name, then rename them all into place.
 
-    A file's contents are text, bytes, or an iterable of text pieces written as they come."""
+    A file's contents are text, bytes, or an iterable of text pieces written as they come. ``then``
+    gives more files, asked for once ``contents`` are written."""
     staged: dict[str, str] = {}
     try:
-        for name, data in contents.items():
+        for name, data in _then(contents, then):
             target = out / name
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -107,7 +109,13 @@ def write_atomically(out: Path, contents: Mapping[str, str | bytes | Iterable[st
         for temporary in staged.values():
             if os.path.exists(temporary):
                 os.unlink(temporary)
-    return {name: out / name for name in contents}
+    return {name: out / name for name in staged}
+
+
+def _then(first: Mapping[str, Any], then: Callable[[], Mapping[str, Any]] | None) -> Iterator[tuple[str, Any]]:
+    yield from first.items()
+    if then is not None:
+        yield from then().items()
 
 
 def _results_json(meta: Mapping[str, Any], summary: Any, records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
@@ -140,12 +148,23 @@ def _json_safe_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Report:
-    """What the report files and the console show, built once from the records."""
+    """What the report files and the console show, built once from the records.
+
+    ``drawing``: gives the figures still being drawn elsewhere (waits for them); ``pictures`` asks
+    for them the first time it is read, so the other report files can be written meanwhile."""
 
     summary: pd.DataFrame
     groups: list[FailureGroup]
     skips: list[dict[str, Any]]
-    pictures: dict[str, bytes] = field(default_factory=dict)
+    drawing: Callable[[], dict[str, bytes]] | None = None
+    _pictures: dict[str, bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pictures(self) -> dict[str, bytes]:
+        """The PNG figures by report path (the overview first)."""
+        if self._pictures is None:
+            self._pictures = self.drawing() if self.drawing is not None else {}
+        return self._pictures
 
 
 def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapping[str, Any],
@@ -169,13 +188,16 @@ def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapp
         data = frame.drop(columns=["duration_s"], errors="ignore").to_csv(index=False) if keyed else ""
         drawer.draw(f"{PLOTS}/{layer}.png", layer, data, heatmap_figure, layer, frame)
     summary = summary_frame(pd.DataFrame(), list(not_implemented), rows=rows)
-    pictures: dict[str, bytes] = {}
+    drawing = None
     if plots:
         overview = f"{PLOTS}/overview.png"
         drawer.draw(overview, "\0overview", summary.to_csv(index=False) if keyed else "", overview_figure, summary)
-        drawn = drawer.results()
-        pictures = {name: drawn[name] for name in [overview, *drawn] if name in drawn}
-    return Report(summary, failure_groups(source, meta.get("options") or {}), skip_reasons(source), pictures)
+
+        def drawing() -> dict[str, bytes]:
+            drawn = drawer.results()
+            return {name: drawn[name] for name in [overview, *drawn] if name in drawn}
+
+    return Report(summary, failure_groups(source, meta.get("options") or {}), skip_reasons(source), drawing)
 
 
 def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapping[str, Any],
@@ -194,18 +216,22 @@ def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]] | Re
     not_implemented = list(not_implemented)
     source = as_source(records)
     report = report or build_report(source, meta, not_implemented, plots)
-    summary, groups, skips, pictures = report.summary, report.groups, report.skips, report.pictures
+    summary, groups, skips = report.summary, report.groups, report.skips
     figures = {g.case: case_figure_path(g.case) for g in groups if (out / case_figure_path(g.case)).is_file()}
     full_meta = {**meta, "not_implemented": not_implemented}
+    # The files from the records first: meanwhile the figures are still being drawn elsewhere.
     contents: dict[str, str | bytes | Iterable[str]] = {
         "cases.csv": cases_csv_chunks(source),
-        "summary.md": summary_markdown(summary, groups, skips, meta, list(pictures)),
-        "summary.html": summary_html(summary, groups, skips, meta, pictures, figures),
         "junit.xml": junit_chunks(source.layer_cases()),
         "results.json": _results_json(full_meta, summary, source),
-        **pictures,
     }
-    return write_atomically(out, contents)
+
+    def with_pictures() -> dict[str, str | bytes | Iterable[str]]:
+        pictures = report.pictures
+        return {"summary.md": summary_markdown(summary, groups, skips, meta, list(pictures)),
+                "summary.html": summary_html(summary, groups, skips, meta, pictures, figures), **pictures}
+
+    return write_atomically(out, contents, then=with_pictures)
 
 
 def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None) -> Path | None:
