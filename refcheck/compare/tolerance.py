@@ -55,16 +55,23 @@ def _scale(reference: np.ndarray) -> float:
 
 def relative_error_eps(result: np.ndarray, reference: np.ndarray, dtype: str) -> float:
     """max|result - reference| / scale(reference) / eps(dtype); non-finite positions that agree count as 0."""
-    result = np.asarray(result, dtype=np.float64)
-    diff = _differences(result, reference)
-    return float(diff.max(initial=0.0)) / _scale(reference) / float(np.finfo(dtype).eps)
+    largest = _differences_and_max(np.asarray(result, dtype=np.float64), reference)[1]
+    return largest / _scale(reference) / float(np.finfo(dtype).eps)
 
 
-def _differences(result: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def _differences_and_max(result: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    """(|result - reference| with agreeing non-finite positions at 0 and NaN as inf, its largest
+    value (0 when empty), whether both arrays were finite everywhere)."""
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.abs(result - reference)
-    if np.isfinite(diff).all():  # then both are finite everywhere: nothing to reconcile
-        return diff
+    largest = float(diff.max()) if diff.size else 0.0
+    if math.isfinite(largest):  # no inf or nan in diff: both are finite everywhere
+        return diff, largest, True
+    diff = _reconciled(diff, result, reference)
+    return diff, float(diff.max()), False
+
+
+def _reconciled(diff: np.ndarray, result: np.ndarray, reference: np.ndarray) -> np.ndarray:
     both_same_nonfinite = ~np.isfinite(reference) & (result == reference)
     both_nan = np.isnan(reference) & np.isnan(result)
     diff = np.where(both_same_nonfinite | both_nan, 0.0, diff)
@@ -101,20 +108,21 @@ def compare_tensor(name: str, result: Any, reference: np.ndarray | None, torch_a
     wrong_dtype = f"{name} dtype {result.dtype} != expected {dtype}" if result.dtype != np.dtype(dtype) else ""
     if wrong_dtype and result.dtype.kind not in "biuf":
         return TensorComparison(False, wrong_dtype)
-    torch_eps = 0.0 if torch_at_dtype is None else relative_error_eps(torch_at_dtype, reference, dtype)
-    allowed = tolerance_eps(dtype, torch_eps, overrides)
-    wide = result.astype(np.float64)
-    diff = _differences(wide, reference)
     scale = _scale(reference)
     eps = float(np.finfo(dtype).eps)
-    max_abs = float(diff.max(initial=0.0))
+    torch_eps = 0.0
+    if torch_at_dtype is not None:  # relative_error_eps(torch_at_dtype, reference, dtype), the scale reused
+        torch_eps = _differences_and_max(np.asarray(torch_at_dtype, dtype=np.float64), reference)[1] / scale / eps
+    allowed = tolerance_eps(dtype, torch_eps, overrides)
+    wide = result.astype(np.float64)
+    diff, max_abs, finite = _differences_and_max(wide, reference)
     error = max_abs / scale / eps
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.size else ()
     mismatched = int(np.count_nonzero(diff > allowed * eps * scale))
     rel = max_abs / scale
     stats = dict(max_abs_error=max_abs, max_rel_error=rel, error_eps=error, torch_error_eps=torch_eps,
                  tolerance_eps=allowed, worst_index=worst, mismatched=mismatched, total=int(diff.size))
-    values = _values_reason(name, wide, reference, error, allowed, worst, mismatched, max_abs)
+    values = _values_reason(name, wide, reference, error, allowed, worst, mismatched, max_abs, finite)
     if wrong_dtype:
         # The dtype alone fails the tensor; the values are still compared so that a value error in the
         # same tensor is not hidden behind it.
@@ -124,10 +132,11 @@ def compare_tensor(name: str, result: Any, reference: np.ndarray | None, torch_a
 
 
 def _values_reason(name: str, wide: np.ndarray, reference: np.ndarray, error: float, allowed: float,
-                   worst: tuple[int, ...], mismatched: int, max_abs: float) -> str:
-    """Why the values fail (non-finite values, then the error rule), or "" when they pass."""
-    nonfinite = ~np.isfinite(wide) & np.isfinite(reference)
-    if nonfinite.any():
+                   worst: tuple[int, ...], mismatched: int, max_abs: float, finite: bool = False) -> str:
+    """Why the values fail (non-finite values, then the error rule), or "" when they pass.
+    ``finite``: both arrays are known to be finite everywhere."""
+    nonfinite = None if finite else ~np.isfinite(wide) & np.isfinite(reference)
+    if nonfinite is not None and nonfinite.any():
         index = tuple(int(i) for i in np.argwhere(nonfinite)[0])
         return (f"{name} has {int(nonfinite.sum())} non-finite values where the reference "
                 f"is finite (first at index {index}: {wide[index]})")
