@@ -46,7 +46,7 @@ class FigureDrawer:
         self._order: list[str] = []
         self._done: dict[str, bytes | None] = {}
         self._pending: dict[str, tuple[Future, Path | None]] = {}
-        self._waiting: dict[str, tuple[Callable[..., bytes | None], tuple[Any, ...], Path | None]] = {}
+        self._waiting: dict[str, tuple[Callable[..., bytes | None], Callable[[], tuple[Any, ...]], Path | None]] = {}
         self._pool: Any = None
 
     def _key_path(self, name: str, data: str) -> Path | None:
@@ -59,6 +59,11 @@ class FigureDrawer:
     def draw(self, output: str, name: str, data: str, function: Callable[..., bytes | None], *args: Any) -> None:
         """The figure ``function(*args)`` under ``output``, looked up in the cache by ``name`` and
         ``data`` (the rows it shows, as text) first."""
+        self.draw_lazily(output, name, data, function, lambda: args)
+
+    def draw_lazily(self, output: str, name: str, data: str, function: Callable[..., bytes | None],
+                    make_args: Callable[[], tuple[Any, ...]]) -> None:
+        """:meth:`draw` with the arguments made by ``make_args()``, only when the figure is not in the cache."""
         self._order.append(output)
         path = self._key_path(name, data)
         if path is not None and path.is_file():
@@ -68,13 +73,13 @@ class FigureDrawer:
             except OSError:
                 pass
         if self.processes < 2:
-            self._done[output] = self._stored(path, function(*args))
+            self._done[output] = self._stored(path, function(*make_args()))
             return
-        self._waiting[output] = (function, args, path)
+        self._waiting[output] = (function, make_args, path)
         if self._pool is not None or len(self._waiting) > DRAWN_HERE:
             pool = self._start_pool()
             for waiting, (waiting_function, waiting_args, waiting_path) in self._waiting.items():
-                self._pending[waiting] = (pool.submit(waiting_function, *waiting_args), waiting_path)
+                self._pending[waiting] = (pool.submit(waiting_function, *waiting_args()), waiting_path)
             self._waiting.clear()
 
     def _start_pool(self) -> Any:
@@ -99,8 +104,8 @@ class FigureDrawer:
     def results(self) -> dict[str, bytes]:
         """Every figure drawn (waiting for the pool), in the order they were asked for; the ones
         with nothing to show are left out."""
-        for output, (function, args, path) in self._waiting.items():  # too few for a pool
-            self._done[output] = self._stored(path, function(*args))
+        for output, (function, make_args, path) in self._waiting.items():  # too few for a pool
+            self._done[output] = self._stored(path, function(*make_args()))
         self._waiting.clear()
         try:
             for output, (future, path) in self._pending.items():

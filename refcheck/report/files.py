@@ -183,10 +183,11 @@ def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapp
             continue
         case_records = list(cases)
         rows.append(layer_summary_row(layer, case_records))
-        frame = cases_frame([record for each in case_records for record in each])
-        # The heatmap's cache key: its rows, times left out.
-        data = frame.drop(columns=["duration_s"], errors="ignore").to_csv(index=False) if keyed else ""
-        drawer.draw(f"{PLOTS}/{layer}.png", layer, data, heatmap_figure, layer, frame)
+        layer_records = [record for each in case_records for record in each]
+        data = _heatmap_key(layer_records) if keyed else ""
+        # The frame is built only when the figure has to be drawn.
+        drawer.draw_lazily(f"{PLOTS}/{layer}.png", layer, data, heatmap_figure,
+                           lambda layer=layer, records=layer_records: (layer, cases_frame(records)))
     summary = summary_frame(pd.DataFrame(), list(not_implemented), rows=rows)
     drawing = None
     if plots:
@@ -198,6 +199,14 @@ def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapp
             return {name: drawn[name] for name in [overview, *drawn] if name in drawn}
 
     return Report(summary, failure_groups(source, meta.get("options") or {}), skip_reasons(source), drawing)
+
+
+_NOT_IN_FIGURES = ("duration_s", "traceback", "stdout", "stderr")
+
+
+def _heatmap_key(records: Sequence[Mapping[str, Any]]) -> str:
+    """A heatmap's cache key: its records as text, without the time taken and the captured output."""
+    return "\n".join(repr([item for item in record.items() if item[0] not in _NOT_IN_FIGURES]) for record in records)
 
 
 def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapping[str, Any],
