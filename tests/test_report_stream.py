@@ -212,3 +212,26 @@ def test_figures_drawn_in_the_pool_are_the_figures_drawn_here_and_are_cached(tmp
     assert list(got) == list(frames) and got == expected
     assert len(set(got.values())) == len(frames)  # each frame its own figure
     assert len(list(tmp_path.glob("*.png"))) == len(frames)  # those drawn in the pool cached too
+
+
+def _failing_figure(*_args):
+    raise RuntimeError("no fonts")
+
+
+def test_a_figure_that_cannot_be_drawn_is_left_out_and_the_others_kept(tmp_path, capsys):
+    from refcheck.report.figure_drawing import DRAWN_HERE, FigureDrawer
+    from refcheck.report.heatmaps import heatmap_figure
+    from refcheck.report.tables import cases_frame
+
+    frame = cases_frame([_record("r[0]", "relu", "output", values="normal", dtype="float32", error_eps=1.0,
+                                 tolerance_eps=4.0), _record("r[1]", "relu", "output", values="zeros",
+                                                              dtype="float64", error_eps=2.0, tolerance_eps=4.0)])
+    for processes, count in ((1, 2), (2, DRAWN_HERE + 2)):  # in this process, and in the pool
+        drawer = FigureDrawer(tmp_path / str(processes), processes=processes)
+        for n in range(count):
+            broken = n == 1
+            drawer.draw(f"plots/f{n}.png", f"f{n}", "", _failing_figure if broken else heatmap_figure, "relu", frame)
+        got = drawer.results()
+        assert list(got) == [f"plots/f{n}.png" for n in range(count) if n != 1]
+        assert all(png.startswith(b"\x89PNG") for png in got.values())
+        assert "plots/f1.png could not be drawn (RuntimeError: no fonts); left out" in capsys.readouterr().err

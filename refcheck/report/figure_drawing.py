@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import lru_cache
@@ -73,7 +74,7 @@ class FigureDrawer:
             except OSError:
                 pass
         if self.processes < 2:
-            self._done[output] = self._stored(path, function(*make_args()))
+            self._done[output] = self._drawn(output, path, lambda: function(*make_args()))
             return
         self._waiting[output] = (function, make_args, path)
         if self._pool is not None or len(self._waiting) > DRAWN_HERE:
@@ -90,6 +91,17 @@ class FigureDrawer:
             self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("forkserver"))
         return self._pool
 
+    def _drawn(self, output: str, path: Path | None, draw: Callable[[], bytes | None]) -> bytes | None:
+        """``draw()``'s figure, kept in the cache; a figure that cannot be drawn is left out of the
+        report (said on stderr), never the reason the report files are lost."""
+        try:
+            png = draw()
+        except Exception as error:  # noqa: BLE001 - any failure of the plotting stack
+            print(f"refcheck: {output} could not be drawn ({type(error).__name__}: {error}); left out",
+                  file=sys.stderr)
+            return None
+        return self._stored(path, png)
+
     def _stored(self, path: Path | None, png: bytes | None) -> bytes | None:
         if path is not None:
             try:
@@ -105,11 +117,11 @@ class FigureDrawer:
         """Every figure drawn (waiting for the pool), in the order they were asked for; the ones
         with nothing to show are left out."""
         for output, (function, make_args, path) in self._waiting.items():  # too few for a pool
-            self._done[output] = self._stored(path, function(*make_args()))
+            self._done[output] = self._drawn(output, path, lambda: function(*make_args()))
         self._waiting.clear()
         try:
             for output, (future, path) in self._pending.items():
-                self._done[output] = self._stored(path, future.result())
+                self._done[output] = self._drawn(output, path, future.result)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
