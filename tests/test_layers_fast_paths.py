@@ -5,7 +5,8 @@ padded dout; strided: ``W.T @ dout`` and a col2im scatter-add) and grad_weight b
 Here both equal the derivation written out (the full convolution of the stride-dilated dout with
 the 180-degree-rotated kernel; the cross-correlation of the input with dout) and torch. The pooling
 layers' window-copy paths must agree with torch's scan (kept for NaN inputs) on inputs full of
-ties, -inf and padding.
+ties, -inf and padding. relu, leaky_relu and sigmoid pick between two arrays with bit masks: bit for bit
+np.where's choice, NaN, infinities and signed zeros included.
 """
 from __future__ import annotations
 
@@ -264,3 +265,42 @@ def test_benchmark_runs_and_writes_json(tmp_path: Path, monkeypatch: pytest.Monk
     assert {row["family"] for row in result["rows"]} == {"relu", "max_pool2d"}
     assert all(row["ratio"] > 0 for row in result["rows"])
     assert "OPENBLAS_CORETYPE" in result["env"]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 5), (4, 17, 33)])  # below and above the size where bit masks take over
+def test_bitmask_choice_is_np_where_bit_for_bit(dtype, shape):
+    from refcheck.layers.activations import _choose
+
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    a.flat[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0]
+    b.flat[:6] = [-0.0, np.nan, 2.0, np.inf, -np.inf, np.nan]
+    condition = rng.random(shape) < 0.5
+    got, expected = _choose(condition, a, b), np.where(condition, a, b)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert np.array_equal(got.view(np.uint8), expected.view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_sigmoid_leaky_relu_equal_their_np_where_forms(dtype):
+    from refcheck import layers
+
+    rng = np.random.default_rng(4)
+    x, dout = (rng.standard_normal((8, 16, 12, 12)).astype(dtype) for _ in range(2))
+    x.flat[:5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    dout.flat[:5] = [np.inf, np.nan, -0.0, -1.0, np.inf]
+    zero, one, slope = (np.asarray(v, dtype=dtype) for v in (0.0, 1.0, 0.01))
+    out, cache = layers.relu_forward(x)
+    assert np.array_equal(layers.relu_backward(dout, cache).view(np.uint8),
+                          np.where(out <= 0, zero, dout).view(np.uint8))
+    with np.errstate(all="ignore"):
+        e = np.exp(-np.abs(x))
+        large, small = one / (one + e), e / (one + e)
+        sig, (_, complement) = layers.sigmoid_forward(x)
+        leaky, leaky_cache = layers.leaky_relu_forward(x, negative_slope=0.01)
+        leaky_grad = layers.leaky_relu_backward(dout, leaky_cache)
+        assert np.array_equal(sig.view(np.uint8), np.where(x >= 0, large, small).view(np.uint8))
+        assert np.array_equal(complement.view(np.uint8), np.where(x >= 0, small, large).view(np.uint8))
+        assert np.array_equal(leaky.view(np.uint8), np.where(x > 0, x, x * slope).view(np.uint8))
+        assert np.array_equal(leaky_grad.view(np.uint8), np.where(x > 0, dout, dout * slope).view(np.uint8))

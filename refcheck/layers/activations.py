@@ -27,6 +27,32 @@ __all__ = [
 ]
 
 
+_UNSIGNED = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _choose(condition: np.ndarray, if_true: np.ndarray, if_false: np.ndarray) -> np.ndarray:
+    """``np.where(condition, if_true, if_false)``, bit for bit, for two float arrays of one shape and dtype.
+
+    np.where branches on every element, and on random signs nearly every branch is mispredicted
+    (about 10x a multiply here). Instead each result is picked with bit masks: with ``m`` all ones
+    where ``condition`` holds, ``false_bits ^ ((true_bits ^ false_bits) & m)``. Other operands go to
+    np.where.
+    """
+    dtype = if_true.dtype
+    if (np.ndim(condition) == 0 or np.size(condition) < 1024  # small: where's branches cost little
+            or dtype.kind != "f" or if_false.dtype != dtype or dtype.itemsize not in _UNSIGNED
+            or not condition.shape == if_true.shape == if_false.shape):
+        return np.where(condition, if_true, if_false)
+    unsigned = _UNSIGNED[dtype.itemsize]
+    mask = condition.astype(unsigned)
+    np.negative(mask, out=mask)  # 1 -> all ones
+    false_bits = if_false.view(unsigned)
+    picked = np.bitwise_xor(if_true.view(unsigned), false_bits)
+    np.bitwise_and(picked, mask, out=picked)
+    np.bitwise_xor(picked, false_bits, out=picked)
+    return picked.view(dtype)
+
+
 def _upstream(dout: np.ndarray, like: np.ndarray) -> np.ndarray:
     """The upstream gradient as an array of the forward input's dtype (no copy if it is)."""
     return np.asarray(dout, dtype=like.dtype)
@@ -57,7 +83,9 @@ def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """
     out = cache
     dout = _upstream(dout, out)
-    return np.where(out <= 0, np.zeros((), dtype=out.dtype), dout)
+    if dout.shape != out.shape:
+        return np.where(out <= 0, np.zeros((), dtype=out.dtype), dout)
+    return _choose(out <= 0, np.zeros_like(dout), dout)
 
 
 def leaky_relu_forward(
@@ -80,7 +108,7 @@ def leaky_relu_forward(
     x = np.asarray(x)
     # The slope is rounded to the input's dtype first, as torch does, so float32 stays float32.
     slope = np.asarray(negative_slope, dtype=x.dtype)
-    out = np.where(x > 0, x, x * slope)
+    out = _choose(x > 0, x, x * slope)
     return out, (x, slope)
 
 
@@ -91,7 +119,9 @@ def leaky_relu_backward(dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray]) 
     """
     x, slope = cache
     dout = _upstream(dout, x)
-    return np.where(x > 0, dout, dout * slope)
+    if dout.shape != x.shape:
+        return np.where(x > 0, dout, dout * slope)
+    return _choose(x > 0, dout, dout * slope)
 
 
 def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +143,9 @@ def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     exp_neg_abs = np.exp(-np.abs(x))
     one = np.ones((), dtype=x.dtype)
     large, small = one / (one + exp_neg_abs), exp_neg_abs / (one + exp_neg_abs)
-    out = np.where(x >= 0, large, small)
-    return out, (out, np.where(x >= 0, small, large))
+    non_negative = x >= 0
+    out = _choose(non_negative, large, small)
+    return out, (out, _choose(non_negative, small, large))
 
 
 def sigmoid_backward(dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
