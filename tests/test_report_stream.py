@@ -235,3 +235,25 @@ def test_a_figure_that_cannot_be_drawn_is_left_out_and_the_others_kept(tmp_path,
         assert list(got) == [f"plots/f{n}.png" for n in range(count) if n != 1]
         assert all(png.startswith(b"\x89PNG") for png in got.values())
         assert "plots/f1.png could not be drawn (RuntimeError: no fonts); left out" in capsys.readouterr().err
+
+
+def test_two_processes_filling_one_cache_at_once_both_succeed(tmp_path):
+    import subprocess
+    import sys
+
+    from refcheck.execution.sweep import plan_sweep
+
+    code = ("import sys\nfrom refcheck.oracle import compute_references\n"
+            "from refcheck.execution.sweep import plan_sweep\n"
+            "cases = plan_sweep(layers='relu,sigmoid,linear', quick=True).cases\n"
+            "for start in range(0, len(cases), 4):\n"
+            "    assert all(a[0] == 'ok' for a in compute_references(cases[start:start + 4], sys.argv[1]))\n"
+            "print(len(cases))")
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    cases = plan_sweep(layers="relu,sigmoid,linear", quick=True).cases
+    assert all(out.strip() == str(len(cases)) for out, _ in outputs)
+    reader = OracleCache(tmp_path, memory_entries=0)
+    assert all(entry is not None for entry in reader.load_many(cases))
