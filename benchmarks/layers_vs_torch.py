@@ -15,9 +15,11 @@ It also reports which fraction of numpy's GEMM peak the conv2d at the "large" si
 comparable size in the same run and at the same thread count. conv2d forward, grad_weight and
 grad_input each cost ``2 * N * F * OH * OW * (C / groups) * kh * kw`` flops.
 
-OpenBLAS reads OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE at start-up (they can select slower kernels than
-the CPU supports); this script does not change them, it reports them. To compare, run it once more as
-``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/layers_vs_torch.py``.
+OpenBLAS reads OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE at start-up (some machines set them for older
+OpenBLAS builds; they can select slower kernels than the CPU supports). This script does not change
+them: it reports them and the kernel OpenBLAS runs. The README's figures come from
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/layers_vs_torch.py`` (both unset for
+this command alone).
 
 Usage: ``python benchmarks/layers_vs_torch.py [--rounds R] [--quick] [--out PATH]``.
 """
@@ -245,6 +247,9 @@ def main() -> None:
           f"{os.cpu_count()} cpus")
     print("BLAS environment: " + ", ".join(f"{k}={v}" for k, v in env.items()))
     print(f"numpy BLAS: {blas}")
+    if env["OPENBLAS_CORETYPE"]:
+        print(f"note: OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} chooses OpenBLAS's kernels; for the CPU's own, run "
+              "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/layers_vs_torch.py")
     print(f"ratio = numpy time / torch time, forward + backward, median of {rounds} interleaved rounds "
           "[min-max over rounds]")
     results = {"numpy": np.__version__, "torch": torch.__version__, "env": env, "blas": blas,
