@@ -1,5 +1,6 @@
-"""The optimizer wrappers run each step's body directly (no torch._dynamo import): the results are
-torch.optim's own ``step()`` results, bit for bit, over every optimizer case of the full sweep."""
+"""The optimizer wrappers run each step's body directly (in an oracle process, no torch._dynamo
+import): the results are torch.optim's own ``step()`` results, bit for bit, over every optimizer case
+of the full sweep."""
 from __future__ import annotations
 
 import subprocess
@@ -51,9 +52,10 @@ def test_differentiable_optimizer_keeps_torchs_own_step():
     assert wrappers_optim._step_body(plain) != plain.step
 
 
-def test_optimizer_references_do_not_import_the_compiler():
+def test_optimizer_references_in_an_oracle_process_do_not_import_the_compiler():
     code = ("import sys\n"
-            "from refcheck.oracle import compute_references\n"
+            "from refcheck.oracle import compute_references, oracle_worker_start\n"
+            "oracle_worker_start()  # as an oracle process starts\n"
             "from refcheck.execution.sweep import plan_sweep\n"
             f"compute_references(plan_sweep(layers={','.join(RULES)!r}, quick=True).cases, None)\n"
             "print('torch._dynamo' in sys.modules)\n")

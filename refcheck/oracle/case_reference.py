@@ -48,5 +48,9 @@ def compute_references(cases: list[Case], cache_dir: str | None = None) -> list[
 
 
 def oracle_worker_start() -> None:
-    """Start-up of a trusted oracle worker: torch loaded once, one thread (the pool is the parallelism)."""
+    """Start-up of a trusted oracle worker: torch loaded once, one thread (the pool is the parallelism),
+    optimizers that do not import torch's compiler."""
+    from .wrappers_optim import without_compiler_import
+
     use_one_thread()
+    without_compiler_import()

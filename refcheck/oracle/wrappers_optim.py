@@ -10,8 +10,9 @@ keep, SGD's momentum buffer without momentum).
 torch.optim keeps its optimizers out of torch.compile by importing torch._dynamo on their first
 use (about 0.8 s in every oracle process). Nothing is compiled here, so the wrappers run each
 step's own body under no_grad, which is what ``step()`` runs outside compilation (with no hooks
-registered), and tell ``add_param_group`` that it is already excluded (:func:`_step_body`,
-:func:`_without_dynamo_import`). Either falls back to torch's own path when torch is shaped differently.
+registered) (:func:`_step_body`), and an oracle process tells ``add_param_group`` that it is already
+excluded (:func:`without_compiler_import`, called at its start only: it changes torch for the whole
+process). Either falls back to torch's own path when torch is shaped differently.
 """
 from __future__ import annotations
 
@@ -23,13 +24,13 @@ import torch
 
 from ..specs.optim_specs import STATE_KEYS
 
-__all__ = ["adam", "adamw", "rmsprop", "sgd"]
+__all__ = ["adam", "adamw", "rmsprop", "sgd", "without_compiler_import"]
 
 _OPTIMIZERS = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
                "adamw": torch.optim.AdamW}
 
 
-def _without_dynamo_import() -> None:
+def without_compiler_import() -> None:
     """Mark Optimizer's methods that torch wraps with ``torch._compile._disable_dynamo`` as already
     excluded from compilation (the wrapper keeps that mark on the wrapped function), so their first
     call does not import torch._dynamo."""
@@ -60,8 +61,6 @@ def _step_body(optimizer: torch.optim.Optimizer) -> Callable[[], Any]:
 
     return step
 
-
-_without_dynamo_import()
 
 
 def _steps(rule: str, param: torch.Tensor, grads: torch.Tensor, hparams: dict[str, Any]) -> tuple[Any, ...]:
