@@ -257,3 +257,16 @@ def test_two_processes_filling_one_cache_at_once_both_succeed(tmp_path):
     assert all(out.strip() == str(len(cases)) for out, _ in outputs)
     reader = OracleCache(tmp_path, memory_entries=0)
     assert all(entry is not None for entry in reader.load_many(cases))
+
+
+def test_entries_in_memory_stay_found_when_a_chunk_brings_more_from_disk(tmp_path):
+    from refcheck.execution.sweep import plan_sweep
+
+    cases = plan_sweep(layers="relu", quick=True).cases[:4]
+    writer = OracleCache(tmp_path, memory_entries=0)
+    for case in cases:
+        writer.store(case, {"output": np.full(2, float(len(case.id)))}, {"output": np.ones(2)})
+    reader = OracleCache(tmp_path, memory_entries=2)
+    reader.load_many(cases[:2])  # both now in memory, the oldest first in line to go
+    entries = reader.load_many([cases[0], cases[2], cases[3]])  # two from disk push two out of memory
+    assert all(entry is not None for entry in entries) and reader.misses == 0 and reader.hits == 5

@@ -166,7 +166,11 @@ class OracleCache:
         """Each case's entry, or None where it has none (or a damaged one: recomputed)."""
         keys = [_key(case) for case in cases]
         found: dict[str, tuple[Results, Results]] = {}
-        on_disk = [key for key in keys if key not in self._memory]
+        for key in keys:  # memory first, before disk entries join the LRU and push any out
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                found[key] = self._memory[key]
+        on_disk = [key for key in dict.fromkeys(keys) if key not in found]
         database = self._database(create=False) if on_disk else None
         if database is not None:
             try:
@@ -177,21 +181,13 @@ class OracleCache:
             for key, value in rows:
                 try:
                     found[key] = _unpack(value)
-                except (ValueError, KeyError, TypeError):  # a damaged entry: recompute
+                except (ValueError, KeyError, TypeError):  # a damaged entry: recomputed (and replaced)
                     continue
                 self._remember(key, found[key])
-        entries: list[tuple[Results, Results] | None] = []
-        for key in keys:
-            if key in self._memory:
-                self._memory.move_to_end(key)
-                entries.append(self._memory[key])
-                self.hits += 1
-            elif key in found:
-                entries.append(found[key])
-                self.hits += 1
-            else:
-                entries.append(None)
-                self.misses += 1
+        entries = [found.get(key) for key in keys]
+        hits = sum(entry is not None for entry in entries)
+        self.hits += hits
+        self.misses += len(entries) - hits
         return entries
 
     def remember(self, case: Case, reference: Results, at_dtype: Results) -> None:
