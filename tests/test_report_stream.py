@@ -270,3 +270,45 @@ def test_entries_in_memory_stay_found_when_a_chunk_brings_more_from_disk(tmp_pat
     reader.load_many(cases[:2])  # both now in memory, the oldest first in line to go
     entries = reader.load_many([cases[0], cases[2], cases[3]])  # two from disk push two out of memory
     assert all(entry is not None for entry in entries) and reader.misses == 0 and reader.hits == 5
+
+
+def test_any_damaged_entry_is_recomputed_and_an_unusable_cache_folder_costs_only_speed(tmp_path):
+    import json
+    import sqlite3
+
+    from refcheck.execution.sweep import plan_sweep
+
+    cases = plan_sweep(layers="relu", quick=True).cases[:3]
+    cache = OracleCache(tmp_path, memory_entries=0)
+    for case in cases:
+        cache.store(case, {"output": np.ones(3)}, {"output": np.ones(3)})
+    damaged = [{"reference": None, "at_dtype": None},  # a header without the reference
+               {"reference": [["output", "<f8", [10 ** 30]]], "at_dtype": None}]  # a shape no array has
+    with sqlite3.connect(tmp_path / "oracle.sqlite3") as database:
+        keys = [key for (key,) in database.execute("SELECT key FROM entries ORDER BY rowid")]
+        for key, header in zip(keys, damaged):
+            text = json.dumps(header).encode()
+            database.execute("UPDATE entries SET value = ? WHERE key = ?",
+                             (b"RCO1" + len(text).to_bytes(8, "little") + text, key))
+    entries = OracleCache(tmp_path).load_many(cases)
+    assert [entry is None for entry in entries] == [True, True, False]
+    unusable = tmp_path / ("x" * 300)  # a folder name the file system refuses
+    for folder in (unusable, tmp_path / "oracle.sqlite3" / "below-a-file"):
+        cache = OracleCache(folder)
+        cache.store(cases[0], {"output": np.ones(3)}, {"output": np.ones(3)})
+        assert OracleCache(folder).load_many(cases) == [None, None, None] and not cache.has_entries()
+
+
+def test_a_report_that_fails_before_its_figures_stops_their_processes(tmp_path):
+    import multiprocessing
+
+    from refcheck.report.files import build_report, write_reports
+
+    records = [_record(f"r[{i}]", layer, "output", values="normal", dtype="float32", error_eps=float(i),
+                       tolerance_eps=4.0) for i, layer in enumerate(["relu", "tanh", "sigmoid", "gelu", "elu"] * 2)]
+    report = build_report(records, {}, plots=True)  # more than three figures: drawn in the pool
+    blocked = tmp_path / "out"
+    blocked.write_text("a file where the report folder should be")
+    with pytest.raises(OSError):
+        write_reports(blocked, records, {}, report=report)
+    assert report.pictures == {} and not multiprocessing.active_children()

@@ -111,7 +111,7 @@ def _unpack(data: bytes) -> tuple[Results, Results]:
 
 
 _DATABASE = "oracle.sqlite3"
-_connections: dict[tuple[int, Path], sqlite3.Connection] = {}
+_connections: dict[tuple[int, Path], sqlite3.Connection | None] = {}
 
 
 def _connect(directory: Path, create: bool) -> sqlite3.Connection | None:
@@ -121,15 +121,19 @@ def _connect(directory: Path, create: bool) -> sqlite3.Connection | None:
     key = (os.getpid(), path)
     if key in _connections:
         return _connections[key]
-    if not create and not path.is_file():
-        return None
+    connection = None
     try:
+        if not create and not path.is_file():
+            return None
         directory.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last writes on a crash is fine
         connection.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-    except (OSError, sqlite3.Error):  # read-only, full, or not a database: run without it
+    except (OSError, sqlite3.Error):  # unreachable, read-only, full, or not a database: run without it
+        if connection is not None:
+            connection.close()
+        _connections[key] = None  # not tried again by this process
         return None
     _connections[key] = connection
     return connection
@@ -181,7 +185,7 @@ class OracleCache:
             for key, value in rows:
                 try:
                     found[key] = _unpack(value)
-                except (ValueError, KeyError, TypeError):  # a damaged entry: recomputed (and replaced)
+                except Exception:  # noqa: BLE001 - a damaged entry, whatever is wrong with it: recomputed (and replaced)
                     continue
                 self._remember(key, found[key])
         entries = [found.get(key) for key in keys]
@@ -214,7 +218,7 @@ class OracleCache:
             self._remember(key, (reference, at_dtype))
             try:
                 rows.append((key, _pack(reference, at_dtype)))
-            except ValueError:  # object arrays are not cached
+            except (ValueError, TypeError, OverflowError, MemoryError):  # object arrays, odd results: not cached
                 continue
         database = self._database(create=True) if rows else None
         if database is None:
@@ -223,5 +227,5 @@ class OracleCache:
             with database:  # one transaction
                 database.execute("BEGIN")
                 database.executemany("INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)", rows)
-        except sqlite3.Error:  # a read-only, full or locked disk only costs speed
+        except (sqlite3.Error, OverflowError, MemoryError):  # a read-only, full or locked disk, a huge entry: speed only
             pass

@@ -123,7 +123,12 @@ class FigureDrawer:
             for output, (future, path) in self._pending.items():
                 self._done[output] = self._drawn(output, path, future.result)
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
-                self._pool = None
+            self.close()
         return {output: self._done[output] for output in self._order if self._done.get(output) is not None}
+
+    def close(self) -> None:
+        """Stop the pool: figures not drawn yet are dropped."""
+        self._waiting.clear()
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None

@@ -15,7 +15,6 @@ import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -146,25 +145,34 @@ def _json_safe_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return safe
 
 
-@dataclass
 class Report:
     """What the report files and the console show, built once from the records.
 
-    ``drawing``: gives the figures still being drawn elsewhere (waits for them); ``pictures`` asks
-    for them the first time it is read, so the other report files can be written meanwhile."""
+    ``pictures`` are the PNG figures by report path (the overview first). Given ``drawing`` instead
+    (a function that waits for figures still being drawn elsewhere), they are asked for the first
+    time ``pictures`` is read, so the other report files can be written meanwhile; ``close`` stops
+    a drawing whose figures were never asked for.
+    """
 
-    summary: pd.DataFrame
-    groups: list[FailureGroup]
-    skips: list[dict[str, Any]]
-    drawing: Callable[[], dict[str, bytes]] | None = None
-    _pictures: dict[str, bytes] | None = field(default=None, repr=False)
+    def __init__(self, summary: pd.DataFrame, groups: list[FailureGroup], skips: list[dict[str, Any]],
+                 pictures: dict[str, bytes] | None = None, *, drawing: Callable[[], dict[str, bytes]] | None = None,
+                 cancel: Callable[[], None] | None = None) -> None:
+        self.summary, self.groups, self.skips = summary, groups, skips
+        self._pictures = pictures if pictures is not None or drawing is not None else {}
+        self._drawing, self._cancel = drawing, cancel
 
     @property
     def pictures(self) -> dict[str, bytes]:
-        """The PNG figures by report path (the overview first)."""
         if self._pictures is None:
-            self._pictures = self.drawing() if self.drawing is not None else {}
+            assert self._drawing is not None
+            self._pictures = self._drawing()
         return self._pictures
+
+    def close(self) -> None:
+        """Stop the drawing if its figures were never asked for (a report file failed first)."""
+        if self._pictures is None and self._cancel is not None:
+            self._cancel()
+            self._pictures = {}
 
 
 def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapping[str, Any],
@@ -198,7 +206,8 @@ def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapp
             drawn = drawer.results()
             return {name: drawn[name] for name in [overview, *drawn] if name in drawn}
 
-    return Report(summary, failure_groups(source, meta.get("options") or {}), skip_reasons(source), drawing)
+    return Report(summary, failure_groups(source, meta.get("options") or {}), skip_reasons(source), drawing=drawing,
+                  cancel=drawer.close)
 
 
 _NOT_IN_FIGURES = ("duration_s", "traceback", "stdout", "stderr")
@@ -221,9 +230,16 @@ def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]] | Re
     renamed into place together.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    not_implemented = list(not_implemented)
-    source = as_source(records)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return _write_report_files(out, as_source(records), meta, list(not_implemented), plots, report)
+    finally:
+        if report is not None:
+            report.close()  # the figures' processes do not outlive a report that failed before asking for them
+
+
+def _write_report_files(out: Path, source: RecordSource, meta: Mapping[str, Any], not_implemented: list[str],
+                        plots: bool, report: Report | None) -> dict[str, Path]:
     report = report or build_report(source, meta, not_implemented, plots)
     summary, groups, skips = report.summary, report.groups, report.skips
     figures = {g.case: case_figure_path(g.case) for g in groups if (out / case_figure_path(g.case)).is_file()}
@@ -240,7 +256,10 @@ def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]] | Re
         return {"summary.md": summary_markdown(summary, groups, skips, meta, list(pictures)),
                 "summary.html": summary_html(summary, groups, skips, meta, pictures, figures), **pictures}
 
-    return write_atomically(out, contents, then=with_pictures)
+    try:
+        return write_atomically(out, contents, then=with_pictures)
+    finally:
+        report.close()
 
 
 def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None) -> Path | None:
