@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .exit_codes import EXIT_FAILED, EXIT_NOTHING_CHECKED, EXIT_OK
+from .shared_arguments import add_dtype_argument, add_impl_argument
 
 __all__ = ["DEFAULT_DATABASE", "add_fuzz_command", "fuzz_command", "rerun_command"]
 
@@ -28,10 +29,9 @@ def add_fuzz_command(commands: Any, add_check_options: Any) -> None:
                     "smallest failing case; print it with the `refcheck run` command that reruns it.",
         epilog="Exit codes: 0 no failing case found, 1 a failing case found, 2 usage error, 5 nothing checked, "
                "130 interrupted.")
-    fuzz.add_argument("--impl", metavar="MODULE_OR_PATH", default=None,
-                      help="module name or path to a .py file (default: refcheck's built-in layers)")
+    add_impl_argument(fuzz)
     fuzz.add_argument("--layers", metavar="A,B", help="only these layers (default: all the implementation has)")
-    fuzz.add_argument("--dtype", metavar="D,D", help="only these dtypes: float32, float64 (default: both)")
+    add_dtype_argument(fuzz)
     fuzz.add_argument("--cases", metavar="DIR", help="folder of case files whose spaces are searched "
                                                       "(default: the built-in cases)")
     fuzz.add_argument("--max-examples", metavar="N", type=int, default=100,

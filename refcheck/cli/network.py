@@ -8,6 +8,7 @@ import time
 
 from .. import __version__
 from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING_CHECKED, EXIT_OK
+from .shared_arguments import add_dtype_argument, add_impl_argument
 
 __all__ = ["add_network_command", "network_command"]
 
@@ -36,11 +37,10 @@ def add_network_command(commands) -> None:  # type: ignore[no-untyped-def]
                     "network.csv, network.md, network.json and a loss-curve figure per model.",
         epilog="Exit codes: 0 all passed, 1 any failed or errored, 2 usage or model-file error, 5 nothing was "
                "checked, 130 interrupted.")
-    network.add_argument("--impl", metavar="MODULE_OR_PATH", default=None,
-                         help="module name or path to a .py file (default: refcheck's built-in layers)")
+    add_impl_argument(network)
     network.add_argument("--model", metavar="CASEFILE", default=None,
                          help="model files or shipped model names, comma-separated (default: every shipped model)")
-    network.add_argument("--dtype", metavar="D,D", help="only these dtypes: float32, float64 (default: both)")
+    add_dtype_argument(network)
     network.add_argument("--out", metavar="DIR", default="reports", help="report folder (default: ./reports)")
     network.add_argument("--timeout", type=lambda t: _parse(timeout, t), default=timeout.default, metavar="S",
                          help="seconds allowed per model and dtype before it is stopped as an error (default: 60)")

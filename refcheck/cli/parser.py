@@ -10,6 +10,7 @@ from .fuzz import add_fuzz_command
 from .inspect_convention import add_inspect_command
 from .network import add_network_command
 from .report_commands import add_report_commands
+from .shared_arguments import add_dtype_argument, add_impl_argument
 
 __all__ = ["build_parser"]
 
@@ -60,10 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "1 any failed or errored, 2 usage or case-file error, 5 nothing was checked, "
                                      "130 interrupted (finished cases reported). "
                                      f"Layers: {', '.join(LAYERS)}.")
-    run.add_argument("--impl", metavar="MODULE_OR_PATH", default=None,
-                     help="module name or path to a .py file (default: refcheck's built-in layers)")
+    add_impl_argument(run)
     run.add_argument("--layers", metavar="A,B", help="only these layers (default: all the implementation has)")
-    run.add_argument("--dtype", metavar="D,D", help="only these dtypes: float32, float64 (default: both)")
+    add_dtype_argument(run)
     run.add_argument("--cases", metavar="DIR", help="folder of case files (default: the built-in cases)")
     run.add_argument("--case", metavar="ID,ID", help="only the cases with these exact ids (to reproduce one)")
     run.add_argument("--where", metavar="PARAMS", action="append",

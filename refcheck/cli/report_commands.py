@@ -7,6 +7,7 @@ from pathlib import Path
 from ..specs import UsageError
 
 from .exit_codes import EXIT_FAILED, EXIT_OK
+from .shared_arguments import add_impl_argument
 
 __all__ = ["add_report_commands", "diff_command", "draw_failing_cases", "print_report", "report_command", "show_command"]
 
@@ -34,8 +35,7 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:
                                description="Run one case and draw, for each failing tensor, the reference, the "
                                            "implementation's result and their difference over the spatial axes.")
     show.add_argument("case", metavar="CASE_ID", help="a case id, e.g. 'conv2d[s2-p1-d1-g1-k3x3-2x4x9x7-o6-f32]'")
-    show.add_argument("--impl", metavar="MODULE_OR_PATH", default=None,
-                      help="module name or path to a .py file (default: refcheck's built-in layers)")
+    add_impl_argument(show)
     show.add_argument("--cases", metavar="DIR", help="folder of case files (default: the built-in cases)")
     show.add_argument("--seed", type=int, default=0, help="base seed of the generated inputs (default: 0)")
     show.add_argument("--out", metavar="DIR", default="reports", help="where the figure goes (default: ./reports)")
