@@ -28,7 +28,7 @@ from .junit import junit_chunks
 from .markdown import summary_markdown
 from .plots import overview_figure
 from .stream import RecordSource, as_source
-from .tables import cases_csv_chunks, cases_frame, layer_summary_row, summary_frame
+from .tables import NOT_IN_CSV, cases_csv_chunks, cases_frame, layer_summary_row, summary_frame
 
 __all__ = ["Report", "append_step_summary", "build_report", "case_figure_path", "file_mode", "load_results",
            "write_atomically", "write_reports"]
@@ -210,7 +210,7 @@ def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapp
                   cancel=drawer.close)
 
 
-_NOT_IN_FIGURES = ("duration_s", "traceback", "stdout", "stderr")
+_NOT_IN_FIGURES = ("duration_s", *NOT_IN_CSV)
 
 
 def _heatmap_key(records: Sequence[Mapping[str, Any]]) -> str:
@@ -230,17 +230,18 @@ def write_reports(out_dir: Path | str, records: Sequence[Mapping[str, Any]] | Re
     renamed into place together.
     """
     out = Path(out_dir)
+    source, not_implemented = as_source(records), list(not_implemented)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        return _write_report_files(out, as_source(records), meta, list(not_implemented), plots, report)
+        report = report or build_report(source, meta, not_implemented, plots)
+        return _write_report_files(out, source, meta, not_implemented, report)
     finally:
         if report is not None:
             report.close()  # the figures' processes do not outlive a report that failed before asking for them
 
 
 def _write_report_files(out: Path, source: RecordSource, meta: Mapping[str, Any], not_implemented: list[str],
-                        plots: bool, report: Report | None) -> dict[str, Path]:
-    report = report or build_report(source, meta, not_implemented, plots)
+                        report: Report) -> dict[str, Path]:
     summary, groups, skips = report.summary, report.groups, report.skips
     figures = {g.case: case_figure_path(g.case) for g in groups if (out / case_figure_path(g.case)).is_file()}
     full_meta = {**meta, "not_implemented": not_implemented}
@@ -256,10 +257,7 @@ def _write_report_files(out: Path, source: RecordSource, meta: Mapping[str, Any]
         return {"summary.md": summary_markdown(summary, groups, skips, meta, list(pictures)),
                 "summary.html": summary_html(summary, groups, skips, meta, pictures, figures), **pictures}
 
-    try:
-        return write_atomically(out, contents, then=with_pictures)
-    finally:
-        report.close()
+    return write_atomically(out, contents, then=with_pictures)
 
 
 def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None) -> Path | None:

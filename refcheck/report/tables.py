@@ -12,14 +12,15 @@ import pandas as pd
 from ..specs import LAYERS
 from .ranking import cause, error_ratio, rank, reason_kind
 
-__all__ = ["DISPLAY_TENSORS", "FIRST_COLUMNS", "OTHER", "TENSORS", "case_statuses", "cases_csv_chunks", "cases_frame",
+__all__ = ["DISPLAY_TENSORS", "FIRST_COLUMNS", "NOT_IN_CSV", "OTHER", "TENSORS", "case_statuses", "cases_csv_chunks", "cases_frame",
            "display_summary", "layer_summary_row", "summary_frame", "summary_rows", "tensor_cell"]
 
 FIRST_COLUMNS = ["layer", "case", "tensor", "dtype", "status", "reason", "diagnosis", "implementation", "max_abs_error",
                  "max_rel_error", "error_eps", "torch_error_eps", "tolerance_eps", "worst_index", "mismatched",
                  "total", "selfcheck", "selfcheck_error"]
 _LAST_COLUMNS = ["values", "seed", "duration_s"]
-_NOT_IN_CSV = ("traceback", "stdout", "stderr")
+NOT_IN_CSV = ("traceback", "stdout", "stderr")
+"""Record fields left out of cases.csv (they are in results.json)."""
 TENSORS = _TENSORS = ("output", "grad_input", "grad_weight", "grad_bias")
 OTHER = "other"
 """The summary's pseudo-tensor for every other compared tensor of a layer (new_running_mean, h_n,
@@ -30,7 +31,7 @@ _STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 
 def cases_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per (case, compared tensor), columns in the documented order (cases.csv)."""
-    frame = pd.DataFrame([{k: v for k, v in r.items() if k not in _NOT_IN_CSV} for r in records])
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k not in NOT_IN_CSV} for r in records])
     for column in FIRST_COLUMNS:
         if column not in frame.columns:
             frame[column] = None
@@ -58,7 +59,7 @@ def cases_csv_chunks(records: Iterable[Mapping[str, Any]], chunk: int = 4096) ->
         rows += 1
         present = 0
         for key, value in record.items():
-            if key in _NOT_IN_CSV:
+            if key in NOT_IN_CSV:
                 continue
             present += 1
             if key not in columns:
