@@ -44,6 +44,20 @@ def test_cases_csv_of_no_records_is_the_header():
     assert "".join(cases_csv_chunks([])) == cases_frame([]).to_csv(index=False)
 
 
+def test_cases_csv_of_records_of_one_shape_seen_again_after_new_columns_appeared():
+    # The column types are worked out once per shape of record (its keys and value types): a shape
+    # met again after other columns appeared, or with a NaN where it had a number, still counts.
+    first = _record("a[1]", "conv2d", "output", note="x", kernel_size=3)
+    widened = _record("b[1]", "conv2d", "output", note="y", kernel_size=3, extra="wide")
+    again = _record("c[1]", "conv2d", "grad_input", "failed", note=math.nan, kernel_size=4, max_abs_error=math.nan)
+    narrow = {key: value for key, value in again.items() if key != "kernel_size"}  # ints and a gap: floats
+    records = [first, widened, first, again, {**first, "case": "d[1]", "note": math.nan}, narrow, first]
+    expected = cases_frame(records).to_csv(index=False)
+    assert "".join(cases_csv_chunks(records)) == expected and ",3.0," in expected
+    for order in (records[::-1], [again, first, widened]):
+        assert "".join(cases_csv_chunks(order)) == cases_frame(order).to_csv(index=False)
+
+
 def test_results_json_in_pieces_is_the_whole_object_one_record_per_line():
     meta = {"implementation": "x", "options": {"seed": 0}}
     import math
@@ -88,6 +102,30 @@ def test_the_stream_gives_back_records_in_case_order_with_their_types(tmp_path):
     folder = stream.folder
     stream.close()
     assert not folder.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_cases_added_after_a_reading_are_appended_whole(tmp_path):
+    with RecordStream(tmp_path) as stream:
+        stream.add("a[1]", "conv1d", MIXED[:2])
+        assert [r["tensor"] for r in stream] == ["output", "grad_input"]
+        stream.add("b[1]", "conv2d", MIXED[2:3])
+        assert [r["case"] for r in stream] == ["a[1]", "a[1]", "b[1]"]
+        stream.add("c[1]", "relu", MIXED[3:4])
+        stream.set_order(["c[1]", "a[1]", "b[1]"])
+        back = list(stream)
+        assert back[1:] == MIXED[:3] and repr(back[0]) == repr(MIXED[3])  # (it holds a NaN)
+
+
+def test_the_report_groups_failures_and_skips_as_the_functions_that_read_alone():
+    from refcheck.report.files import build_report
+    from refcheck.report.groups import failure_groups, skip_reasons
+
+    records = [*MIXED, _record("e[1]", "relu", "output", "skipped", seed=5),
+               _record("f[1]", "relu", "output", "skipped", seed=6),
+               _record("g[1]", "conv1d", "output", "failed", seed=7, diagnosis="stride ignored: in the backward")]
+    report = build_report(records, {"options": {"impl": "mine.py"}}, plots=False)
+    assert report.groups == failure_groups(records, {"impl": "mine.py"}) and len(report.groups) == 3
+    assert report.skips == skip_reasons(records) == [{"layer": "relu", "cases": 2, "reason": "output wrong"}]
 
 
 def test_reports_from_the_stream_equal_reports_from_the_list(tmp_path):

@@ -74,12 +74,16 @@ def judge(case: Case, raw: dict[str, Any], reference: dict[str, Any] | None, tor
 def _compare(case: Case, results: dict[str, Any], reference: dict[str, Any], torch_at_dtype: dict[str, Any],
              forward_only: bool) -> list[Record]:
     records = []
+    base = None
     for tensor in compared_tensors(case):
         if forward_only and tensor.startswith("grad_"):
             continue
         comparison = compare_tensor(tensor, results.get(tensor), reference.get(tensor), torch_at_dtype.get(tensor),
                                     case.dtype, case.tolerance_map)
-        record = base_record(case, tensor)
+        if base is None:
+            base = base_record(case, tensor)
+        record = dict(base)  # the case's descriptive columns, the same for each of its tensors
+        record["tensor"] = tensor
         record.update(
             status="passed" if comparison.passed else "failed", reason=comparison.reason,
             max_abs_error=comparison.max_abs_error, max_rel_error=comparison.max_rel_error,

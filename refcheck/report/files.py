@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from .groups import FailureGroup, failure_groups, skip_reasons
+from .groups import FailureGroup, FailureGrouping, SkipCounting
 from .figure_drawing import FigureDrawer
 from .heatmaps import heatmap_figure
 from .html import summary_html
@@ -128,9 +128,21 @@ def _results_json(meta: Mapping[str, Any], summary: Any, records: Iterable[Mappi
     first = True
     encode = json.JSONEncoder(default=str, allow_nan=False).encode
     for record in records:
-        yield ("\n  " if first else ",\n  ") + encode(_json_safe_record(record))
+        yield ("\n  " if first else ",\n  ") + _encode_record(encode, record)
         first = False
     yield "]\n}" if first else "\n ]\n}"
+
+
+def _encode_record(encode: Callable[[Any], str], record: Mapping[str, Any]) -> str:
+    """``encode(_json_safe_record(record))``. Most records hold only finite numbers, strings and
+    tuples, which the strict encoder writes as they are; a NaN or infinity makes it refuse, and
+    only then is the record made safe first. (Nested dicts always are: their keys become text.)"""
+    if dict not in map(type, record.values()):
+        try:
+            return encode(record)
+        except ValueError:  # a NaN or an infinity
+            pass
+    return encode(_json_safe_record(record))
 
 
 def _json_safe_record(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,7 +197,16 @@ def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapp
     rows = []
     drawer = FigureDrawer(Path(figures_cache) if figures_cache is not None else None)
     keyed = figures_cache is not None
+    grouping, skipped = FailureGrouping(meta.get("options") or {}), SkipCounting()
+
+    def counted(layer: str, cases: Iterable[list[Mapping[str, Any]]]) -> Iterator[list[Mapping[str, Any]]]:
+        for case_records in cases:  # the failure groups and skip reasons from the same walk
+            grouping.add(layer, case_records)
+            skipped.add(case_records)
+            yield case_records
+
     for layer, cases in source.layer_cases():
+        cases = counted(layer, cases)
         if not plots:  # one case at a time: memory does not grow with the layer
             rows.append(layer_summary_row(layer, cases))
             continue
@@ -206,8 +227,7 @@ def build_report(records: Sequence[Mapping[str, Any]] | RecordSource, meta: Mapp
             drawn = drawer.results()
             return {name: drawn[name] for name in [overview, *drawn] if name in drawn}
 
-    return Report(summary, failure_groups(source, meta.get("options") or {}), skip_reasons(source), drawing=drawing,
-                  cancel=drawer.close)
+    return Report(summary, grouping.groups(), skipped.reasons(), drawing=drawing, cancel=drawer.close)
 
 
 _NOT_IN_FIGURES = ("duration_s", *NOT_IN_CSV)

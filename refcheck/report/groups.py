@@ -13,7 +13,8 @@ from typing import Any
 from .ranking import cause, error_ratio, rank
 from .stream import RecordSource, as_source
 
-__all__ = ["FailureGroup", "failure_groups", "one_line", "repro_command", "skip_reasons"]
+__all__ = ["FailureGroup", "FailureGrouping", "SkipCounting", "failure_groups", "one_line", "repro_command",
+           "skip_reasons"]
 
 Record = Mapping[str, Any]
 _DEFAULT_TIMEOUT = 60.0
@@ -72,6 +73,41 @@ def one_line(text: Any, limit: int = 240) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+class FailureGrouping:
+    """:func:`failure_groups` fed one case at a time (``add``), for a reader that walks the records
+    for other reasons too; ``groups`` gives the result."""
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = options or {}
+        self.members: dict[tuple[str, str], list[Record]] = {}
+        self.errored: dict[tuple[str, str], bool] = {}
+        self.layer_order: dict[str, int] = {}
+
+    def add(self, layer: str, rows: Sequence[Record]) -> None:
+        """One case's records (``layer``: the layer it ran in, in run order)."""
+        self.layer_order.setdefault(layer, len(self.layer_order))
+        bad = [r for r in rows if r.get("status") in ("failed", "error")]
+        if not bad:
+            return
+        worst = max(bad, key=rank)
+        key = (str(worst["layer"]), cause(worst))
+        self.members.setdefault(key, []).append(worst)
+        self.errored[key] = self.errored.get(key, False) or any(r.get("status") == "error" for r in bad)
+
+    def groups(self) -> list[FailureGroup]:
+        groups = []
+        for (layer, why), worsts in self.members.items():
+            top = max(worsts, key=rank)
+            diagnosis = top.get("diagnosis")
+            groups.append(FailureGroup(
+                layer=layer, cause=why, status="error" if self.errored[(layer, why)] else "failed", count=len(worsts),
+                case=str(top["case"]), tensor=str(top.get("tensor", "")), reason=one_line(top.get("reason")),
+                diagnosis=diagnosis if isinstance(diagnosis, str) else "", ratio=error_ratio(top),
+                command=repro_command(self.options, layer, str(top["case"]))))
+        groups.sort(key=lambda g: (self.layer_order.get(g.layer, 0), -g.count, g.cause))
+        return groups
+
+
 def failure_groups(records: Sequence[Record] | RecordSource, options: Mapping[str, Any] | None = None
                    ) -> list[FailureGroup]:
     """Failing and erroring cases grouped by (layer, cause of the case's worst record).
@@ -79,31 +115,11 @@ def failure_groups(records: Sequence[Record] | RecordSource, options: Mapping[st
     Groups come layer by layer (in the order the layers ran), the largest group first. ``records``
     is read one layer at a time.
     """
-    options = options or {}
-    members: dict[tuple[str, str], list[Record]] = {}
-    errored: dict[tuple[str, str], bool] = {}
-    layer_order: dict[str, int] = {}
+    grouping = FailureGrouping(options)
     for layer, cases in as_source(records).layer_cases():
-        layer_order[layer] = len(layer_order)
         for rows in cases:
-            bad = [r for r in rows if r.get("status") in ("failed", "error")]
-            if not bad:
-                continue
-            worst = max(bad, key=rank)
-            key = (str(worst["layer"]), cause(worst))
-            members.setdefault(key, []).append(worst)
-            errored[key] = errored.get(key, False) or any(r.get("status") == "error" for r in bad)
-    groups = []
-    for (layer, why), worsts in members.items():
-        top = max(worsts, key=rank)
-        diagnosis = top.get("diagnosis")
-        groups.append(FailureGroup(
-            layer=layer, cause=why, status="error" if errored[(layer, why)] else "failed", count=len(worsts),
-            case=str(top["case"]), tensor=str(top.get("tensor", "")), reason=one_line(top.get("reason")),
-            diagnosis=diagnosis if isinstance(diagnosis, str) else "", ratio=error_ratio(top),
-            command=repro_command(options, layer, str(top["case"]))))
-    groups.sort(key=lambda g: (layer_order.get(g.layer, 0), -g.count, g.cause))
-    return groups
+            grouping.add(layer, rows)
+    return grouping.groups()
 
 
 def _skip_reason(reason: Any) -> str:
@@ -111,14 +127,27 @@ def _skip_reason(reason: Any) -> str:
     return text.split("; case needs", 1)[0]
 
 
+class SkipCounting:
+    """:func:`skip_reasons` fed one case at a time (``add``); ``reasons`` gives the result."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def add(self, rows: Sequence[Record]) -> None:
+        if all(r.get("status") == "skipped" for r in rows):
+            key = (str(rows[0]["layer"]), _skip_reason(rows[0].get("reason")))
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def reasons(self) -> list[dict[str, Any]]:
+        layer_order = {layer: i for i, layer in enumerate(dict.fromkeys(layer for layer, _ in self.counts))}
+        rows = [{"layer": layer, "cases": n, "reason": reason} for (layer, reason), n in self.counts.items()]
+        return sorted(rows, key=lambda r: (layer_order[r["layer"]], -r["cases"], r["reason"]))
+
+
 def skip_reasons(records: Sequence[Record] | RecordSource) -> list[dict[str, Any]]:
     """Per layer, each distinct skip reason once, with how many cases it skipped (most first)."""
-    counts: dict[tuple[str, str], int] = {}
+    counting = SkipCounting()
     for _, cases in as_source(records).layer_cases():
         for rows in cases:
-            if all(r.get("status") == "skipped" for r in rows):
-                key = (str(rows[0]["layer"]), _skip_reason(rows[0].get("reason")))
-                counts[key] = counts.get(key, 0) + 1
-    layer_order = {layer: i for i, layer in enumerate(dict.fromkeys(layer for layer, _ in counts))}
-    rows = [{"layer": layer, "cases": n, "reason": reason} for (layer, reason), n in counts.items()]
-    return sorted(rows, key=lambda r: (layer_order[r["layer"]], -r["cases"], r["reason"]))
+            counting.add(rows)
+    return counting.reasons()

@@ -8,7 +8,6 @@ time (:meth:`RecordStream.layers`), so the report writers hold at most one layer
 """
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
 import tempfile
@@ -75,13 +74,21 @@ class RecordStream:
         self._file = open(self.path, "w+b")
         self._index: dict[str, tuple[str, int, int]] = {}  # case id -> (layer, offset, length)
         self._order: list[str] | None = None
+        self._end = 0  # the file's length: appends go there (a seek would flush the write buffer)
+        self._reading = False  # whether the position was moved by a read
 
     def add(self, case_id: str, layer: str, records: Sequence[Record]) -> None:
         data = pickle.dumps(list(records), protocol=pickle.HIGHEST_PROTOCOL)
-        self._file.seek(0, os.SEEK_END)
-        offset = self._file.tell()
-        self._file.write(data)
-        self._index[case_id] = (layer, offset, len(data))
+        if self._reading:
+            self._file.seek(self._end)
+            self._reading = False
+        try:
+            self._file.write(data)
+        except BaseException:
+            self._reading = True  # the next append starts again at the end of the last whole case
+            raise
+        self._index[case_id] = (layer, self._end, len(data))
+        self._end += len(data)
 
     def set_order(self, case_ids: Iterable[str]) -> None:
         self._order = [case_id for case_id in dict.fromkeys(case_ids) if case_id in self._index]
@@ -95,7 +102,9 @@ class RecordStream:
 
     def _read(self, case_id: str) -> list[Record]:
         _, offset, length = self._index[case_id]
-        self._file.flush()
+        if not self._reading:
+            self._file.flush()
+            self._reading = True
         self._file.seek(offset)
         return pickle.loads(self._file.read(length))  # noqa: S301 - our own file, written above
 

@@ -51,28 +51,43 @@ def cases_csv_chunks(records: Iterable[Mapping[str, Any]], chunk: int = 4096) ->
     """cases.csv in pieces, byte for byte ``cases_frame(records).to_csv(index=False)``, holding about
     ``chunk`` rows at a time. ``records`` is walked twice: first for the columns and the types each
     column holds (a column is written as pandas writes the dtype the whole column would have), then
-    to write the rows with the csv module, as pandas does."""
+    to write the rows with the csv module, as pandas does.
+
+    Records of one layer share their keys and the types of their values: the work per column is
+    done once per such shape of record (its signature), not once per record."""
     columns: dict[str, None] = {}
     kinds: dict[str, dict[Any, Any]] = {}  # column -> one value per kind of value it holds
+    complete: dict[str, bool] = {}  # column -> whether every record so far has it
+    seen: set[tuple[Any, ...]] = set()
     rows = 0
     for record in records:
         rows += 1
-        present = 0
+        keys = tuple(record)
+        types = tuple(map(type, record.values()))
+        # Which floats are NaN is part of the shape: a NaN is a kind of value of its own to pandas.
+        floats = tuple(float(value) != float(value) for value in record.values() if isinstance(value, float))
+        signature = (keys, types, floats)
+        if signature in seen:
+            continue
+        seen.add(signature)
         for key, value in record.items():
             if key in NOT_IN_CSV:
                 continue
-            present += 1
             if key not in columns:
                 columns[key] = None
-                kinds[key] = {type(None): None} if rows > 1 else {}
+                kinds[key] = {}
+                complete[key] = rows == 1
             kinds[key].setdefault((type(value), isinstance(value, float) and value != value), value)
-        if present < len(columns):
-            for key in columns:
-                if key not in record:
-                    kinds[key].setdefault(type(None), None)
+        for key in columns:
+            if key not in record:
+                complete[key] = False
     if not rows:
         yield cases_frame([]).to_csv(index=False)
         return
+    # A column some record lacks also holds None (the order of the kinds does not change the dtype).
+    for key, always in complete.items():
+        if not always:
+            kinds[key].setdefault(type(None), None)
     names = list(columns)
     for column in FIRST_COLUMNS:
         if column not in columns:
@@ -85,12 +100,17 @@ def cases_csv_chunks(records: Iterable[Mapping[str, Any]], chunk: int = 4096) ->
     writer.writerow(order)
     position = {name: i for i, name in enumerate(order)}
     blank = [""] * len(order)
+    plans: dict[tuple[str, ...], list[tuple[int, Callable[[Any], str]] | None]] = {}
     for record in records:
+        keys = tuple(record)
+        plan = plans.get(keys)
+        if plan is None:  # where each of this shape of record's values goes, and how it is written
+            plan = plans[keys] = [(position[key], formats[position[key]]) if key in position else None
+                                  for key in keys]
         row = blank.copy()  # a missing value and None are both written empty
-        for key, value in record.items():
-            i = position.get(key)
-            if i is not None and value is not None:
-                row[i] = formats[i](value)
+        for place, value in zip(plan, record.values()):
+            if place is not None and value is not None:
+                row[place[0]] = place[1](value)
         writer.writerow(row)
         if buffer.tell() >= chunk * 256:
             yield buffer.getvalue()
@@ -190,7 +210,9 @@ def layer_summary_row(layer: str, cases: Iterable[Sequence[Mapping[str, Any]]]) 
     counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
     total = 0
     worst: dict[str, Mapping[str, Any]] = {}  # compared tensor -> its worst record (the first of equals)
+    worst_rank: dict[str, Any] = {}  # compared tensor -> rank of that record
     worst_other: Mapping[str, Any] | None = None
+    other_rank: Any = None
     causes: dict[str, str] = {}  # case -> the cause of its first diagnosed failed record
     for rows in cases:
         total += 1
@@ -201,10 +223,11 @@ def layer_summary_row(layer: str, cases: Iterable[Sequence[Mapping[str, Any]]]) 
             if record.get("status") == "skipped":
                 continue
             tensor = record["tensor"]
-            if tensor not in worst or rank(record) > rank(worst[tensor]):
-                worst[tensor] = record
-            if tensor not in _TENSORS and (worst_other is None or rank(record) > rank(worst_other)):
-                worst_other = record
+            record_rank = rank(record)
+            if tensor not in worst or record_rank > worst_rank[tensor]:
+                worst[tensor], worst_rank[tensor] = record, record_rank
+            if tensor not in _TENSORS and (worst_other is None or record_rank > other_rank):
+                worst_other, other_rank = record, record_rank
             diagnosis = record.get("diagnosis")
             if (record.get("status") == "failed" and isinstance(diagnosis, str) and diagnosis != ""
                     and str(record["case"]) not in causes):
