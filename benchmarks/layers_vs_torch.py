@@ -10,6 +10,10 @@ other processes on a shared machine hits both sides alike. torch's side starts f
 already exist (no numpy <-> torch conversion) and uses ``torch.autograd.grad`` with the same random
 upstream gradient.
 
+For conv2d it also gives a floor: the time of the layer's three matrix products alone (forward,
+grad_weight, grad_input, per group), as plain numpy matmuls of preallocated matrices, over torch's
+time. No numpy conv2d built on these GEMMs can have a ratio below its floor.
+
 It also reports which fraction of numpy's GEMM peak the conv2d at the "large" size reaches:
 ``flops(conv forward + backward) / time / peak``, with the peak measured by a plain float32 matmul of
 comparable size in the same run and at the same thread count. conv2d forward, grad_weight and
@@ -52,6 +56,7 @@ class Bench:
     label: str
     ours: Callable[[], object]
     theirs: Callable[[], object]
+    floor: Callable[[], object] | None = None  # conv2d: its three GEMMs alone, as plain matmuls
 
 
 def _tensors(*arrays: np.ndarray) -> list[torch.Tensor]:
@@ -78,8 +83,27 @@ def conv_bench(label: str, rng: np.random.Generator, dtype: type, n: int, c: int
     def theirs():
         return torch.autograd.grad(F.conv2d(tx, tw, tb, **hp), (tx, tw, tb), tdout)
 
+    # The floor: the layer's three matrix products (forward, grad_weight, grad_input), per group, as
+    # plain matmuls of preallocated matrices; no window copies, no layouts, nothing else.
+    # grad_input by whichever GEMM is quicker here: the kernel's transpose times dout (refcheck's
+    # strided path), or with unit stride the full convolution's own GEMM (the rotated kernel times
+    # the windows of dout, refcheck's unit-stride path).
+    fg, cg, kk, p = f // groups, c // groups, (c // groups) * k * k, out.shape[0] * out.shape[2] * out.shape[3]
+    kernel, windows, gradient = (rng.standard_normal(shape).astype(dtype)
+                                 for shape in ((groups, fg, kk), (groups, kk, p), (groups, fg, p)))
+    kernel_t = np.ascontiguousarray(kernel.transpose(0, 2, 1))
+    choices = [lambda: kernel_t @ gradient]
+    if stride == 1:
+        rotated = rng.standard_normal((groups, cg, fg * k * k)).astype(dtype)
+        dout_windows = rng.standard_normal((groups, fg * k * k, n * size * size)).astype(dtype)
+        choices.append(lambda: rotated @ dout_windows)
+    input_gemm = min(choices, key=lambda gemm: statistics.median(_once(gemm, 1) for _ in range(5)))
+
+    def floor():
+        return kernel @ windows, gradient @ windows.transpose(0, 2, 1), input_gemm()
+
     flops = 3 * 2 * out.size * (c // groups) * k * k
-    return Bench("conv2d", label, ours, theirs), flops
+    return Bench("conv2d", label, ours, theirs, floor), flops
 
 
 def unary_bench(family: str, label: str, rng: np.random.Generator, dtype: type, shape: tuple[int, ...],
@@ -216,9 +240,16 @@ def measure(bench: Bench, rounds: int) -> dict[str, float]:
         ours.append(a)
         theirs.append(t)
         ratios.append(a / t)
-    return {"numpy_s": statistics.median(ours), "torch_s": statistics.median(theirs),
-            "ratio": statistics.median(ratios),
-            "ratio_min": min(ratios), "ratio_max": max(ratios)}
+    result = {"numpy_s": statistics.median(ours), "torch_s": statistics.median(theirs),
+              "ratio": statistics.median(ratios),
+              "ratio_min": min(ratios), "ratio_max": max(ratios)}
+    if bench.floor is not None:  # the GEMMs alone over torch's whole forward + backward
+        bench.floor()
+        floors = []
+        for _ in range(rounds):
+            floors.append(_once(bench.floor, repeat) / _once(bench.theirs, repeat))
+        result["gemm_floor_ratio"] = statistics.median(floors)
+    return result
 
 
 def gemm_peak(rounds: int) -> float:
@@ -251,7 +282,8 @@ def main() -> None:
         print(f"note: OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} chooses OpenBLAS's kernels; for the CPU's own, run "
               "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/layers_vs_torch.py")
     print(f"ratio = numpy time / torch time, forward + backward, median of {rounds} interleaved rounds "
-          "[min-max over rounds]")
+          "[min-max over rounds]; floor (conv2d) = the layer's three GEMMs alone, as plain numpy matmuls, "
+          "over torch's time")
     results = {"numpy": np.__version__, "torch": torch.__version__, "env": env, "blas": blas,
                "rounds": rounds, "rows": [], "conv2d_large_gemm_fraction": {}}
     for threads in [int(t) for t in args.threads.split(",")]:
@@ -259,7 +291,7 @@ def main() -> None:
         with threadpool_limits(limits=threads):
             peak = gemm_peak(rounds)
             print(f"\n== {threads} thread(s); numpy float32 GEMM peak {peak / 1e9:.1f} GFLOP/s")
-            print(f"{'layer':<20} {'size':<36} {'float32':>22} {'float64':>22}")
+            print(f"{'layer':<20} {'size':<36} {'float32':>22} {'float64':>22} {'floor32':>8} {'floor64':>8}")
             per_dtype = {}
             for dtype in (np.float32, np.float64):
                 benches, large_flops = build(dtype, args.quick)
@@ -275,7 +307,8 @@ def main() -> None:
                         "numpy_s": large["numpy_s"]}
             for (bench, m32), (_, m64) in zip(per_dtype[np.float32], per_dtype[np.float64]):
                 cells = [f"{m['ratio']:5.2f} [{m['ratio_min']:.2f}-{m['ratio_max']:.2f}]" for m in (m32, m64)]
-                print(f"{bench.family:<20} {bench.label:<36} {cells[0]:>22} {cells[1]:>22}")
+                floors = [f"{m['gemm_floor_ratio']:.2f}" if "gemm_floor_ratio" in m else "" for m in (m32, m64)]
+                print(f"{bench.family:<20} {bench.label:<36} {cells[0]:>22} {cells[1]:>22} {floors[0]:>8} {floors[1]:>8}")
                 for dtype, m in ((np.float32, m32), (np.float64, m64)):
                     results["rows"].append({"threads": threads, "family": bench.family, "size": bench.label,
                                             "dtype": np.dtype(dtype).name, **m})
