@@ -110,7 +110,8 @@ def cases_csv_chunks(records: Iterable[Mapping[str, Any]], chunk: int = 4096) ->
         row = blank.copy()  # a missing value and None are both written empty
         for place, value in zip(plan, record.values()):
             if place is not None and value is not None:
-                row[place[0]] = place[1](value)
+                # A string is only ever in a text column, written as it is.
+                row[place[0]] = value if type(value) is str else place[1](value)
         writer.writerow(row)
         if buffer.tell() >= chunk * 256:
             yield buffer.getvalue()
