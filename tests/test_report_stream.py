@@ -77,6 +77,17 @@ def test_results_json_in_pieces_is_the_whole_object_one_record_per_line():
     assert json.loads("".join(_results_json(meta, summary, odd)))["records"][0]["nested"] == {"a": [None, 1.5, [2, 3]]}
 
 
+@pytest.mark.parametrize("record", [
+    {"v": [{None: 1}]}, {True: 1}, {"v": [{(1, 2): 1}]}, {"v": {"k": math.nan}}, {"v": (1.5, math.inf)},
+    {"v": np.float32(math.nan)}, {"v": np.int64(3)}, {"a": math.nan, "b": "x"}, {"a": 1.5, "b": None, "c": True},
+])
+def test_a_record_is_written_as_its_safe_form_whatever_it_holds(record):
+    from refcheck.report.files import _encode_record, _json_safe_record
+
+    encode = json.JSONEncoder(default=str, allow_nan=False).encode
+    assert _encode_record(encode, record) == encode(_json_safe_record(record))
+
+
 def test_junit_in_pieces_equals_the_whole_tree():
     document = ET.fromstring(junit_xml(MIXED).split("\n", 1)[1])
     assert [suite.get("name") for suite in document] == ["conv1d", "conv2d", "relu", "batch_norm"]
@@ -114,6 +125,31 @@ def test_cases_added_after_a_reading_are_appended_whole(tmp_path):
         stream.set_order(["c[1]", "a[1]", "b[1]"])
         back = list(stream)
         assert back[1:] == MIXED[:3] and repr(back[0]) == repr(MIXED[3])  # (it holds a NaN)
+
+
+def test_an_append_interrupted_midway_leaves_the_cases_before_and_after_it_whole(tmp_path):
+    with RecordStream(tmp_path) as stream:
+        stream.add("a[1]", "conv1d", MIXED[:1])
+        stream._file = _Interrupting(stream._file)
+        with pytest.raises(KeyboardInterrupt):
+            stream.add("b[1]", "conv2d", MIXED[2:3])
+        stream._file = stream._file.inner
+        stream.add("c[1]", "relu", MIXED[4:5])
+        assert [r["case"] for r in stream] == ["a[1]", "d[1]"] and stream.cases == 2
+
+
+class _Interrupting:
+    """A file whose next write stops halfway with a Ctrl-C."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def write(self, data: bytes) -> int:
+        self.inner.write(data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 def test_the_report_groups_failures_and_skips_as_the_functions_that_read_alone():

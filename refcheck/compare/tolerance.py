@@ -129,8 +129,10 @@ def compare_tensor(name: str, result: Any, reference: np.ndarray | None, torch_a
     error = max_abs / scale / eps
     worst = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape)) if diff.size else ()
     threshold = allowed * eps * scale
-    # Every difference is at most max_abs: when that is within the threshold none is counted.
-    mismatched = int(np.count_nonzero(diff > threshold)) if max_abs > threshold else 0
+    # Every difference is at most max_abs (exactly, in float64): when that is within the threshold
+    # none is counted.
+    counted = max_abs > threshold or diff.dtype != np.float64
+    mismatched = int(np.count_nonzero(diff > threshold)) if counted else 0
     rel = max_abs / scale
     stats = dict(max_abs_error=max_abs, max_rel_error=rel, error_eps=error, torch_error_eps=torch_eps,
                  tolerance_eps=allowed, worst_index=worst, mismatched=mismatched, total=int(diff.size))

@@ -133,11 +133,14 @@ def _results_json(meta: Mapping[str, Any], summary: Any, records: Iterable[Mappi
     yield "]\n}" if first else "\n ]\n}"
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _encode_record(encode: Callable[[Any], str], record: Mapping[str, Any]) -> str:
-    """``encode(_json_safe_record(record))``. Most records hold only finite numbers, strings and
-    tuples, which the strict encoder writes as they are; a NaN or infinity makes it refuse, and
-    only then is the record made safe first. (Nested dicts always are: their keys become text.)"""
-    if dict not in map(type, record.values()):
+    """``encode(_json_safe_record(record))``. A record of plain values under text keys (what the
+    layers' records are) is written as it is, unless the strict encoder refuses a NaN or an
+    infinity in it; anything else (nested values, other keys) is made safe first."""
+    if type(record) is dict and _PLAIN.issuperset(map(type, record.values())) and {str}.issuperset(map(type, record)):
         try:
             return encode(record)
         except ValueError:  # a NaN or an infinity

@@ -82,13 +82,14 @@ class RecordStream:
         if self._reading:
             self._file.seek(self._end)
             self._reading = False
+        offset = self._end
         try:
             self._file.write(data)
-        except BaseException:
-            self._reading = True  # the next append starts again at the end of the last whole case
+            self._end = offset + len(data)  # before the index: an interruption orphans the data at worst
+        except BaseException:  # (a Ctrl-C too) the next append starts again at the end of the last whole case
+            self._reading = True
             raise
-        self._index[case_id] = (layer, self._end, len(data))
-        self._end += len(data)
+        self._index[case_id] = (layer, offset, len(data))
 
     def set_order(self, case_ids: Iterable[str]) -> None:
         self._order = [case_id for case_id in dict.fromkeys(case_ids) if case_id in self._index]
