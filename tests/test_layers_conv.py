@@ -283,3 +283,31 @@ def test_kernel_larger_than_padded_input_raises() -> None:
     weight = np.zeros((1, 1, 3, 3))
     with pytest.raises(ValueError):
         conv2d_forward(x, weight, None, stride=(1, 1), padding=(0, 0), dilation=(2, 2), groups=1)
+
+
+@pytest.mark.parametrize("hp", [
+    {"stride": (1, 1), "padding": (1, 1), "dilation": (1, 1), "groups": 1, "filters": 4},
+    {"stride": (2, 1), "padding": (2, 0), "dilation": (1, 2), "groups": 2, "filters": 4},
+    {"stride": (1, 1), "padding": (0, 1), "dilation": (1, 1), "groups": 1, "filters": 6},  # col2im at stride 1
+    {"stride": (2, 2), "padding": (1, 1), "dilation": (1, 1), "groups": 4, "filters": 4},  # depthwise
+], ids=["unit-stride", "strided-grouped", "more-filters", "depthwise"])
+def test_grad_input_a_few_images_at_a_time_is_the_whole_batch(hp, monkeypatch) -> None:
+    import refcheck.layers.conv as conv
+
+    rng = np.random.default_rng(3)
+    filters, groups = hp.pop("filters"), hp["groups"]
+    x = rng.standard_normal((5, 4, 7, 6)).astype(np.float32)
+    weight = rng.standard_normal((filters, 4 // groups, 3, 2)).astype(np.float32)
+    out, cache = conv2d_forward(x, weight, None, **hp)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    whole = conv2d_backward(dout, cache)
+    monkeypatch.setattr(conv, "_BLOCK_BYTES", 1)  # one image per block
+    one_by_one = conv2d_backward(dout, cache)
+    monkeypatch.setattr(conv, "_BLOCK_BYTES", 2 * one_by_one[0][0].size * 4 * 3 * 2 * max(filters, 4))  # two images
+    pairs = conv2d_backward(dout, cache)
+    # The same sums per image; BLAS may round a smaller product differently (by an ulp or so).
+    for blocked in (one_by_one, pairs):
+        np.testing.assert_array_equal(blocked[1], whole[1])  # grad_weight is not blocked
+        np.testing.assert_allclose(blocked[0], whole[0], rtol=4e-6, atol=4e-6)
+    twin_grads = conv2d_backward_loops(dout, conv2d_forward_loops(x, weight, None, **hp)[1])
+    np.testing.assert_allclose(one_by_one[0], twin_grads[0], rtol=1e-4, atol=1e-4)

@@ -200,7 +200,8 @@ def conv2d_backward(
     least as many input as output channels: ``dout_dilated`` is dout, so one im2col of the padded
     dout and one GEMM with the rotated kernel) or as ``col2im(W[g].T @ dout[g])``, where col2im adds
     the gradient of every window element back onto the input element it was copied from (rows the
-    strided windows never reached keep a zero gradient).
+    strided windows never reached keep a zero gradient). grad_input is built a few images at a
+    time when those window matrices would be large (over ``_BLOCK_BYTES``).
 
     Parameters
     ----------
@@ -236,22 +237,44 @@ def conv2d_backward(
         filters, kh, kw, channels_per_group
     )
     grad_weight = np.ascontiguousarray(grad_weight.transpose(0, 3, 1, 2))
+    grad_input = np.empty(cache.input_shape, dtype=dtype)
+    per_pixel = max(kh * kw * max(filters, groups * channels_per_group), 1) * dtype.itemsize
     if stride == (1, 1) and groups * channels_per_group >= filters:
         # Unit stride: the full convolution itself is a plain GEMM-sized cross-correlation (the
         # stride-dilated dout is dout itself), so compute the derivation's form directly. (With
         # fewer input than output channels its GEMM is thinner than W.T @ dout: col2im below.)
-        grad_input = _input_grad_unit_stride(dout, weight, cache.input_shape, cache.padding,
-                                             dilation, groups)
+        for block in _image_blocks(batch, per_pixel * height * width):
+            grad_input[block] = _input_grad_unit_stride(
+                dout[block], weight, (block.stop - block.start, *cache.input_shape[1:]), cache.padding,
+                dilation, groups)
         return grad_input, grad_weight, grad_bias
     # Strided: W[g].T @ dout[g] is the gradient of every window element; col2im adds it back where
     # it was read from, so the zero rows of the stride-dilated dout are never built or multiplied.
-    kernel_matrix = _kernel_matrix(weight, groups)  # (g, Fg, kh*kw*Cg)
-    if filters_per_group == 1:  # an outer product per group: a broadcast multiply, not a GEMM
-        grad_columns = kernel_matrix.transpose(0, 2, 1) * dout_matrix
-    else:
-        grad_columns = kernel_matrix.transpose(0, 2, 1) @ dout_matrix
-    grad_padded = _col2im(grad_columns, x_padded.shape, (kh, kw), stride, dilation, out_size)
-    return _crop(grad_padded, cache.padding, height, width), grad_weight, grad_bias
+    kernel_matrix_t = _kernel_matrix(weight, groups).transpose(0, 2, 1)  # (g, kh*kw*Cg, Fg)
+    pixels = out_size[0] * out_size[1]
+    for block in _image_blocks(batch, per_pixel * pixels):
+        dout_block = dout_matrix[:, :, block.start * pixels : block.stop * pixels]  # its images' columns
+        if filters_per_group == 1:  # an outer product per group: a broadcast multiply, not a GEMM
+            grad_columns = kernel_matrix_t * dout_block
+        else:
+            grad_columns = kernel_matrix_t @ dout_block
+        grad_padded = _col2im(grad_columns, (block.stop - block.start, *x_padded.shape[1:]), (kh, kw), stride,
+                              dilation, out_size)
+        grad_input[block] = _crop(grad_padded, cache.padding, height, width)
+    return grad_input, grad_weight, grad_bias
+
+
+# grad_input is built a few images at a time, so that its window matrices (the gradient of every
+# window element) stay small enough to be reused from the allocator rather than mapped afresh (and
+# page-faulted) on every call. Every image's gradient is the same sums either way (BLAS may round
+# a smaller product differently, by an ulp); a batch that fits is one block, as before.
+_BLOCK_BYTES = 4 << 20
+
+
+def _image_blocks(batch: int, bytes_per_image: int) -> list[slice]:
+    """Consecutive slices of the batch whose window matrices take at most _BLOCK_BYTES (one image at least)."""
+    size = max(1, _BLOCK_BYTES // max(bytes_per_image, 1))
+    return [slice(start, min(start + size, batch)) for start in range(0, batch, size)] or [slice(0, 0)]
 
 
 def _input_grad_unit_stride(
