@@ -292,7 +292,7 @@ def test_kernel_larger_than_padded_input_raises() -> None:
     {"stride": (2, 2), "padding": (1, 1), "dilation": (1, 1), "groups": 4, "filters": 4},  # depthwise
 ], ids=["unit-stride", "strided-grouped", "more-filters", "depthwise"])
 def test_grad_input_a_few_images_at_a_time_is_the_whole_batch(hp, monkeypatch) -> None:
-    import refcheck.layers.conv as conv
+    from refcheck.layers import conv
 
     rng = np.random.default_rng(3)
     filters, groups = hp.pop("filters"), hp["groups"]
