@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sqlite3
 from collections import OrderedDict
@@ -99,7 +100,7 @@ def _unpack(data: bytes) -> tuple[Results, Results]:
                 results[name] = None
                 continue
             kind = np.dtype(dtype)
-            count = int(np.prod(shape, dtype=np.int64))
+            count = math.prod(shape)  # Python ints: exact (np.prod of a list costs 2 us, and wraps)
             results[name] = np.frombuffer(data, kind, count, offset).reshape(tuple(shape)).copy()
             offset += count * kind.itemsize
         sections[section] = results
