@@ -88,3 +88,81 @@ def test_a_case_that_hangs_or_ends_its_worker_inside_a_chunk_gets_its_own_row(tm
     assert troubled["reason"].str.startswith(reason).all()
     others = per_case.drop(troubled.index)
     assert len(others) == 28 and set(others["status"]) == {"passed"}
+
+
+def _worker_pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _echo(value: int) -> int:
+    return value
+
+
+def test_a_worker_that_dies_while_idle_costs_a_new_pool_not_the_sweep():
+    # pebble gives up on a pool whose worker dies while it knows of no task running there (killed
+    # while idle, or dead before its task's start was heard of); the executor starts a new one.
+    import os
+    import signal
+    import time
+
+    from refcheck.execution.executors import _broken
+
+    executor = ProcessExecutor(1, 30.0)
+    try:
+        os.kill(executor.submit(_worker_pid).result(), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while not _broken(executor.pool) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _broken(executor.pool)  # what pebble does by itself: it would schedule nothing more
+        assert executor.submit(_echo, 5).result(timeout=30) == 5
+        assert executor.restarts == 1 and executor.submit(_echo, 6).result(timeout=30) == 6
+    finally:
+        executor.shutdown(cancel_futures=True)
+
+
+class GivesUpOnce:
+    """Runs tasks here, except that the first ``broken`` tasks end as a pool that gave up ends them."""
+
+    def __init__(self, broken: int) -> None:
+        self.broken, self.tasks = broken, 0
+
+    def submit(self, fn, /, *args, timeout=None, **kwargs):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.tasks += 1
+        future = Future()
+        if self.tasks <= self.broken:
+            future.set_exception(BrokenProcessPool("All workers expired"))
+        else:
+            future.set_result(fn(*args, **kwargs))
+        return future
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        return None
+
+
+@pytest.mark.parametrize("broken", [1, 3])
+def test_cases_in_flight_when_the_pool_gives_up_run_again_and_keep_their_verdicts(broken):
+    from refcheck.execution.executors import InlineExecutor
+
+    cases = plan_sweep(layers="relu").cases[:12]
+    executor = GivesUpOnce(broken)
+    records = run_cases(None, cases, CheckOptions(workers=2), executor=executor,
+                        oracle_executor=InlineExecutor()).records
+    assert executor.tasks > broken
+    assert {r["case"] for r in records} == {c.id for c in cases}
+    assert {r["status"] for r in records} == {"passed"}
+
+
+def test_a_case_whose_pool_gives_up_twice_is_reported_as_its_worker_dying():
+    from refcheck.execution.executors import InlineExecutor
+    from refcheck.execution.runner import CaseChecker
+
+    case = plan_sweep(layers="relu").cases[0]
+    checker = CaseChecker(None, CheckOptions(workers=1), executor=GivesUpOnce(2), oracle_executor=InlineExecutor())
+    records = checker.records(checker.submit(case))
+    assert {r["status"] for r in records} == {"error"}
+    assert records[0]["reason"].startswith("worker died: a worker process ended while the case ran, twice")

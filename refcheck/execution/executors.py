@@ -75,6 +75,12 @@ def _guard_against_recursion() -> None:
                          "script; put the call under `if __name__ == \"__main__\":`")
 
 
+def _broken(pool: Any) -> bool:
+    """Whether a pebble pool has given up (its status ERROR: it schedules nothing more)."""
+    status = getattr(getattr(pool, "_context", None), "status", None)
+    return getattr(status, "name", "") == "ERROR"
+
+
 def _forkserver() -> multiprocessing.context.BaseContext:
     """Implementation workers fork from a server that loaded numpy and the worker module only (never
     torch), so a replacement for a dead or hung worker starts in milliseconds. Not plain fork:
@@ -101,17 +107,33 @@ class ProcessExecutor:
             os.environ.setdefault(variable, "1")  # inherited by the workers, not this process
         self.timeout = timeout
         if kind == "implementation":
-            self.pool = pebble.ProcessPool(max_workers=workers, initializer=_implementation_worker_start,
-                                           initargs=(memory_limit,), context=_forkserver())
+            self._new_pool = lambda: pebble.ProcessPool(
+                max_workers=workers, initializer=_implementation_worker_start, initargs=(memory_limit,),
+                context=_forkserver())
         elif kind == "oracle":
             # spawn: the forkserver must never hold torch, the oracle's workers always do.
-            self.pool = pebble.ProcessPool(max_workers=workers, initializer=_oracle_worker_start,
-                                           context=multiprocessing.get_context("spawn"))
+            self._new_pool = lambda: pebble.ProcessPool(
+                max_workers=workers, initializer=_oracle_worker_start, context=multiprocessing.get_context("spawn"))
         else:
             raise ValueError(f"unknown executor kind {kind!r}")
+        self.pool = self._new_pool()
+        self.restarts = 0
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, timeout: float | None = None, **kwargs: Any) -> Future:
-        return self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout if timeout is not None else self.timeout)
+        timeout = timeout if timeout is not None else self.timeout
+        try:
+            return self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
+        except RuntimeError:
+            if not _broken(self.pool):
+                raise
+        # pebble gives up on the whole pool when a worker dies while it knows of no task running there
+        # (idle, or before its task's start reached this process), and abandons every task in flight
+        # (their futures raise BrokenProcessPool; the runner runs those cases again). A new pool.
+        broken, self.pool = self.pool, self._new_pool()
+        self.restarts += 1
+        broken.stop()
+        broken.join()
+        return self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if cancel_futures:

@@ -61,6 +61,8 @@ def failure_records(case: Case, error: BaseException, timeout: float | None, not
         reason += note
     elif type(error).__name__ == "KilledWorker":  # a Dask worker died running it (crash or memory limit)
         reason = f"worker died: the Dask worker running the case died ({error}){note}"
+    elif _pool_lost(error):
+        reason = f"worker died: a worker process ended while the case ran, twice ({error}){note}"
     else:
         reason = f"internal error: {type(error).__name__}: {error}"
     return status_records(case, "error", reason)
@@ -93,6 +95,7 @@ class Pending:
     cached: tuple[dict, dict] | None = None
     index: int | None = None
     oracle_index: int | None = None
+    run_again: bool = False  # already run again alone after its pool gave up
 
     def raw(self) -> dict[str, Any]:
         result = self.implementation.result()
@@ -196,6 +199,11 @@ class CaseChecker:
         try:
             raw = pending.raw()
         except (Exception, KeyboardInterrupt) as error:
+            if _pool_lost(error) and not pending.run_again:
+                # The pool gave up with this case in flight, whoever's worker died: run it again, alone.
+                pending.implementation = self._submit_implementation(run_implementations, [case], case.layer)
+                pending.index, pending.run_again = 0, True
+                return self.records(pending)
             self.budget.timed_out(case.layer, isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)))
             return failure_records(case, error, pending.timeout, self._failure_note(error, pending))
         self.budget.finished(case.layer, raw.get("user_seconds", 0.0))
@@ -253,6 +261,11 @@ class CaseChecker:
             self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
         if self._own_oracle and self._oracle_executor is not None:
             self._oracle_executor.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+def _pool_lost(error: BaseException | None) -> bool:
+    """The process pool gave up after a worker died unaccounted for, abandoning every task in flight."""
+    return error is not None and type(error).__name__ == "BrokenProcessPool"
 
 
 def _worker_died(error: BaseException | None) -> bool:
