@@ -132,7 +132,10 @@ class ProcessExecutor:
         broken, self.pool = self.pool, self._new_pool()
         self.restarts += 1
         broken.stop()
-        broken.join()
+        try:
+            broken.join(timeout=10)
+        except TimeoutError:  # its threads end on their own; the sweep does not wait for them
+            pass
         return self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
