@@ -2,7 +2,8 @@
 
 - :class:`InlineExecutor`: in this process, when submitted (debugging; no isolation, no timeout);
 - :class:`ProcessExecutor`: a pebble process pool; a task past its timeout has its worker killed
-  and replaced, a worker that dies becomes an error. Two kinds of pool: ``implementation``
+  and replaced, a worker that dies becomes an error, and a pool that pebble gives up on (a worker
+  dead with no task known to be running there) is replaced by a new one. Two kinds of pool: ``implementation``
   workers (forked from a server that has loaded numpy only, never torch; one thread; SIGINT
   ignored; a memory limit) and trusted ``oracle`` workers (torch loaded once).
 
