@@ -25,7 +25,7 @@ def run_command(args: argparse.Namespace) -> int:
     cache = _cache_dir(args)
     oracle = start_oracle_early(args.workers, None if cache is None else str(cache))
     try:
-        return _plan_and_run(args, console, oracle)
+        return _plan_and_run(args, console, oracle, cache)
     finally:
         if oracle is not None:
             oracle.shutdown(wait=False, cancel_futures=True)
@@ -39,7 +39,7 @@ def _cache_dir(args: argparse.Namespace) -> Path | None:
     return None if args.no_oracle_cache else Path(args.oracle_cache or default_cache_dir())
 
 
-def _plan_and_run(args, console, oracle) -> int:  # type: ignore[no-untyped-def]
+def _plan_and_run(args, console, oracle, cache) -> int:  # type: ignore[no-untyped-def]
     from rich.markup import escape
 
     from ..execution.options import check_options
@@ -50,7 +50,6 @@ def _plan_and_run(args, console, oracle) -> int:  # type: ignore[no-untyped-def]
     from ..oracle import default_cache_dir
 
     # Expansions beside torch's cached results (and off with them: a grader's run reads no cache).
-    cache = _cache_dir(args)
     expansions = None if cache is None else str(cache / "expansions")
     plan = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
                          map_path=args.map, forward_only=args.forward_only, isolate=args.workers > 0,
@@ -91,13 +90,13 @@ def _plan_and_run(args, console, oracle) -> int:  # type: ignore[no-untyped-def]
                 advance(case, records)
 
             result = run_plan(plan, checking, on_case=on_case, stream=stream, oracle_executor=oracle)
-        return _report_run(args, console, plan, result, stream, counts, started)
+        return _report_run(args, console, plan, result, stream, counts, started, cache)
 
 
 _STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 
 
-def _report_run(args, console, plan, result, stream, counts, started) -> int:  # type: ignore[no-untyped-def]
+def _report_run(args, console, plan, result, stream, counts, started, cache) -> int:  # type: ignore[no-untyped-def]
     from ..report import append_step_summary, write_reports
     from ..report.console import print_coverage
     from ..report.files import build_report
@@ -116,7 +115,6 @@ def _report_run(args, console, plan, result, stream, counts, started) -> int:  #
             "coverage": plan.coverage_rows(), "implementations": plan.implementation_rows(),
             "not_supported": plan.unsupported, "forward_only": args.forward_only}
     # Heatmaps beside torch's cached results: a layer whose rows did not change is not drawn again.
-    cache = _cache_dir(args)
     figures = None if cache is None else cache / "figures"
     report = build_report(stream, meta, plan.not_implemented, plots=not args.no_plots, figures_cache=figures)
     if not args.no_plots and not result.interrupted:

@@ -45,14 +45,6 @@ class TensorComparison:
     total: int | None = None
 
 
-def _scale(reference: np.ndarray) -> float:
-    largest = float(_max(np.abs(reference), axis=None, initial=0.0))
-    if not math.isfinite(largest):  # inf or nan somewhere: the largest finite magnitude
-        finite = np.abs(reference[np.isfinite(reference)])
-        largest = float(finite.max()) if finite.size else 0.0
-    return largest if largest > 0 else 1.0
-
-
 # The ufuncs' own reductions: the same results as ndarray.max, without its Python-level wrapper
 # (a sweep compares tens of thousands of small tensors).
 _max = np.maximum.reduce
@@ -63,10 +55,22 @@ def _eps(dtype: str) -> float:
     return _EPS[dtype] if dtype in _EPS else float(np.finfo(dtype).eps)
 
 
+def _scale(reference: np.ndarray) -> float:
+    largest = float(_max(np.abs(reference), axis=None, initial=0.0))
+    if not math.isfinite(largest):  # inf or nan somewhere: the largest finite magnitude
+        finite = np.abs(reference[np.isfinite(reference)])
+        largest = float(finite.max()) if finite.size else 0.0
+    return largest if largest > 0 else 1.0
+
+
 def relative_error_eps(result: np.ndarray, reference: np.ndarray, dtype: str) -> float:
     """max|result - reference| / scale(reference) / eps(dtype); non-finite positions that agree count as 0."""
-    largest = _differences_and_max(np.asarray(result, dtype=np.float64), reference)[1]
-    return largest / _scale(reference) / _eps(dtype)
+    return _error_eps(result, reference, _scale(reference), _eps(dtype))
+
+
+def _error_eps(result: np.ndarray, reference: np.ndarray, scale: float, eps: float) -> float:
+    """:func:`relative_error_eps` with the reference's scale and the dtype's epsilon given."""
+    return _differences_and_max(np.asarray(result, dtype=np.float64), reference)[1] / scale / eps
 
 
 def _differences_and_max(result: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, float, bool]:
@@ -120,9 +124,7 @@ def compare_tensor(name: str, result: Any, reference: np.ndarray | None, torch_a
         return TensorComparison(False, wrong_dtype)
     scale = _scale(reference)
     eps = _eps(dtype)
-    torch_eps = 0.0
-    if torch_at_dtype is not None:  # relative_error_eps(torch_at_dtype, reference, dtype), the scale reused
-        torch_eps = _differences_and_max(np.asarray(torch_at_dtype, dtype=np.float64), reference)[1] / scale / eps
+    torch_eps = 0.0 if torch_at_dtype is None else _error_eps(torch_at_dtype, reference, scale, eps)
     allowed = tolerance_eps(dtype, torch_eps, overrides)
     wide = result.astype(np.float64)
     diff, max_abs, finite = _differences_and_max(wide, reference)

@@ -274,7 +274,7 @@ _BLOCK_BYTES = 4 << 20
 def _image_blocks(batch: int, bytes_per_image: int) -> list[slice]:
     """Consecutive slices of the batch whose window matrices take at most _BLOCK_BYTES (one image at least)."""
     size = max(1, _BLOCK_BYTES // max(bytes_per_image, 1))
-    return [slice(start, min(start + size, batch)) for start in range(0, batch, size)] or [slice(0, 0)]
+    return [slice(start, min(start + size, batch)) for start in range(0, batch, size)]
 
 
 def _input_grad_unit_stride(
