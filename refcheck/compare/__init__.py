@@ -2,6 +2,7 @@
 result records out.
 
 - :mod:`.tolerance`: the tolerance rule and the per-tensor comparison;
+- :mod:`.batch`: the tensors of many cases that plainly pass, compared together (the same figures);
 - :mod:`.records`: the result records (one per case and compared tensor) and :class:`CaseRun`,
   everything known about one executed case, which diagnosis reads.
 """

@@ -7,13 +7,13 @@ diagnosis of failures (whose re-runs of the user's code go back to the implement
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..cases import Case, make_inputs, make_upstream_gradients
-from ..compare import CaseRun, base_record, compare_tensor, compared_tensors, status_records
+from ..compare import CaseRun, TensorComparison, base_record, compare_tensor, compared_tensors, status_records
 from ..diagnosis import diagnose
 from ..specs import LAYERS
 from .selfcheck import SELFCHECK_LIMIT
@@ -43,8 +43,9 @@ def _extras(raw: dict[str, Any]) -> dict[str, Any]:
 
 def judge(case: Case, raw: dict[str, Any], reference: dict[str, Any] | None, torch_at_dtype: dict[str, Any] | None,
           *, rerun: Rerun | None = None, diagnose_failures: bool = True, allow_frameworks: bool = False,
-          forward_only: bool = False) -> list[Record]:
-    """One record per compared tensor of the case (see cases.csv's columns)."""
+          forward_only: bool = False, comparisons: Mapping[str, TensorComparison] | None = None) -> list[Record]:
+    """One record per compared tensor of the case (see cases.csv's columns). ``comparisons``: tensors
+    already compared (by name), as :func:`compare_tensor` would have; the others are compared here."""
     extra = _extras(raw)
     if raw["status"] == "skipped":
         return status_records(case, "skipped", raw["reason"], **extra)
@@ -53,7 +54,7 @@ def judge(case: Case, raw: dict[str, Any], reference: dict[str, Any] | None, tor
     if raw["status"] == "error":
         return status_records(case, "error", raw["reason"], **extra)
     assert reference is not None and torch_at_dtype is not None
-    records = _compare(case, raw["results"], reference, torch_at_dtype, forward_only)
+    records = _compare(case, raw["results"], reference, torch_at_dtype, forward_only, comparisons or {})
     for record in records:
         record.update(extra)
         is_gradient = record["tensor"].startswith("grad_")
@@ -72,14 +73,16 @@ def judge(case: Case, raw: dict[str, Any], reference: dict[str, Any] | None, tor
 
 
 def _compare(case: Case, results: dict[str, Any], reference: dict[str, Any], torch_at_dtype: dict[str, Any],
-             forward_only: bool) -> list[Record]:
+             forward_only: bool, comparisons: Mapping[str, TensorComparison]) -> list[Record]:
     records = []
     base = None
     for tensor in compared_tensors(case):
         if forward_only and tensor.startswith("grad_"):
             continue
-        comparison = compare_tensor(tensor, results.get(tensor), reference.get(tensor), torch_at_dtype.get(tensor),
-                                    case.dtype, case.tolerance_map)
+        comparison = comparisons.get(tensor)
+        if comparison is None:
+            comparison = compare_tensor(tensor, results.get(tensor), reference.get(tensor),
+                                        torch_at_dtype.get(tensor), case.dtype, case.tolerance_map)
         if base is None:
             base = base_record(case, tensor)
         record = dict(base)  # the case's descriptive columns, the same for each of its tensors

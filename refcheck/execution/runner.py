@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cases import Case
-from ..compare import status_records
+from ..compare import TensorComparison, compared_tensors, status_records
+from ..compare.batch import TensorItem, compare_passing
 from ..oracle import OracleCache
 from ..report.stream import RecordStream
 from .budget import TimeBudget
@@ -195,6 +196,19 @@ class CaseChecker:
 
     def records(self, pending: Pending) -> list[Record]:
         """The case's records (waits for its tasks)."""
+        return self.chunk_records([pending])[0]
+
+    def chunk_records(self, pendings: Sequence[Pending]) -> list[list[Record]]:
+        """The records of each case (waits for their tasks). The tensors that plainly pass are
+        compared together, in a few vectorized calls (see :mod:`refcheck.compare.batch`)."""
+        outcomes = [self._outcome(pending) for pending in pendings]
+        ahead = self._compared_ahead(pendings, outcomes)
+        return [outcome if isinstance(outcome, list) else self._judged(pending, *outcome, comparisons)
+                for pending, outcome, comparisons in zip(pendings, outcomes, ahead)]
+
+    def _outcome(self, pending: Pending) -> list[Record] | tuple[dict[str, Any], Any, Any]:
+        """The case's records when it failed before judging (its worker, the oracle), else what
+        judging needs: the worker's result, the float64 reference and torch's result at the dtype."""
         case = pending.case
         try:
             raw = pending.raw()
@@ -203,7 +217,7 @@ class CaseChecker:
                 # The pool gave up with this case in flight, whoever's worker died: run it again, alone.
                 pending.implementation = self._submit_implementation(run_implementations, [case], case.layer)
                 pending.index, pending.run_again = 0, True
-                return self.records(pending)
+                return self._outcome(pending)
             self.budget.timed_out(case.layer, isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)))
             return failure_records(case, error, pending.timeout, self._failure_note(error, pending))
         self.budget.finished(case.layer, raw.get("user_seconds", 0.0))
@@ -214,9 +228,35 @@ class CaseChecker:
             except Exception as error:  # the trusted side failed: say so, never blame the implementation
                 detail = str(error) if isinstance(error, OracleFailure) else f"{type(error).__name__}: {error}"
                 return status_records(case, "error", f"internal error: the oracle failed: {detail}")
+        return raw, reference, at_dtype
+
+    def _compared_ahead(self, pendings: Sequence[Pending], outcomes: list) -> list[dict[str, TensorComparison]]:
+        """Per case, the comparisons of its tensors that plainly pass, made for all cases at once."""
+        items: list[TensorItem] = []
+        owners: list[tuple[int, str]] = []
+        for position, (pending, outcome) in enumerate(zip(pendings, outcomes)):
+            if isinstance(outcome, list) or outcome[0]["status"] != "ran" or outcome[0]["frameworks"]:
+                continue
+            raw, reference, at_dtype = outcome
+            case = pending.case
+            for tensor in compared_tensors(case):
+                if self.options.forward_only and tensor.startswith("grad_"):
+                    continue
+                items.append(TensorItem(raw["results"].get(tensor), reference.get(tensor), at_dtype.get(tensor),
+                                        case.dtype, case.tolerance_map))
+                owners.append((position, tensor))
+        ahead: list[dict[str, TensorComparison]] = [{} for _ in pendings]
+        for (position, tensor), comparison in zip(owners, compare_passing(items)):
+            if comparison is not None:
+                ahead[position][tensor] = comparison
+        return ahead
+
+    def _judged(self, pending: Pending, raw: dict[str, Any], reference: Any, at_dtype: Any,
+                comparisons: dict[str, TensorComparison]) -> list[Record]:
+        case = pending.case
         records = judge(case, raw, reference, at_dtype, rerun=self._rerun(case),
                         diagnose_failures=self.options.diagnose, allow_frameworks=self.options.allow_frameworks,
-                        forward_only=self.options.forward_only)
+                        forward_only=self.options.forward_only, comparisons=comparisons)
         self._note_memory(records)
         for record in records:
             record["duration_s"] = raw.get("user_seconds", 0.0)
@@ -310,8 +350,7 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
     in_flight: dict[Future, list[Pending]] = {}
     position = 0
 
-    def collect(pending: Pending) -> None:
-        records = checker.records(pending)
+    def collect(pending: Pending, records: list[Record]) -> None:
         if stream is not None:
             stream.add(pending.case.id, pending.case.layer, records)
         else:
@@ -335,8 +374,8 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
             confirmed.add(pendings[0].case.id)
             again.append(pendings[0].case)
             return
-        for pending in pendings:
-            collect(pending)
+        for pending, records in zip(pendings, checker.chunk_records(pendings)):
+            collect(pending, records)
 
     try:
         while position < len(queue) or in_flight or again:
@@ -348,8 +387,8 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
                     position += len(chunk)
                 pendings = checker.submit_chunk(chunk)
                 if isinstance(checker.executor, InlineExecutor):
-                    for pending in pendings:
-                        collect(pending)  # ran inside submit: keep it before a Ctrl-C can lose it
+                    for pending in pendings:  # ran inside submit: kept before a Ctrl-C can lose it
+                        collect(pending, checker.records(pending))
                 else:
                     in_flight[pendings[0].implementation] = pendings
             if not in_flight:
