@@ -85,7 +85,8 @@ def _im2col(x_padded: np.ndarray, kernel_size: Pair, stride: Pair, dilation: Pai
         for j in range(kw):
             block = read(i * dh, j * dw, out_size)
             columns[:, i, j] = block.reshape((groups, channels // groups, batch) + out_size)
-    return columns.reshape(groups, -1, batch * out_size[0] * out_size[1])
+    # Sizes spelled out: -1 is ambiguous when the batch is empty.
+    return columns.reshape(groups, kh * kw * (channels // groups), batch * out_size[0] * out_size[1])
 
 
 def _kernel_matrix(kernel: np.ndarray, groups: int) -> np.ndarray:

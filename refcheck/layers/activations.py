@@ -200,6 +200,9 @@ def softmax_forward(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, tuple[np.nd
         The output and the axis.
     """
     x = np.asarray(x)
+    if x.size == 0:  # an empty batch: nothing to normalise (and np.max has no identity)
+        out = x.copy()
+        return out, (out, dim)
     # Subtracting the maximum keeps exp() in (0, 1] so large logits cannot overflow.
     shifted = x - np.max(x, axis=dim, keepdims=True)
     exp_shifted = np.exp(shifted)
@@ -235,6 +238,9 @@ def log_softmax_forward(
         The output and the axis.
     """
     x = np.asarray(x)
+    if x.size == 0:  # an empty batch: nothing to normalise (and np.max has no identity)
+        out = x.copy()
+        return out, (out, dim)
     # log-sum-exp with the maximum factored out: the largest term of the sum is exactly 1.
     shifted = x - np.max(x, axis=dim, keepdims=True)
     out = shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))

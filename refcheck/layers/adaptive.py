@@ -264,7 +264,8 @@ def adaptive_max_pool2d_backward(dout: np.ndarray, cache: dict[str, Any]) -> np.
         raise ValueError(f"dout has shape {dout.shape}, expected {best_flat.shape}")
     planes = int(np.prod(shape[:-2]))
     plane_size = shape[-2] * shape[-1]
-    target = best_flat.reshape(planes, -1) + (np.arange(planes) * plane_size)[:, None]
+    windows = best_flat.shape[-2] * best_flat.shape[-1]  # spelled out: -1 fails on an empty batch
+    target = best_flat.reshape(planes, windows) + (np.arange(planes) * plane_size)[:, None]
     grad = np.zeros(planes * plane_size, dtype=dtype)
     disjoint = all(
         bool(np.all(starts[1:] >= ends[:-1]))

@@ -230,8 +230,8 @@ def conv2d_backward(
         columns = _im2col(x_padded, (kh, kw), stride, dilation, groups)
     # dout as one (Fg, N*OH*OW) matrix per group: a single copy of dout.
     dout_matrix = np.ascontiguousarray(
-        dout.reshape(batch, groups, filters_per_group, -1).transpose(1, 2, 0, 3)
-    ).reshape(groups, filters_per_group, -1)
+        dout.reshape(batch, groups, filters_per_group, out_size[0] * out_size[1]).transpose(1, 2, 0, 3)
+    ).reshape(groups, filters_per_group, batch * out_size[0] * out_size[1])
     # grad_weight[f, (i, j, c)] = sum_{n, oh, ow} dout[n, f, oh, ow] * x_pad[n, c, oh*sh + i*dh, ...]
     grad_weight = (dout_matrix @ columns.transpose(0, 2, 1)).reshape(
         filters, kh, kw, channels_per_group

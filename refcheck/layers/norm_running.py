@@ -90,8 +90,13 @@ def batch_norm_forward(
     param_shape = _channel_param_shape(x)
     axes = (0, *range(2, x.ndim))
     count = x.size // channels if channels else 0
-    if training:
-        if count <= 1:
+    if training and count == 0:
+        # An empty batch: an empty output and the running statistics as they were, as in torch.
+        xhat, inv_std = x.copy(), np.ones(param_shape, dtype=x.dtype)
+        new_mean, new_var = (None if s is None else s.copy() for s in (running_mean, running_var))
+        training = False  # the backward's evaluation form (g * inv_std): empty like the batch
+    elif training:
+        if count == 1:
             raise ValueError(
                 "batch_norm: expected more than 1 value per channel when training, got input "
                 f"of shape {x.shape}"

@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import math
+
 import numpy as np
 
 from .norm_core import (
@@ -184,7 +186,7 @@ def group_norm_forward(
         )
     weight = _optional(weight, (channels,), "weight", "group_norm")
     bias = _optional(bias, (channels,), "bias", "group_norm")
-    grouped = x.reshape(batch, num_groups, -1)
+    grouped = x.reshape(batch, num_groups, (channels // num_groups) * spatial)  # -1 fails on an empty batch
     xhat, inv_std, _, _ = _standardize(grouped, (2,), eps)
     xhat = xhat.reshape(x.shape)
     out = _affine(xhat, weight, bias, _channel_param_shape(x))
@@ -208,9 +210,8 @@ def group_norm_backward(
     grad_xhat, grad_weight, grad_bias = _affine_backward(
         dout, xhat, weight, has_bias, _channel_param_shape(xhat), (0, *range(2, xhat.ndim))
     )
-    batch = xhat.shape[0]
+    grouped = (xhat.shape[0], num_groups, math.prod(xhat.shape[1:]) // num_groups)  # -1 fails on an empty batch
     grad_input = _standardize_backward(
-        grad_xhat.reshape(batch, num_groups, -1), xhat.reshape(batch, num_groups, -1),
-        inv_std, (2,),
+        grad_xhat.reshape(grouped), xhat.reshape(grouped), inv_std, (2,),
     ).reshape(xhat.shape)
     return grad_input.astype(xhat.dtype, copy=False), grad_weight, grad_bias
