@@ -3,8 +3,8 @@
 :class:`CaseChecker` submits a case's implementation task to the implementation executor (a
 process that never holds a reference), takes torch's results from the oracle cache or the trusted
 oracle executor, and judges the case here (compare, self-check columns, diagnosis). Hangs and
-dead workers become error rows; a layer whose cases keep timing out gets a much shorter budget
-for the rest of its cases. :func:`run_cases` streams a whole sweep through it.
+dead workers become error rows (:mod:`.failures`); a layer whose cases keep timing out gets a
+much shorter budget for the rest of its cases. :func:`run_cases` streams a whole sweep through it.
 """
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ from ..report.stream import RecordStream
 from .budget import TimeBudget
 from .chunks import ChunkSizer, next_chunk
 from .executors import Executor, InlineExecutor, ProcessExecutor
+from .failures import failure_records, pool_lost, worker_died
 from .judge import judge
 from .limits import default_memory_limit, format_size
 from .options import CheckOptions
-from .worker import EXIT_ZERO_CODE, rerun_implementation, run_implementation, run_implementations
+from .worker import rerun_implementation, run_implementation, run_implementations
 
 __all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run_cases", "start_oracle_early"]
 
@@ -45,28 +46,6 @@ class SweepResult:
     finished: int = 0
     total: int = 0
     stream: RecordStream | None = None
-
-
-def failure_records(case: Case, error: BaseException, timeout: float | None, note: str = "") -> list[Record]:
-    """Error rows for a case whose worker timed out, died, or failed outside the user's code."""
-    import pebble
-
-    if isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)):
-        reason = f"timeout: the case did not finish within {timeout:g} s (the worker was stopped){note}"
-    elif isinstance(error, pebble.ProcessExpired):
-        reason = f"worker died: the process running the case exited with code {error.exitcode}"
-        if error.exitcode == EXIT_ZERO_CODE:
-            reason = "worker died: the process running the case exited with code 0 (the implementation called os._exit(0))"
-        if error.exitcode and error.exitcode < 0:
-            reason += f" (signal {-error.exitcode})"
-        reason += note
-    elif type(error).__name__ == "KilledWorker":  # a Dask worker died running it (crash or memory limit)
-        reason = f"worker died: the Dask worker running the case died ({error}){note}"
-    elif _pool_lost(error):
-        reason = f"worker died: a worker process ended while the case ran, twice ({error}){note}"
-    else:
-        reason = f"internal error: {type(error).__name__}: {error}"
-    return status_records(case, "error", reason)
 
 
 def compute_references(cases: list[Case], cache_dir: str | None) -> list[tuple[str, Any, Any]]:
@@ -213,7 +192,7 @@ class CaseChecker:
         try:
             raw = pending.raw()
         except (Exception, KeyboardInterrupt) as error:
-            if _pool_lost(error) and not pending.run_again:
+            if pool_lost(error) and not pending.run_again:
                 # The pool gave up with this case in flight, whoever's worker died: run it again, alone.
                 pending.implementation = self._submit_implementation(run_implementations, [case], case.layer)
                 pending.index, pending.run_again = 0, True
@@ -303,15 +282,6 @@ class CaseChecker:
             self._oracle_executor.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
-def _pool_lost(error: BaseException | None) -> bool:
-    """The process pool gave up after a worker died unaccounted for, abandoning every task in flight."""
-    return error is not None and type(error).__name__ == "BrokenProcessPool"
-
-
-def _worker_died(error: BaseException | None) -> bool:
-    return error is not None and (type(error).__name__ in ("ProcessExpired", "KilledWorker"))
-
-
 def _ready() -> bool:
     return True
 
@@ -367,7 +337,7 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
             checker.budget.timed_out(layer, isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)))
             again.extend(p.case for p in pendings)
             return
-        if _worker_died(error) and pendings[0].case.id not in confirmed:
+        if worker_died(error) and pendings[0].case.id not in confirmed:
             # The pool names the task of a worker that died by the worker's process; when another
             # worker dies at the same moment it can name the wrong one. A case is only reported
             # as having ended its worker when it does so again, alone.
