@@ -20,6 +20,7 @@ import numpy as np
 from ..cases import Case, Space, build_case, make_inputs, make_upstream_gradient
 from ..specs import InvalidConfig, layer_spec
 from .contract import LayerFunctions, Misfit, gradient_tuple, hparams_for_call
+from .optional_tensors import fit_optional_tensors
 
 __all__ = ["ProbeOutcome", "probe", "probe_case"]
 
@@ -123,7 +124,8 @@ def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
     expected = tuple(spec.output_shape(case.shape_map, case.hparam_map))
     handed = [None if tensors[n] is None else tensors[n].copy() for n in spec.tensors]
     try:
-        returned = functions.forward(*handed, **hparams)
+        # Called as the sweep calls it: without the trailing optional tensors it does not take.
+        returned = fit_optional_tensors(functions).forward(*handed, **hparams)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's code may raise anything
         return ProbeOutcome(False, f"forward raised {type(error).__name__}: {error}", raised=_bound(error))
     if not isinstance(returned, tuple) or len(returned) != 2:
