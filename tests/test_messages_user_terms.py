@@ -37,6 +37,12 @@ dtype = ["float64"]
 class_weight = [false, true]
 input_shape = [[4, 5]]
 dtype = ["float64"]
+
+[cross_entropy]
+[cross_entropy.grid]
+class_weight = [false, true]
+input_shape = [[4, 5]]
+dtype = ["float64"]
 """
 
 CONTRACT = '''
@@ -87,6 +93,41 @@ class NLLLoss:
 '''
 
 
+TEXTBOOK_LOSS = '''
+import numpy as np
+
+class SoftmaxWithLoss:                          # a textbook loss layer: no class weights
+    def forward(self, x, t):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        self.p, self.t = e / e.sum(axis=1, keepdims=True), t
+        return -np.mean(np.log(self.p[np.arange(len(t)), t]))
+
+    def backward(self, dout=1):
+        dx = self.p.copy()
+        dx[np.arange(len(self.t)), self.t] -= 1
+        return dx * dout / len(self.t)
+'''
+
+WEIGHTED_LOSS = '''
+import numpy as np
+
+class CrossEntropyLoss:                         # torch.nn's keyword for class weights
+    def __init__(self, weight=None):
+        self.weight = weight
+
+    def forward(self, x, t):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        self.p, self.t = e / e.sum(axis=1, keepdims=True), t
+        self.wt = (np.ones(x.shape[1]) if self.weight is None else self.weight)[t]
+        return -np.sum(self.wt * np.log(self.p[np.arange(len(t)), t])) / self.wt.sum()
+
+    def backward(self, dout=1):
+        dx = self.p.copy()
+        dx[np.arange(len(self.t)), self.t] -= 1
+        return dx * self.wt[:, None] * dout / self.wt.sum()
+'''
+
+
 def _run(tmp_path: Path, name: str, source: str, layers: list[str]) -> pd.DataFrame:
     folder = tmp_path / "cases"
     folder.mkdir(exist_ok=True)
@@ -126,3 +167,19 @@ def test_an_object_loss_without_a_weight_keyword_is_named(tmp_path):
     reasons = set(frame.loc[frame["status"] == "skipped", "reason"])
     assert reasons == {"unsupported: NLLLoss takes no weight keyword; this case has class weights"}, reasons
     assert set(frame.loc[frame["status"] != "skipped", "status"]) == {"passed"}
+
+
+def test_a_loss_class_gets_the_class_weights_by_keyword_or_skips_the_weighted_cases(tmp_path):
+    """Class weights are never dropped silently: a loss class without a ``weight`` keyword cannot
+    run a weighted case (skipped, naming the class); one with it gets them and passes."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    textbook = _run(tmp_path / "a", "textbook", TEXTBOOK_LOSS, ["cross_entropy"])
+    weighted = textbook["case"].str.contains("-w5-", regex=False)
+    assert weighted.any() and set(textbook.loc[weighted, "status"]) == {"skipped"}
+    assert set(textbook.loc[weighted, "reason"]) == {
+        "unsupported: SoftmaxWithLoss takes no weight keyword; this case has class weights"}
+    assert set(textbook.loc[~weighted, "status"]) == {"passed"}
+    with_keyword = _run(tmp_path / "b", "weighted", WEIGHTED_LOSS, ["cross_entropy"])
+    assert with_keyword["case"].str.contains("-w5-", regex=False).any()
+    assert set(with_keyword["status"]) == {"passed"}, with_keyword[["case", "reason"]]

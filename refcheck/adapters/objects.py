@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from ..specs import Unsupported
 from .construct import LEARNING_RATE_ARGUMENTS, Constructor, plain_name
-from .contract import LayerFunctions
+from .contract import LayerFunctions, user_name
 from .layouts import TORCH_LAYOUT, WEIGHT_AXES, Layout
 from .names import class_layer
 from .params import GRADIENT_NAMES, Slot, find_gradient, find_parameter
@@ -154,12 +155,22 @@ def object_functions(layer: str, constructor: Constructor, layout: Layout = TORC
     def build(values: dict[str, Any]) -> Any:
         return constructor.build({**values, "learning_rate": learning_rate})
 
+    def loss_object(weight: Any, hparams: dict[str, Any]) -> Any:
+        """The loss, given the case's class or element weights when it has some (as ``weight=``,
+        torch.nn's keyword); a class that takes no such keyword cannot run that case."""
+        if weight is None:
+            return build(dict(hparams))
+        if not _takes_keyword(cls, "weight"):
+            raise Unsupported(f"{user_name(origin)} takes no weight keyword; this case has class weights")
+        return cls(**constructor.arguments({**hparams, "learning_rate": learning_rate}), weight=weight)
+
     def forward(*tensors, **hparams):
         x = tensors[0]
+        if layer in _LOSSES:
+            obj = loss_object(tensors[2] if len(tensors) > 2 else None, hparams)
+            return getattr(obj, forward_name)(x, tensors[1]), _ObjectCache(obj)
         if layer not in _PARAMETRIC:
             obj = build(dict(hparams))
-            if layer in _LOSSES:
-                return getattr(obj, forward_name)(x, tensors[1]), _ObjectCache(obj)
             return getattr(obj, forward_name)(x), _ObjectCache(obj)
         weight, bias = tensors[1], tensors[2]
         torch_weight = _torch_shape(layout, "weight", weight.shape)
@@ -205,6 +216,15 @@ def _form_constraint(constructor: Constructor):
     if not any(form == "int" for form in constructor.forms.values()):
         return None
     return constructor.unsupported
+
+
+def _takes_keyword(factory: Callable[..., Any], name: str) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any((p.name == name and p.kind is not inspect.Parameter.POSITIONAL_ONLY)
+               or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _takes_dout(bound: Callable[..., Any]) -> bool:
