@@ -142,3 +142,15 @@ def test_a_sweep_judged_in_batches_equals_one_tensor_at_a_time(monkeypatch):
     compared = (batched["status"] != "skipped").sum()
     assert compared_alone == compared - sum(answered)  # and only the rest was compared alone
     pd.testing.assert_frame_equal(batched, alone)
+
+
+def test_the_mismatch_threshold_is_rounded_as_compare_tensor_rounds_it():
+    """eps * scale is subnormal for a tiny float64 reference: allowed * eps * scale then depends on
+    the order of the products; the batch must take compare_tensor's, or its count differs."""
+    reference = np.array([2.7239951465921627e-294, 0.0])
+    torch_at = np.array([2.7239951465921627e-294, 3.9316126092773246e-308])
+    result = np.array([2.7239951465921627e-294, 3.1452900874218597e-307])
+    item = TensorItem(result, reference, torch_at, "float64", None)
+    alone = compare_tensor("t", result, reference, torch_at, "float64")
+    batch = compare_passing([item])[0]
+    assert batch is None or _same(batch, alone)

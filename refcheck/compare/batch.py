@@ -61,14 +61,16 @@ def compare_passing(items: Sequence[TensorItem]) -> list[TensorComparison | None
     eps = np.array([_eps(item.dtype) for item in flat])
     # Non-finite values are only carried along here: their tensors are left to compare_tensor.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        finite, offset, torch_eps, error, relative, threshold_unit, max_abs = _figures(
+        finite, offset, torch_eps, error, relative, scale, max_abs = _figures(
             np.abs(result - reference), np.abs(at_dtype - reference), np.abs(reference), starts, sizes, eps)
+    item_eps = eps.tolist()
     for k, i in enumerate(chosen):
         if not finite[k]:
             continue
         item = flat[k]
         allowed = tolerance_eps(item.dtype, torch_eps[k], item.overrides)  # an int when overridden by one
-        if max_abs[k] > allowed * threshold_unit[k] or error[k] > allowed:
+        # compare_tensor's threshold, multiplied in its order (eps * scale may be subnormal).
+        if max_abs[k] > allowed * item_eps[k] * scale[k] or error[k] > allowed:
             continue  # a failure: compared alone, for its counts and reason
         outcome[i] = TensorComparison(True, "", max_abs_error=max_abs[k], max_rel_error=relative[k], error_eps=error[k],
                                       torch_error_eps=torch_eps[k], tolerance_eps=allowed,
@@ -81,7 +83,8 @@ def _figures(diff: np.ndarray, torch_diff: np.ndarray, magnitude: np.ndarray, st
              sizes: np.ndarray, eps: np.ndarray) -> tuple[list, ...]:
     """Per tensor (a segment of the flat vectors, from ``starts``): whether the three arrays are
     finite, the offset of the first largest difference, torch's error and the result's in epsilons,
-    the relative error, epsilon * scale and the largest difference, as Python values."""
+    the relative error, the scale (the largest magnitude, 1.0 for zeros) and the largest difference,
+    as Python values."""
     largest_diff = np.maximum.reduceat(diff, starts)
     largest_torch = np.maximum.reduceat(torch_diff, starts)
     largest = np.maximum.reduceat(magnitude, starts)
@@ -92,7 +95,7 @@ def _figures(diff: np.ndarray, torch_diff: np.ndarray, magnitude: np.ndarray, st
     # compare_tensor's scalar arithmetic, element-wise: IEEE operations round the same in both.
     scale = np.where(largest > 0, largest, 1.0)
     return (finite.tolist(), (first - starts).tolist(), (largest_torch / scale / eps).tolist(),
-            (largest_diff / scale / eps).tolist(), (largest_diff / scale).tolist(), (eps * scale).tolist(),
+            (largest_diff / scale / eps).tolist(), (largest_diff / scale).tolist(), scale.tolist(),
             largest_diff.tolist())
 
 
