@@ -168,3 +168,18 @@ def test_a_planted_mistake_still_fails(tmp_path, old, new, layer, tensor):
     assert old in CS231N
     frame = _run(tmp_path, CS231N.replace(old, new), [layer])
     assert (frame.loc[frame["tensor"] == tensor, "status"] == "failed").any()
+
+
+def test_a_test_mode_without_a_cache_has_its_outputs_checked_and_its_gradients_skipped(tmp_path):
+    """The assignment's own batchnorm keeps no cache in test mode (its backward is for training):
+    evaluation cases compare the outputs and skip the gradients with the reason, not an error."""
+    source = CS231N.replace("        cache = (xhat, gamma, running_var, eps)\n", "        cache = None\n")
+    source = source.replace("    return out, cache + (mode,)", "    return out, (None if cache is None else cache + (mode,))")
+    frame = _run(tmp_path, source, ["batch_norm"])
+    evaluation = frame[frame["training"] == False]  # noqa: E712 - a column of booleans
+    ran = evaluation[evaluation["status"] != "skipped"]
+    assert not ran.empty and set(ran["tensor"]) >= {"output"} and set(ran["status"]) == {"passed"}
+    gradients = evaluation[evaluation["tensor"].str.startswith("grad_") & evaluation["input_shape"].isin(ran["input_shape"])]
+    assert set(gradients["status"]) == {"skipped"}
+    assert gradients["reason"].str.contains("test mode returns no cache").all()
+    assert "error" not in set(frame["status"])

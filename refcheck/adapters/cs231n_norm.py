@@ -85,10 +85,14 @@ def _batch_norm(plain: tuple[Callable, Callable] | None, spatial: tuple[Callable
                 count = x.size // channels
                 biased = np.var(x.astype(np.float64), axis=axes)
                 new_var = (new_var + momentum * biased / (count - 1)).astype(new_var.dtype)
-        return (out, new_mean, new_var), (functions[1], cache, weight is not None, bias is not None)
+        return (out, new_mean, new_var), (functions[1], cache, weight is not None, bias is not None, training)
 
     def batch_norm_backward(dout, cache):
-        backward, inner, has_weight, has_bias = cache
+        backward, inner, has_weight, has_bias, training = cache
+        if inner is None and not training:
+            # CS231n's test mode keeps no cache: its backward is for training only.
+            raise Unsupported(f"{user_name(origin)}'s test mode returns no cache, so its backward cannot run "
+                              "(evaluation-mode outputs are still compared)")
         return _affine_grads(backward(dout, inner), has_weight, has_bias)
 
     return LayerFunctions("batch_norm", batch_norm_forward, batch_norm_backward,

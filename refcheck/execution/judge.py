@@ -60,6 +60,8 @@ def judge(case: Case, raw: dict[str, Any], reference: dict[str, Any] | None, tor
         is_gradient = record["tensor"].startswith("grad_")
         if is_gradient and raw["backward_error"]:
             record.update(status="error", reason=raw["backward_error"])
+        elif is_gradient and raw.get("backward_skipped"):
+            record.update(status="skipped", reason=raw["backward_skipped"])
         elif is_gradient and raw["grad_error"]:
             record.update(status="failed", reason=raw["grad_error"])
         if raw["mutated"]:

@@ -136,7 +136,10 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         raw["mutated"] += [f"backward mutated the input '{n}' in place" for n in spec.tensors
                            if n not in changed_by_forward and _changed(tensors[n], handed[n])]
     except Unsupported as error:
-        raw.update(status="skipped", reason=f"unsupported: {error}")
+        if phase == "backward":  # the outputs are still compared; the gradients are skipped
+            raw["backward_skipped"] = f"unsupported: {error}"
+        else:
+            raw.update(status="skipped", reason=f"unsupported: {error}")
         return
     except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, exits included
         reraise_if_real_interrupt(error)
@@ -217,7 +220,8 @@ def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = T
     ``frameworks``, ``origin`` and ``user_seconds``.
     """
     raw: dict[str, Any] = {"case": case.id, "status": "ran", "reason": "", "results": {}, "mutated": [],
-                           "backward_error": "", "grad_error": "", "traceback": "", "selfcheck": {},
+                           "backward_error": "", "backward_skipped": "", "grad_error": "", "traceback": "",
+                           "selfcheck": {},
                            "stdout": "", "stderr": "", "frameworks": [], "origin": "", "user_seconds": 0.0}
     with capture_output() as captured:
         try:
