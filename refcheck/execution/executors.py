@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import Any, Protocol
 
 from ..specs import UsageError
+from .safe_channel import restrict_results
 
 __all__ = ["Executor", "InlineExecutor", "ProcessExecutor"]
 
@@ -108,9 +109,10 @@ class ProcessExecutor:
             os.environ.setdefault(variable, "1")  # inherited by the workers, not this process
         self.timeout = timeout
         if kind == "implementation":
-            self._new_pool = lambda: pebble.ProcessPool(
+            # The user's code runs there: its messages are read without running anything of theirs.
+            self._new_pool = lambda: restrict_results(pebble.ProcessPool(
                 max_workers=workers, initializer=_implementation_worker_start, initargs=(memory_limit,),
-                context=_forkserver())
+                context=_forkserver()))
         elif kind == "oracle":
             # spawn: the forkserver must never hold torch, the oracle's workers always do.
             self._new_pool = lambda: pebble.ProcessPool(

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..cases import Case
 from ..compare import status_records
+from .safe_channel import refused
 from .worker import EXIT_ZERO_CODE
 
 __all__ = ["failure_records", "pool_lost", "worker_died"]
@@ -29,6 +30,9 @@ def failure_records(case: Case, error: BaseException, timeout: float | None, not
         reason += note
     elif type(error).__name__ == "KilledWorker":  # a Dask worker died running it (crash or memory limit)
         reason = f"worker died: the Dask worker running the case died ({error}){note}"
+    elif refused(error):
+        reason = (f"refused: the worker running the case sent back something other than plain results "
+                  f"({refused(error)}); nothing of it was run here")
     elif pool_lost(error):
         reason = f"worker died: a worker process ended while the case ran, twice ({error}){note}"
     else:

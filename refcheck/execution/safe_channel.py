@@ -1,0 +1,117 @@
+"""Reading what the implementation's workers send back without running anything of theirs.
+
+A worker process runs the user's code, and that code can replace whatever refcheck's worker sends:
+results come back through pebble's pipe as a pickle, and unpickling an arbitrary pickle can call
+any function in the trusted process (which could then judge every case green). So the pool's
+reading end in this process is wrapped (:func:`restrict_results`): a message may only build the
+types the worker protocol uses (plain containers, strings and numbers, numeric numpy arrays and
+scalars, pebble's messages, refcheck's own record types such as a plan's cases, builtin
+exceptions), and calls nothing of the sender's choosing. Anything else is refused
+as an unpicklable message: pebble gives up on that pool and the runner reports the cases it had in
+flight as errors naming what was refused (:func:`refused`).
+"""
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import enum
+import io
+import pickle
+import sys
+from typing import Any
+
+__all__ = ["RefusedMessage", "refused", "restrict_results", "safe_loads"]
+
+_BUILTIN_TYPES = frozenset({"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int",
+                            "float", "complex", "bool", "slice", "range"})
+_ALLOWED = {
+    # numpy arrays, dtypes and scalars (numpy 2 names, and numpy 1's for a worker on an older numpy).
+    "numpy": {"ndarray", "dtype"},
+    "numpy._core.multiarray": {"_reconstruct", "scalar"},
+    "numpy.core.multiarray": {"_reconstruct", "scalar"},
+    "numpy._core.numeric": {"_frombuffer"},
+    "numpy.core.numeric": {"_frombuffer"},
+    # pebble's messages from a worker.
+    "pebble.pool.process": {"TaskResult", "TaskProblem", "Acknowledgement"},
+    "pebble.common.types": {"Result", "ResultStatus", "RemoteException", "RemoteException.rebuild_exception",
+                            "RemoteTraceback"},
+    "refcheck.adapters.contract": {"ForeignResult"},
+}
+
+
+class RefusedMessage(pickle.PicklingError):
+    """A worker's message would build something outside the protocol. A PicklingError so that
+    pebble treats it as an unpicklable message (it gives up on the pool, failing its tasks)."""
+
+
+class _ProtocolUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and (name in _BUILTIN_TYPES or _is_builtin_exception(name)):
+            return super().find_class(module, name)
+        if name in _ALLOWED.get(module, ()):
+            return super().find_class(module, name)
+        if module.startswith("refcheck.") and "." not in name and module in sys.modules:
+            found = getattr(sys.modules[module], name, None)
+            if _is_record_type(found):  # a plan, a case, a summary: built from its fields alone
+                return found
+        raise RefusedMessage(f"a worker's message would build {module}.{name}")
+
+
+def _is_record_type(value: Any) -> bool:
+    """A refcheck dataclass, named tuple or enumeration that unpickles without code of its own."""
+    if not isinstance(value, type) or "__setstate__" in vars(value) or "__reduce__" in vars(value):
+        return False
+    named_tuple = issubclass(value, tuple) and hasattr(value, "_fields")
+    return dataclasses.is_dataclass(value) or named_tuple or issubclass(value, enum.Enum)
+
+
+def _is_builtin_exception(name: str) -> bool:
+    value = getattr(builtins, name, None)
+    return isinstance(value, type) and issubclass(value, BaseException)
+
+
+def safe_loads(data: bytes) -> Any:
+    """pickle.loads, building nothing outside the worker protocol (else :class:`RefusedMessage`)."""
+    return _ProtocolUnpickler(io.BytesIO(data)).load()
+
+
+class _RestrictedReader:
+    """A multiprocessing Connection's reading end whose ``recv`` builds only protocol types."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def recv(self) -> Any:
+        return safe_loads(self._connection.recv_bytes())
+
+    def __getattr__(self, name: str) -> Any:  # fileno, poll, close, closed...
+        return getattr(self._connection, name)
+
+
+def restrict_results(pool: Any) -> Any:
+    """Make ``pool`` (a pebble ProcessPool, not yet started) read its workers' messages with
+    :func:`safe_loads`. Raises RuntimeError when pebble is not shaped as expected: running the
+    user's code without the restriction is not an option."""
+    try:
+        manager = pool._pool_manager.worker_manager
+        create_channels = manager.create_channels
+    except AttributeError as error:
+        raise RuntimeError(f"this pebble version is not supported (its pool has no {error.name}); "
+                           "install pebble 5") from error
+
+    def create_restricted_channels() -> None:
+        create_channels()
+        channel = manager.pool_channel
+        channel.reader = _RestrictedReader(channel.reader)
+
+    manager.create_channels = create_restricted_channels
+    return pool
+
+
+def refused(error: BaseException | None) -> str:
+    """What a worker's refused message would have built ('' when ``error`` is no such refusal)."""
+    while error is not None:
+        if isinstance(error, RefusedMessage):
+            return str(error)
+        error = error.__cause__
+    return ""

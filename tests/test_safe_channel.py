@@ -1,0 +1,83 @@
+"""What the implementation's workers send back is read without running anything of theirs.
+
+The oracle for the end-to-end test is the file system: a hostile module makes its worker send a
+pickle that would create a directory in whichever process unpickles it.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from refcheck.adapters.contract import ForeignResult
+from refcheck.cases import Case
+from refcheck.cli import main
+from refcheck.execution.safe_channel import RefusedMessage, safe_loads
+
+HOSTILE = Path(__file__).parent / "impls_hostile"
+
+
+class _Calls:
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+@pytest.mark.parametrize("value", [
+    {"status": "ran", "results": {"output": np.arange(6.0).reshape(2, 3), "grad_x": None},
+     "mutated": ["forward mutated its input 'x' in place"], "selfcheck": {"grad_x": 1e-9}, "user_seconds": 0.1},
+    [np.float32(1.5), np.int64(3), np.array([1 + 2j]), np.zeros((0, 3), np.float16), True, None, (1, "a")],
+    ForeignResult("list"), ValueError("raised in the worker"), {1, 2}, frozenset({3}), b"bytes",
+], ids=["raw result", "numbers and arrays", "foreign result", "exception", "set", "frozenset", "bytes"])
+def test_what_the_worker_protocol_sends_reads_back_unchanged(value):
+    read = safe_loads(pickle.dumps(value))
+    if isinstance(value, dict):
+        np.testing.assert_array_equal(read["results"]["output"], value["results"]["output"])
+        assert {k: v for k, v in read.items() if k != "results"} == {k: v for k, v in value.items() if k != "results"}
+    elif isinstance(value, list):
+        assert [type(v) for v in read] == [type(v) for v in value]
+        assert all(np.array_equal(a, b) for a, b in zip(read, value))
+    elif isinstance(value, BaseException):
+        assert type(read) is ValueError and read.args == value.args
+    else:
+        assert read == value
+
+
+def test_a_plan_s_cases_read_back():
+    from refcheck.execution.sweep import plan_sweep
+
+    cases = plan_sweep(layers="relu", quick=True).cases
+    assert safe_loads(pickle.dumps(cases)) == cases and isinstance(cases[0], Case)
+
+
+@pytest.mark.parametrize("payload, refused", [
+    (_Calls(os.system, "true"), "posix.system"),
+    (_Calls(shutil.rmtree, "/nonexistent"), "shutil.rmtree"),
+    (_Calls(eval, "1"), "builtins.eval"),
+    (_Calls(getattr, ForeignResult("list"), "type_name"), "builtins.getattr"),
+    (_Calls(pickle.loads, b""), "_pickle.loads"),
+    (_Calls(main, ["run"]), "refcheck.cli.main"),  # refcheck's own functions are not record types
+])
+def test_a_message_that_would_call_a_function_is_refused(payload, refused):
+    with pytest.raises(RefusedMessage, match=refused):
+        safe_loads(pickle.dumps({"results": {"output": payload}}))
+
+
+def test_a_hostile_worker_s_pickle_runs_nothing_here_and_its_cases_are_errors(tmp_path):
+    module = tmp_path / "pickle_payload.py"
+    shutil.copy(HOSTILE / "pickle_payload.py", module)
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(module), "--layers", "relu", "--quick", "--out", str(out), "--no-plots",
+                 "--workers", "1"])
+    assert not (tmp_path / "made_by_the_payload").exists()  # nothing of the worker's ran here
+    frame = pd.read_csv(out / "cases.csv")
+    assert code == 1 and set(frame["status"]) == {"error"}
+    assert frame["reason"].str.startswith("refused: the worker running the case sent back something other than "
+                                          "plain results (a worker's message would build os.makedirs)").all()
