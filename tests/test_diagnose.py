@@ -220,6 +220,29 @@ def test_planted_mistake_is_diagnosed(tmp_path, module, space, layer, expected, 
     assert frame.loc[frame["status"] == "passed", "diagnosis"].isna().all()
 
 
+MAX_POOL_MAGNITUDES = """
+[max_pool2d]
+[max_pool2d.grid]
+kernel_size = [3, 2]
+stride = [1, 2]
+padding = [0]
+values = ["normal", "near_max", "tiny"]
+dtype = ["float64"]
+[max_pool2d.vary]
+input_size = [[8, 6]]
+"""
+
+
+def test_a_wrong_gradient_is_never_called_float32_arithmetic(tmp_path):
+    """Near float32's largest values torch's own float32 result is far off too, so the tolerance
+    for float32 arithmetic is wide there; a gradient wrong by its whole size is still no rounding."""
+    frame = _frame(tmp_path, "max_pool_whole_window", MAX_POOL_MAGNITUDES, ["max_pool2d"])
+    failed = frame[frame["status"] == "failed"]
+    assert set(failed["tensor"]) == {"grad_input"} and set(failed["values"]) == {"normal", "near_max", "tiny"}
+    assert not failed["diagnosis"].fillna("").str.contains("float32 arithmetic").any(), \
+        failed[["case", "diagnosis"]].to_string()
+
+
 def test_float32_cases_of_a_float32_implementation_pass(tmp_path):
     """The float32 arithmetic diagnosis is about float64 inputs only: float32 cases pass."""
     frame = _frame(tmp_path, "conv_float32", CONV, ["conv2d"])
