@@ -489,3 +489,64 @@ def test_adapted_float32_stays_float32(module):
     expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias),
                         padding=1).numpy()
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+INT_ONLY_CONV = '''
+import numpy as np
+
+class Conv2D:                       # one int each for the kernel size, the stride and the padding
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
+        self.stride, self.padding, self.k = stride, padding, kernel_size
+        self.W = np.zeros((out_channels, in_channels, kernel_size, kernel_size))
+        self.b = np.zeros(out_channels)
+
+    def forward(self, x):
+        s, p, k = self.stride, self.padding, self.k
+        self.xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        n, c, h, w = self.xp.shape
+        self.oh, self.ow = (h - k) // s + 1, (w - k) // s + 1
+        out = np.zeros((n, self.W.shape[0], self.oh, self.ow), dtype=x.dtype)
+        for i in range(self.oh):
+            for j in range(self.ow):
+                window = self.xp[:, :, i * s:i * s + k, j * s:j * s + k]
+                out[:, :, i, j] = np.tensordot(window, self.W, axes=([1, 2, 3], [1, 2, 3]))
+        return out + self.b[None, :, None, None]
+
+    def backward(self, dout):
+        s, p, k = self.stride, self.padding, self.k
+        dxp = np.zeros_like(self.xp)
+        self.dW = np.zeros_like(self.W)
+        self.db = dout.sum(axis=(0, 2, 3))
+        for i in range(self.oh):
+            for j in range(self.ow):
+                window = self.xp[:, :, i * s:i * s + k, j * s:j * s + k]
+                self.dW += np.tensordot(dout[:, :, i, j], window, axes=([0], [0]))
+                dxp[:, :, i * s:i * s + k, j * s:j * s + k] += np.tensordot(dout[:, :, i, j], self.W, axes=([1], [0]))
+        return dxp[:, :, p:dxp.shape[2] - p, p:dxp.shape[3] - p]
+'''
+
+INT_ONLY_SPACE = '''
+[conv2d]
+[conv2d.grid]
+kernel_size = [3, [3, 2]]
+stride = [1]
+padding = [1, "same", "valid"]
+dtype = ["float64"]
+'''
+
+
+def test_an_int_only_constructor_is_not_given_padding_modes_or_non_square_kernels(tmp_path):
+    """'same' / 'valid' and a (3, 2) kernel cannot be passed as one int: those configurations are
+    left out as unsupported (named in the summary), never run into errors."""
+    from refcheck.execution.sweep import check, plan_sweep
+
+    (tmp_path / "my_conv.py").write_text(INT_ONLY_CONV, encoding="utf-8")
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "conv.toml").write_text(INT_ONLY_SPACE, encoding="utf-8")
+    impl, folder = str(tmp_path / "my_conv.py"), str(tmp_path / "cases")
+    frame = check(impl=impl, layers=["conv2d"], cases=folder, workers=0, selfcheck=False)
+    assert len(frame) and set(frame["status"]) == {"passed"}, frame.loc[frame["status"] != "passed", "reason"]
+    assert set(frame["padding"]) == {"(1, 1)"} and frame["weight_shape"].str.endswith(", 3, 3)").all()
+    summary = plan_sweep(impl, layers="conv2d", cases=folder).unsupported["conv2d"]
+    assert "Conv2D takes an int for padding; case needs padding='same'" in summary
+    assert "Conv2D takes one int for kernel_size (both axes); case needs kernel_size=(3, 2)" in summary

@@ -165,11 +165,18 @@ class Constructor:
         return value
 
     def unsupported(self, hparams: Mapping[str, Any]) -> str | None:
-        """Why a case's hyperparameters cannot be given in the forms chosen (an int for a non-square pair)."""
+        """Why a case's hyperparameters cannot be given in the forms chosen: an int for a non-square
+        pair (a kernel's size read from the weight's shape) or for a padding mode ('same', 'valid')."""
         for target, form in self.forms.items():
+            if form != "int":
+                continue
             value = hparams.get(target)
-            if form == "int" and isinstance(value, tuple) and len(set(value)) > 1:
+            if value is None and target == "kernel_size" and hparams.get("weight_shape") is not None:
+                value = tuple(hparams["weight_shape"][2:])  # (F, C/groups, kh, kw)
+            if isinstance(value, tuple) and len(set(value)) > 1:
                 return f"{self.name} takes one int for {target} (both axes); case needs {target}={value!r}"
+            if isinstance(value, str):
+                return f"{self.name} takes an int for {target}; case needs {target}={value!r}"
         return None
 
     @property
