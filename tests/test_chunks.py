@@ -86,6 +86,10 @@ def test_a_case_that_hangs_or_ends_its_worker_inside_a_chunk_gets_its_own_row(tm
     assert code == 1
     assert len(troubled) == 2 and set(troubled["status"]) == {"error"}
     assert troubled["reason"].str.startswith(reason).all()
+    if module == "late_hang":
+        # The chunk's timeout does not say which case hung: the first to hang alone has the full
+        # --timeout (only the cases after it get a shortened budget, and say so).
+        assert troubled["reason"].iloc[0] == "timeout: the case did not finish within 3 s (the worker was stopped)"
     others = per_case.drop(troubled.index)
     assert len(others) == 28 and set(others["status"]) == {"passed"}
 

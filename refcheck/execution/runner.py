@@ -333,8 +333,9 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
         error = None if future.cancelled() else future.exception()
         if error is not None and len(pendings) > 1:
             layer = pendings[0].case.layer
+            # Which of its cases hung is not known yet: the layer's budget is shortened only when a
+            # case run alone times out, so that the one that hung is reported with the full timeout.
             sizer.chunk_failed(layer)
-            checker.budget.timed_out(layer, isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)))
             again.extend(p.case for p in pendings)
             return
         if worker_died(error) and pendings[0].case.id not in confirmed:
