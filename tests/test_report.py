@@ -61,3 +61,14 @@ def test_report_files_are_complete_strict_json_and_leave_no_temporaries(tmp_path
     summary = (tmp_path / "summary.md").read_text()
     assert "stride ignored (2 cases)" in summary and "Layers not implemented: linear." in summary
     assert 'tr class="failing"' in (tmp_path / "summary.html").read_text()
+
+
+def test_the_overview_is_drawn_when_an_error_is_infinite():
+    """A finite reference and an infinite result make an infinite error ratio (and torch's own
+    can be too): the overview draws it at the axis' edge instead of being left out."""
+    from refcheck.report.plots import overview_figure
+
+    records = [record("relu[a]", "output", "failed", math.inf, torch_error=math.inf, layer="relu"),
+               record("relu[b]", "output", "passed", 2.0, layer="relu")]
+    png = overview_figure(summary_frame(cases_frame(records)))
+    assert png is not None and png.startswith(b"\x89PNG")

@@ -51,8 +51,9 @@ def overview_figure(summary: pd.DataFrame) -> bytes | None:
                          kind if isinstance(kind, str) else "", bool(row.get(f"{tensor}_failing"))))
     if not rows:
         return None
-    positive = [r[1] for r in rows if r[1] is not None and not pd.isna(r[1]) and r[1] > 0]
-    positive += [r[2] for r in rows if r[2] is not None and not pd.isna(r[2]) and r[2] > 0]
+    # The axis spans the finite ratios; an infinite one (a non-finite error) is drawn at its edge.
+    positive = [float(r[i]) for r in rows for i in (1, 2)
+                if r[i] is not None and not pd.isna(r[i]) and 0 < float(r[i]) < math.inf]
     low = 10.0 ** math.floor(math.log10(min(positive + [1e-2]))) / 10
     high = 10.0 ** math.ceil(math.log10(max(positive + [10.0]))) * 10
     figure = Figure(figsize=(8.5, 0.26 * len(rows) + 1.4))
@@ -64,11 +65,12 @@ def overview_figure(summary: pd.DataFrame) -> bytes | None:
             axes.plot([high / 3], [y], marker="X", color=_FAIL, markersize=8)
             axes.text(high / 4, y, kind, ha="right", va="center", fontsize=8, color=_FAIL)
             continue
-        value = max(float(ratio), low)
+        value = min(max(float(ratio), low), high)
         axes.hlines(y, low, value, color=colour, linewidth=2, alpha=0.5)
         axes.plot([value], [y], marker="o", color=colour, markersize=5)
         if torch_ratio is not None and not pd.isna(torch_ratio):
-            axes.plot([max(float(torch_ratio), low)], [y], marker="|", color=_TORCH, markersize=10, mew=2)
+            axes.plot([min(max(float(torch_ratio), low), high)], [y], marker="|", color=_TORCH, markersize=10,
+                      mew=2)
     axes.axvline(1.0, color=_FAIL, linestyle="--", linewidth=1)
     axes.text(1.05, ys[0] + 0.6, "tolerance", color=_FAIL, fontsize=8, va="bottom")
     axes.set_xscale("log")
