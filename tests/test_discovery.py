@@ -527,3 +527,38 @@ def test_a_pyproject_mapping_names_functions_their_layout_and_a_dilation_counted
     frame = refcheck.check(str(path), ["conv2d"], quick=True, workers=0, selfcheck=False)
     assert statuses(frame) == {"passed"}
     assert (frame["dilation"] == "(2, 2)").any()
+
+
+DENSE_BIAS_NOT_SUMMED = '''
+import numpy as np
+
+class Dense:                          # weight stored (in, out), as many textbooks do
+    def __init__(self, n_in, n_out):
+        self.W = np.zeros((n_in, n_out))
+        self.b = np.zeros(n_out)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, dout):
+        self.dW = self.x.T @ dout
+        self.db = dout                # the mistake: not summed over the batch
+        return dout @ self.W.T
+'''
+
+
+def test_a_backward_mistake_does_not_cost_the_layout_its_forward_fits(tmp_path):
+    """The probe call's bias gradient has the wrong shape in every layout; the layout kept is the
+    one whose forward gave the right output, so the cases show the backward's mistake (named by
+    the diagnosis), not a forward fed the weight in the wrong layout."""
+    path = tmp_path / "textbook_dense.py"
+    path.write_text(DENSE_BIAS_NOT_SUMMED, encoding="utf-8")
+    implementation = load_implementation(str(path))
+    assert "weight (in, out)" in implementation.layers["linear"].layout
+    frame = refcheck.check(str(path), layers=["linear"], quick=True, workers=0, selfcheck=False)
+    two_d = frame[frame["input_shape"].str.count(",") == 1]
+    assert len(two_d) and set(two_d.loc[two_d["tensor"] != "grad_bias", "status"]) == {"passed"}
+    bias = two_d[(two_d["tensor"] == "grad_bias") & ~two_d["input_shape"].str.startswith("(1,")]
+    assert len(bias) and set(bias["status"]) == {"failed"}  # a batch of one sums to itself
+    assert bias["diagnosis"].str.startswith("bias gradient not summed over the batch").all()

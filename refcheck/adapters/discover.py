@@ -199,7 +199,7 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
     if candidate.exact and not isinstance(candidate.build, _ObjectBuild):
         layout = (candidate.layouts or candidate_layouts(layer))[0]
         return with_layout(candidate.build(layout, {}), layout), "", None
-    first_reason, raised = "", None
+    first_reason, raised, raised_after_forward = "", None, False
     for layout in candidate.layouts or candidate_layouts(layer):
         for forms in candidate.forms:
             try:
@@ -211,8 +211,13 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
             if outcome.fits:
                 return replace(functions, fixed={**functions.fixed, **outcome.fixed}), "", None
             first_reason = first_reason or outcome.reason
-            if outcome.raised and raised is None:
+            # Checked anyway when nothing fits: preferably a layout whose forward gave the right
+            # output, so that the cases show the backward's mistake, not a forward in the wrong layout.
+            if outcome.raised and (raised is None or (outcome.forward_fits and not raised_after_forward)):
                 raised = replace(functions, notes=(f"probe call: {outcome.reason}",))
+                raised_after_forward = outcome.forward_fits
+                if outcome.forward_fits:
+                    first_reason = outcome.reason
     return None, first_reason, raised
 
 

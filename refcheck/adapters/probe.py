@@ -61,12 +61,14 @@ class ProbeOutcome:
     fits: the candidate is this layer in this layout (signature, return structure and shapes agree).
     raised: the call raised after its arguments were accepted (a bug, not a misfit).
     fixed: hyperparameters the code implements at a value other than torch's default.
+    forward_fits: the forward ran and gave the layer's output shape (what went wrong came later).
     """
 
     fits: bool
     reason: str = ""
     raised: bool = False
     fixed: dict[str, Any] = field(default_factory=dict)
+    forward_fits: bool = False
 
 
 def _shape(value: Any) -> tuple[int, ...] | None:
@@ -146,16 +148,16 @@ def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
         grads = gradient_tuple(functions.backward(dout, cache))
     except (Exception, SystemExit) as error:  # noqa: BLE001
         return ProbeOutcome(False, f"backward raised {type(error).__name__}: {error}", raised=_bound(error),
-                            fixed=fixed)
+                            fixed=fixed, forward_fits=True)
     present = [n for n in spec.differentiable if case.shape_map.get(n) is not None]
     if len(grads) < len(present):
         return ProbeOutcome(False, f"backward returns {len(grads)} gradient(s), {layer} needs {len(present)}",
-                            fixed=fixed)
+                            fixed=fixed, forward_fits=True)
     for name, grad in zip(present, grads):
         wanted = case.shape_map[name]
         if _shape(grad) != tuple(wanted):
             return ProbeOutcome(False, f"gradient of {name} is {_describe(grad)}, expected shape {tuple(wanted)}",
-                                raised=True, fixed=fixed)
+                                raised=True, fixed=fixed, forward_fits=True)
     return ProbeOutcome(True, fixed=fixed)
 
 
