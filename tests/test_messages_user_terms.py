@@ -43,6 +43,11 @@ dtype = ["float64"]
 class_weight = [false, true]
 input_shape = [[4, 5]]
 dtype = ["float64"]
+
+[relu]
+[relu.grid]
+input_shape = [[3, 4], [5]]
+dtype = ["float64"]
 """
 
 CONTRACT = '''
@@ -183,3 +188,31 @@ def test_a_loss_class_gets_the_class_weights_by_keyword_or_skips_the_weighted_ca
     with_keyword = _run(tmp_path / "b", "weighted", WEIGHTED_LOSS, ["cross_entropy"])
     assert with_keyword["case"].str.contains("-w5-", regex=False).any()
     assert set(with_keyword["status"]) == {"passed"}, with_keyword[["case", "reason"]]
+
+
+LISTS = '''
+import numpy as np
+
+def relu_forward(x):
+    return np.maximum(x, 0).tolist(), x      # the output as a nested list
+
+def relu_backward(dout, cache):
+    return (dout * (cache > 0)).tolist()     # the one gradient as a nested list
+
+def linear_forward(x, weight, bias):
+    return x @ weight.T + (0 if bias is None else bias), (x, weight, bias)
+
+def linear_backward(dout, cache):
+    x, weight, bias = cache
+    flat_x, flat_dout = x.reshape(-1, x.shape[-1]), dout.reshape(-1, dout.shape[-1])
+    grad_bias = None if bias is None else flat_dout.sum(axis=0)
+    return [dout @ weight, flat_dout.T @ flat_x, grad_bias]   # several gradients as a list: fine
+'''
+
+
+def test_a_gradient_returned_as_a_list_is_named_as_such_and_a_list_of_gradients_works(tmp_path):
+    frame = _run(tmp_path, "lists", LISTS, ["relu", "linear"])
+    relu = frame[frame["layer"] == "relu"].set_index("tensor")
+    assert set(relu.loc["output", "reason"]) == {"output is a list, expected a numpy array"}
+    assert set(relu.loc["grad_input", "reason"]) == {"grad_input is a list, expected a numpy array"}
+    assert set(frame.loc[frame["layer"] == "linear", "status"]) == {"passed"}

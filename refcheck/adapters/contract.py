@@ -200,8 +200,14 @@ def unsupported_reason(functions: LayerFunctions, hparams: Mapping[str, Any],
     return None
 
 
-def gradient_tuple(grads: Any) -> tuple[Any, ...]:
-    """backward's return value as a tuple (one-input layers may return a single array)."""
+def gradient_tuple(grads: Any, count: int | None = None) -> tuple[Any, ...]:
+    """backward's return value as a tuple (one-input layers may return a single array).
+
+    ``count``: how many gradients the layer has. A one-gradient layer's backward that returns a
+    list of any other length returned its gradient as a (nested) list, not several gradients.
+    """
+    if count == 1 and isinstance(grads, list) and len(grads) != 1:
+        return (grads,)
     return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
 
 

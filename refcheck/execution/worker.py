@@ -149,8 +149,8 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         else:
             raw.update(backward_error=message, traceback=traceback.format_exc())
         return
-    grads = gradient_tuple(grads)
     names = spec.differentiable
+    grads = gradient_tuple(grads, len(names))
     if len(grads) != len(names):
         raw["grad_error"] = (f"backward returned {len(grads)} gradient(s), expected {len(names)} "
                              f"({', '.join(names)}, in forward's order)")
