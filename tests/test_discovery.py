@@ -562,3 +562,14 @@ def test_a_backward_mistake_does_not_cost_the_layout_its_forward_fits(tmp_path):
     bias = two_d[(two_d["tensor"] == "grad_bias") & ~two_d["input_shape"].str.startswith("(1,")]
     assert len(bias) and set(bias["status"]) == {"failed"}  # a batch of one sums to itself
     assert bias["diagnosis"].str.startswith("bias gradient not summed over the batch").all()
+
+
+def test_a_module_with_no_layer_at_all_says_what_it_defines_and_the_near_miss(tmp_path, capsys):
+    path = tmp_path / "typo_only.py"
+    path.write_text("def conv2d_foward(x, weight, bias, *, stride, padding):\n    raise RuntimeError\n\n"
+                    "def conv2d_backward(dout, cache):\n    raise RuntimeError\n", encoding="utf-8")
+    assert main(["run", "--impl", str(path), "--out", str(tmp_path / "reports")]) == 2
+    error = capsys.readouterr().err
+    assert "has none of refcheck's layers (it defines: conv2d_backward, conv2d_foward)" in error
+    assert "'conv2d_foward' looks like 'conv2d_forward'" in error
+    assert "'conv2d_backward' looks like" not in error  # a right name is no near miss of another layer's

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,27 @@ def missing_layer_message(implementation: Implementation, layer: str) -> str:
     return message
 
 
+def nothing_found_message(implementation: Implementation) -> str:
+    """Why a module yields no layer at all: what it defines, and the names that look like misspellings."""
+    discovery = implementation.discovery
+    has = ", ".join(discovery.available) or "no functions or classes"
+    message = f"{implementation.name} has none of refcheck's layers (it defines: {has})"
+    expected = {name for layer in LAYERS for name in (f"{layer}_forward", f"{layer}_backward")}
+    closest: dict[str, str] = {}  # each of the user's names, with the refcheck name closest to it
+    for mine, theirs in (miss for layer in LAYERS for miss in near_misses(layer, discovery.available)):
+        similarity = difflib.SequenceMatcher(None, mine, theirs).ratio()
+        if mine not in expected and similarity > difflib.SequenceMatcher(None, mine, closest.get(mine, "")).ratio():
+            closest[mine] = theirs
+    misses = list(closest.items())
+    if misses:
+        message += "; " + "; ".join(f"{mine!r} looks like {theirs!r}" for mine, theirs in misses)
+    rejected = "; ".join(f"{r.name} was not used as {r.layer}: {r.reason}" for r in discovery.rejected)
+    if rejected:
+        message += "; " + rejected
+    return message + ("; name functions <layer>_forward / <layer>_backward or classes as torch.nn names them, "
+                      "or map your names in a refcheck.toml (`refcheck inspect --impl ...` suggests one)")
+
+
 def plan_sweep(impl: str | None = None, layers: Sequence[str] | str | None = None, cases: str | Path | None = None,
                *, dtypes: Sequence[str] | str | None = None, quick: bool = False, seed: int = 0,
                map_path: str | None = None, forward_only: bool = False,
@@ -102,6 +124,8 @@ def plan_sweep(impl: str | None = None, layers: Sequence[str] | str | None = Non
     if chosen is None:
         chosen = [name for name in LAYERS if name in implementation.layers]
         not_implemented = [name for name in LAYERS if name not in implementation.layers]
+        if not chosen and impl is not None:
+            raise UsageError(nothing_found_message(implementation))
     else:
         for layer in chosen:
             if layer not in implementation.layers:
