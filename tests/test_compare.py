@@ -97,3 +97,14 @@ def test_float64_implementation_computing_in_float32_fails():
 
 def test_relative_error_counts_nan_as_infinite():
     assert relative_error_eps(np.array([np.nan]), np.array([1.0]), "float64") == np.inf
+
+
+def test_a_failure_shows_the_two_values_with_the_digits_that_tell_them_apart():
+    reference = np.array([-0.369267123456789, 1.0])
+    close = reference.copy()
+    close[0] += 1e-9  # a float64 mistake below 6 significant digits
+    reason = compare_tensor("grad_input", close, reference, reference, "float64").reason
+    assert "(-0.369267122 vs -0.369267123)" in reason
+    far = reference.copy()
+    far[0] = 0.5
+    assert "(0.5 vs -0.369267)" in compare_tensor("grad_input", far, reference, reference, "float64").reason

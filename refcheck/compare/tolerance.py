@@ -158,7 +158,17 @@ def _values_reason(name: str, wide: np.ndarray, reference: np.ndarray, error: fl
                 f"is finite (first at index {index}: {wide[index]})")
     if error > allowed:
         reference_value = float(reference[worst]) if worst or reference.ndim == 0 else float("nan")
+        got, expected = _distinct(float(wide[worst]), reference_value)
         return (f"{name}: mismatched elements {mismatched} / {wide.size} "
                 f"({100.0 * mismatched / max(wide.size, 1):.1f}%); greatest difference {max_abs:.3g} at index "
-                f"{worst} ({float(wide[worst]):.6g} vs {reference_value:.6g}), {error:.3g} eps > {allowed:.3g} allowed")
+                f"{worst} ({got} vs {expected}), {error:.3g} eps > {allowed:.3g} allowed")
     return ""
+
+
+def _distinct(value: float, reference: float) -> tuple[str, str]:
+    """Both values with 6 significant digits, or as many more as it takes to tell them apart."""
+    for digits in (6, 9, 12, 17):
+        shown = f"{value:.{digits}g}", f"{reference:.{digits}g}"
+        if shown[0] != shown[1]:
+            break
+    return shown
