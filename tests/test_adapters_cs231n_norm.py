@@ -183,3 +183,17 @@ def test_a_test_mode_without_a_cache_has_its_outputs_checked_and_its_gradients_s
     assert set(gradients["status"]) == {"skipped"}
     assert gradients["reason"].str.contains("test mode returns no cache").all()
     assert "error" not in set(frame["status"])
+
+
+def test_inspect_and_the_report_name_the_cs231n_adapter(tmp_path):
+    from refcheck.adapters.inspect_report import inspect_text
+    from refcheck.execution.implementation import load_implementation
+
+    impl = tmp_path / "cs231n_layers.py"
+    impl.write_text(CS231N, encoding="utf-8")
+    implementation = load_implementation(str(impl))
+    for layer in LAYERS:
+        assert implementation.layers[layer].adapter == "cs231n", layer
+        assert "adapter cs231n" in implementation.layers[layer].description
+    text = inspect_text(implementation.name, implementation.layers, implementation.discovery)
+    assert "called as it is" not in text

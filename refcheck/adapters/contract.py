@@ -59,6 +59,12 @@ class LayerFunctions:
     fixed: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # An adapter's functions name it in their origin ("cs231n: batchnorm_forward", "object: Dense").
+        style = self.origin.split(": ", 1)[0] if ": " in self.origin else ""
+        if self.adapter == "contract" and style in ("cs231n", "object"):
+            object.__setattr__(self, "adapter", style)
+
     @property
     def description(self) -> str:
         """One line for reports: the user's function or class, the adapter and the layout."""

@@ -18,7 +18,7 @@ __all__ = ["frameworks_note", "inspect_text", "starting_mapping"]
 
 _ADAPTERS = {
     "contract": "called as it is (refcheck's own calling convention)",
-    "cs231n": "CS231n-style functions (conv_param / pool_param dicts)",
+    "cs231n": "CS231n-style functions (conv_param / pool_param / bn_param dicts, cache-based backward)",
     "object": "a class: a new object per case, forward then backward",
     "mapping": "as your mapping file says",
 }
