@@ -81,3 +81,26 @@ def test_a_hostile_worker_s_pickle_runs_nothing_here_and_its_cases_are_errors(tm
     assert code == 1 and set(frame["status"]) == {"error"}
     assert frame["reason"].str.startswith("refused: the worker running the case sent back something other than "
                                           "plain results (a worker's message would build os.makedirs)").all()
+
+
+def test_an_exception_pickled_by_tblib_as_in_a_dask_worker_reads_back_without_its_traceback():
+    import subprocess
+    import sys
+
+    # tblib's pickling support is installed process-wide by distributed: pickle in a process of its own.
+    script = ("import pickle, sys, distributed\n"
+              "try:\n    raise KeyError('in the worker')\n"
+              "except KeyError as error:\n    sys.stdout.buffer.write(pickle.dumps({'error': error}))\n")
+    data = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True).stdout
+    assert b"tblib" in data
+    error = safe_loads(data)["error"]
+    assert type(error) is KeyError and error.args == ("in the worker",) and error.__traceback__ is None
+
+
+def test_a_tblib_payload_cannot_rebuild_anything_but_an_exception():
+    import tblib.pickling_support
+
+    # str is a type a message may build, but no exception: tblib's function is not called with it.
+    payload = _Calls(tblib.pickling_support.unpickle_exception, str, ("built",), None, None)
+    with pytest.raises(RefusedMessage, match="rebuild an exception from type"):
+        safe_loads(pickle.dumps(payload))

@@ -39,6 +39,58 @@ _ALLOWED = {
 }
 
 
+class _Dropped:
+    """Stands for what a message may carry but this side does not need (a remote traceback's frames)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Dropped:
+        return object.__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+def _exception_class(value: Any) -> type[BaseException]:
+    if not (isinstance(value, type) and issubclass(value, BaseException)):
+        raise RefusedMessage(f"a worker's message would rebuild an exception from {type(value).__name__}")
+    return value
+
+
+def _linked(error: BaseException, cause: Any, context: Any, suppress_context: Any) -> BaseException:
+    error.__cause__ = cause if isinstance(cause, BaseException) else None
+    error.__context__ = context if isinstance(context, BaseException) else None
+    error.__suppress_context__ = bool(suppress_context)
+    return error
+
+
+def _exception(func: Any, args: Any, cause: Any = None, tb: Any = None, context: Any = None,
+               suppress_context: Any = False, notes: Any = None) -> BaseException:
+    """tblib's rebuilding of an exception (Dask workers install it), without the traceback."""
+    return _linked(_exception_class(func)(*args), cause, context, suppress_context)
+
+
+def _exception_with_attrs(func: Any, attrs: Any, cause: Any, tb: Any, context: Any, suppress_context: Any,
+                          notes: Any, args: Any = ()) -> BaseException:
+    error = _exception_class(func).__new__(func, *args)
+    for key, value in dict(attrs).items():
+        if isinstance(key, str) and not key.startswith("__"):
+            setattr(error, key, value)
+    return _linked(error, cause, context, suppress_context)
+
+
+# What tblib (installed by Dask's workers) pickles exceptions with: rebuilt here by these.
+_SUBSTITUTES = {
+    ("tblib.pickling_support", "unpickle_exception"): _exception,
+    ("tblib.pickling_support", "unpickle_exception_with_attrs"): _exception_with_attrs,
+    ("tblib.pickling_support", "unpickle_traceback"): lambda tb_frame, tb_lineno, tb_next: None,
+    ("tblib", "Code"): _Dropped,
+    ("tblib", "Frame"): _Dropped,
+    ("tblib", "Traceback"): _Dropped,
+}
+
+
 class RefusedMessage(pickle.PicklingError):
     """A worker's message would build something outside the protocol. A PicklingError so that
     pebble treats it as an unpicklable message (it gives up on the pool, failing its tasks)."""
@@ -50,6 +102,8 @@ class _ProtocolUnpickler(pickle.Unpickler):
             return super().find_class(module, name)
         if name in _ALLOWED.get(module, ()):
             return super().find_class(module, name)
+        if (module, name) in _SUBSTITUTES:
+            return _SUBSTITUTES[(module, name)]
         if module.startswith("refcheck.") and "." not in name and module in sys.modules:
             found = getattr(sys.modules[module], name, None)
             if _is_record_type(found):  # a plan, a case, a summary: built from its fields alone
