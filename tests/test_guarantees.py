@@ -220,3 +220,16 @@ def test_a_module_that_exits_while_loading_is_a_usage_error(tmp_path, capsys):
     module.write_text("import sys\nsys.exit(0)\n")
     assert main(["run", "--impl", str(module), "--out", str(tmp_path / "r")]) == 2
     assert "SystemExit" in capsys.readouterr().err
+
+
+def test_a_backward_that_declares_itself_unsupported_never_makes_a_case_pass(tmp_path):
+    """refcheck's Unsupported raised by a backward skips the case (its gradients are unchecked),
+    however right its outputs: a run of nothing else checks nothing and exits 5."""
+    module = tmp_path / "no_gradients.py"
+    module.write_text("import numpy as np\nfrom refcheck.specs import Unsupported\n\n"
+                      "def relu_forward(x):\n    return np.maximum(x, 0), x\n\n"
+                      "def relu_backward(dout, cache):\n    raise Unsupported('no gradients here')\n", encoding="utf-8")
+    code = main(["run", "--impl", str(module), "--layers", "relu", "--quick", "--out", str(tmp_path / "out"),
+                 "--no-plots"])
+    frame = pd.read_csv(tmp_path / "out" / "cases.csv")
+    assert code == 5 and set(frame["status"]) == {"skipped"}
