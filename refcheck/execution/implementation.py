@@ -138,16 +138,22 @@ def _mapping(reference: str, map_path: str | None) -> tuple[dict[str, LayerMappi
     return {}, ""
 
 
+def implementation_reference(reference: str | None) -> str:
+    """How the implementation is named to the workers: a module name, or an absolute path (so that
+    worker processes load the same file whatever their directory); refcheck's layers by default."""
+    reference = reference or BUILTIN
+    if reference.endswith(".py") or os.sep in reference or Path(reference).is_dir():
+        return str(Path(reference).resolve())
+    return reference
+
+
 def load_implementation(reference: str | None = None, map_path: str | None = None) -> Implementation:
     """Load an implementation by module name, .py path or package folder (default: the built-in layers).
 
     ``map_path``: a mapping file (``--map``); otherwise a refcheck.toml beside the code or a
     ``[tool.refcheck]`` table in its project's pyproject.toml is used when there is one.
     """
-    reference = reference or BUILTIN
-    if reference.endswith(".py") or os.sep in reference or Path(reference).is_dir():
-        # Absolute, so worker processes load the same file whatever their directory.
-        reference = str(Path(reference).resolve())
+    reference = implementation_reference(reference)
     if map_path:
         map_path = str(Path(map_path).resolve())
     module = _import(reference)

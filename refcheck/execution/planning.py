@@ -9,14 +9,18 @@ layer was checked as, but no function of the user's. The built-in layers are pla
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ..specs import RefcheckError, UsageError
+from ..cases import Case, case_seed, load_spaces
+from ..cases.shapes_seqloss import SEQLOSS_LAYERS
+from ..specs import LAYERS, RefcheckError, UsageError
 from .capture import capture_output
 from .executors import ProcessExecutor
-from .implementation import BUILTIN
+from .implementation import BUILTIN, implementation_reference
 from .sweep import Plan, plan_sweep
 
 __all__ = ["DetachedImplementation", "LayerSummary", "plan_isolated"]
@@ -81,4 +85,37 @@ def plan_isolated(*args: Any, isolate: bool = True, **kwargs: Any) -> Plan:
         executor.shutdown()
     if kind == "usage":
         raise UsageError(value)
-    return value
+    return _checked(value, inspect.signature(plan_sweep).bind(*args, **kwargs).arguments)
+
+
+def _id_agrees(case: Case) -> bool:
+    """The parts of the case's id that its dtype, input kind and input shape make (see case_id)."""
+    parts = case.id[case.id.find("[") + 1:-1].split("-")
+    if parts[-1] != ("f32" if case.dtype == "float32" else "f64"):
+        return False
+    if case.values != "normal" and case.values not in parts:
+        return False
+    shape = case.shape_map.get("input")
+    if shape and case.layer not in SEQLOSS_LAYERS and not LAYERS[case.layer].is_update_rule:
+        return "x".join(str(size) for size in shape) in parts
+    return True
+
+
+def _checked(plan: Plan, arguments: dict[str, Any]) -> Plan:
+    """The plan made in the implementation's process, held to what this process knows: the code
+    to run is the one named here (not a name the plan carries), and each case's seed, tolerance
+    and source are those of its id and of the case files, and its id names its dtype, input kind
+    and input shape. A module that changes refcheck's planning from inside its process cannot
+    loosen the tolerance or swap the inputs that way."""
+    impl, map_path = arguments.get("impl"), arguments.get("map_path")
+    plan.implementation.name = implementation_reference(impl)
+    plan.implementation.map_path = str(Path(map_path).resolve()) if map_path else None
+    seed = arguments.get("seed", 0)
+    spaces = {space.layer: space for space in load_spaces(arguments.get("cases"), sorted({c.layer for c in plan.cases}))}
+    for case in [*plan.cases, *plan.outside]:
+        space = spaces.get(case.layer)
+        if (space is None or case.seed != case_seed(case.id, seed) or case.source != space.source
+                or case.tolerance != tuple(sorted(space.tolerance.items())) or not _id_agrees(case)):
+            raise UsageError(f"--impl {impl!r}: the plan made while loading it does not match the case files "
+                             f"(case {case.id!r}): its module changed refcheck's planning")
+    return plan
