@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -386,3 +387,23 @@ def test_a_report_that_fails_before_its_figures_stops_their_processes(tmp_path):
     with pytest.raises(OSError):
         write_reports(blocked, records, {}, report=report)
     assert report.pictures == {} and not multiprocessing.active_children()
+
+
+def test_records_changed_on_disk_behind_the_stream_s_back_stop_the_report(tmp_path):
+    """The file is writable by any process running as the user (the code under test too): bytes
+    that no longer match what was written are refused, never unpickled."""
+    from refcheck.report.stream import StreamChanged
+
+    class _Calls:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('ran')",))
+
+    with RecordStream(tmp_path) as stream:
+        stream.add("relu[a]", "relu", [{"layer": "relu", "case": "relu[a]", "status": "failed"}])
+        stream.add("relu[b]", "relu", [{"layer": "relu", "case": "relu[b]", "status": "passed"}])
+        payload = pickle.dumps([_Calls()])
+        list(stream)  # read once: what was written is on disk now
+        with open(stream.path, "r+b") as other_writer:  # what a worker could do, as the same user
+            other_writer.write(payload)
+        with pytest.raises(StreamChanged, match=r"the records of relu\[a\] were changed on disk"):
+            list(stream)

@@ -1,13 +1,16 @@
 """Records on disk as cases finish, read back in case order: the report is assembled from the stream.
 
 :class:`RecordStream` appends each finished case's records to one file (length-prefixed pickles,
-so every value comes back with its exact type) and keeps only an index in memory (offset and
-layer per case). Readers walk it in case order (:meth:`RecordStream.__iter__`) or one layer at a
+so every value comes back with its exact type) and keeps only an index in memory (offset, length,
+layer and a digest per case). The file is writable by any process running as the user, the code
+under test included: a case whose bytes no longer match their digest stops the report
+(:class:`StreamChanged`) instead of being unpickled. Readers walk it in case order (:meth:`RecordStream.__iter__`) or one layer at a
 time (:meth:`RecordStream.layers`), so the report writers hold at most one layer's records.
 :func:`as_source` gives a plain list of records the same interface.
 """
 from __future__ import annotations
 
+import hashlib
 import pickle
 import shutil
 import tempfile
@@ -15,9 +18,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["RecordSource", "RecordStream", "as_source"]
+from ..specs import RefcheckError
+
+__all__ = ["RecordSource", "RecordStream", "StreamChanged", "as_source"]
 
 Record = Mapping[str, Any]
+
+
+class StreamChanged(RefcheckError):
+    """The record file was changed behind refcheck's back while it ran: no report can be trusted."""
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 class RecordSource(Protocol):
@@ -72,7 +85,7 @@ class RecordStream:
         self.folder = Path(tempfile.mkdtemp(prefix=".refcheck-records-", dir=parent))
         self.path = self.folder / "records.pickles"
         self._file = open(self.path, "w+b")
-        self._index: dict[str, tuple[str, int, int]] = {}  # case id -> (layer, offset, length)
+        self._index: dict[str, tuple[str, int, int, bytes]] = {}  # case id -> (layer, offset, length, digest)
         self._order: list[str] | None = None
         self._end = 0  # the file's length: appends go there (a seek would flush the write buffer)
         self._reading = False  # whether the position was moved by a read
@@ -89,7 +102,7 @@ class RecordStream:
         except BaseException:  # (a Ctrl-C too) the next append starts again at the end of the last whole case
             self._reading = True
             raise
-        self._index[case_id] = (layer, offset, len(data))
+        self._index[case_id] = (layer, offset, len(data), _digest(data))
 
     def set_order(self, case_ids: Iterable[str]) -> None:
         self._order = [case_id for case_id in dict.fromkeys(case_ids) if case_id in self._index]
@@ -102,12 +115,17 @@ class RecordStream:
         return self._order if self._order is not None else list(self._index)
 
     def _read(self, case_id: str) -> list[Record]:
-        _, offset, length = self._index[case_id]
+        _, offset, length, digest = self._index[case_id]
         if not self._reading:
             self._file.flush()
             self._reading = True
         self._file.seek(offset)
-        return pickle.loads(self._file.read(length))  # noqa: S301 - our own file, written above
+        data = self._file.read(length)
+        if _digest(data) != digest:
+            raise StreamChanged(f"the records of {case_id} were changed on disk while refcheck ran ({self.path}); "
+                                "nothing else writes there but code running as you (the code under test?): "
+                                "no report is written")
+        return pickle.loads(data)  # noqa: S301 - the bytes written above, as the digest shows
 
     def __iter__(self) -> Iterator[Record]:
         for case_id in self._ids():
