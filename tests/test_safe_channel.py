@@ -104,3 +104,15 @@ def test_a_tblib_payload_cannot_rebuild_anything_but_an_exception():
     payload = _Calls(tblib.pickling_support.unpickle_exception, str, ("built",), None, None)
     with pytest.raises(RefusedMessage, match="rebuild an exception from type"):
         safe_loads(pickle.dumps(payload))
+
+
+def test_refcheck_run_s_process_is_shut_to_other_processes_of_the_user():
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_DUMPABLE is Linux's")
+    script = ("import ctypes\nfrom refcheck.execution.safe_channel import shut_to_workers\n"
+              "assert shut_to_workers()\nprint(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "0"  # PR_GET_DUMPABLE: not dumpable

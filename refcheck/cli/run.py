@@ -18,8 +18,10 @@ __all__ = ["run_command", "where_cases"]
 
 def run_command(args: argparse.Namespace) -> int:
     from ..execution.runner import start_oracle_early
+    from ..execution.safe_channel import shut_to_workers
     from ..report.console import make_console
 
+    shut_to_workers()  # the workers run the code under test as the same user
     console = make_console()
     _check_out_folder(args.out)
     cache = _cache_dir(args)

@@ -20,7 +20,7 @@ import pickle
 import sys
 from typing import Any
 
-__all__ = ["RefusedMessage", "refused", "restrict_results", "safe_loads"]
+__all__ = ["RefusedMessage", "refused", "restrict_results", "safe_loads", "shut_to_workers"]
 
 _BUILTIN_TYPES = frozenset({"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray", "int",
                             "float", "complex", "bool", "slice", "range"})
@@ -169,3 +169,15 @@ def refused(error: BaseException | None) -> str:
             return str(error)
         error = error.__cause__
     return ""
+
+
+def shut_to_workers() -> bool:
+    """Make this process non-dumpable (Linux): processes of the same user, the workers running the
+    code under test among them, can then neither read its memory nor open its files through /proc
+    (root still can). False where that is not possible."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        return False
