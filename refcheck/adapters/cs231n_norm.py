@@ -91,8 +91,7 @@ def _batch_norm(plain: tuple[Callable, Callable] | None, spatial: tuple[Callable
         backward, inner, has_weight, has_bias, training = cache
         if inner is None and not training:
             # CS231n's test mode keeps no cache: its backward is for training only.
-            raise Unsupported(f"{user_name(origin)}'s test mode returns no cache, so its backward cannot run "
-                              "(evaluation-mode outputs are still compared)")
+            raise Unsupported(f"{user_name(origin)}'s test mode returns no cache, so its backward cannot run")
         return _affine_grads(backward(dout, inner), has_weight, has_bias)
 
     return LayerFunctions("batch_norm", batch_norm_forward, batch_norm_backward,

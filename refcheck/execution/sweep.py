@@ -102,7 +102,7 @@ def nothing_found_message(implementation: Implementation) -> str:
     if rejected:
         message += "; " + rejected
     return message + ("; name functions <layer>_forward / <layer>_backward or classes as torch.nn names them, "
-                      "or map your names in a refcheck.toml (`refcheck inspect --impl ...` suggests one)")
+                      "or map your names to layers in a refcheck.toml beside your code (README: \"When refcheck cannot guess\")")
 
 
 def plan_sweep(impl: str | None = None, layers: Sequence[str] | str | None = None, cases: str | Path | None = None,
