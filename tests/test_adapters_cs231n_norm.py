@@ -177,15 +177,16 @@ def test_a_test_mode_without_a_cache_is_skipped_with_its_outputs_compared(tmp_pa
     source = CS231N.replace("        cache = (xhat, gamma, running_var, eps)\n", "        cache = None\n")
     source = source.replace("    return out, cache + (mode,)", "    return out, (None if cache is None else cache + (mode,))")
     frame = _run(tmp_path, source, ["batch_norm"])
-    evaluation = frame[(frame["training"] == False) & frame["reason"].fillna("").str.contains("test mode")]  # noqa: E712
+    evaluation = frame[(frame["training"].astype(str) == "False") & frame["reason"].fillna("").str.contains("test mode")]
     assert not evaluation.empty and set(evaluation["status"]) == {"skipped"}
     outputs = evaluation[evaluation["tensor"] == "output"]
     assert len(outputs) and outputs["reason"].str.endswith("(its outputs were compared and are right)").all()
     assert "error" not in set(frame["status"]) and "failed" not in set(frame["status"])
     wrong = source.replace("        xhat = (x - running_mean) / np.sqrt(running_var + eps)",
                            "        xhat = (x - running_mean) / np.sqrt(running_var)")  # eps left out
-    wrong_frame = _run(tmp_path / "wrong", wrong, ["batch_norm"]) if (tmp_path / "wrong").mkdir() is None else None
-    failed = wrong_frame[(wrong_frame["training"] == False) & (wrong_frame["status"] == "failed")]  # noqa: E712
+    (tmp_path / "wrong").mkdir()
+    wrong_frame = _run(tmp_path / "wrong", wrong, ["batch_norm"])
+    failed = wrong_frame[(wrong_frame["training"].astype(str) == "False") & (wrong_frame["status"] == "failed")]
     assert set(failed["tensor"]) >= {"output"}
 
 

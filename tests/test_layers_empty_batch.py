@@ -37,6 +37,10 @@ def _torch(function, arrays: dict, **kwargs):
     return out.detach().numpy(), {k: leaf.grad.numpy() for k, leaf in leaves.items()}
 
 
+def _pair(value):
+    return value if isinstance(value, tuple) else (value, value)
+
+
 def _assert_like(actual: np.ndarray, expected: np.ndarray, name: str) -> None:
     assert actual.shape == expected.shape, f"{name}: shape {actual.shape}, torch {expected.shape}"
     assert actual.dtype == np.float64, f"{name}: dtype {actual.dtype}"
@@ -45,10 +49,9 @@ def _assert_like(actual: np.ndarray, expected: np.ndarray, name: str) -> None:
 
 @pytest.mark.parametrize("stride, padding, dilation, groups", [(1, 0, 1, 1), (2, 1, 1, 2), (1, 1, 2, 4), ((2, 1), 2, 1, 1)])
 def test_conv2d(stride, padding, dilation, groups):
-    pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
     x, weight, bias = np.zeros((0, 4, 7, 7)), RNG.standard_normal((8, 4 // groups, 3, 3)), RNG.standard_normal(8)
-    out, cache = conv2d_forward(x, weight, bias, stride=pair(stride), padding=pair(padding), dilation=pair(dilation),
-                                groups=groups)
+    out, cache = conv2d_forward(x, weight, bias, stride=_pair(stride), padding=_pair(padding),
+                                dilation=_pair(dilation), groups=groups)
     grads = conv2d_backward(np.ones(out.shape), cache)
     expected, torch_grads = _torch(F.conv2d, {"x": x, "weight": weight, "bias": bias}, stride=stride, padding=padding,
                                    dilation=dilation, groups=groups)

@@ -18,7 +18,7 @@ import enum
 import io
 import pickle
 import sys
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["RefusedMessage", "refused", "restrict_results", "safe_loads", "shut_to_workers"]
 
@@ -42,7 +42,7 @@ _ALLOWED = {
 class _Dropped:
     """Stands for what a message may carry but this side does not need (a remote traceback's frames)."""
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> _Dropped:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         return object.__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

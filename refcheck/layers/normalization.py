@@ -26,10 +26,9 @@ and the shared pieces in :mod:`refcheck.layers.norm_core`.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
-
-import math
 
 import numpy as np
 

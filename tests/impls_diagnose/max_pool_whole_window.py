@@ -7,7 +7,7 @@ from refcheck.layers import max_pool2d_forward as _forward
 
 
 def max_pool2d_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-    out, cache = _forward(x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+    out, _ = _forward(x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                           ceil_mode=ceil_mode)
     return out, (kernel_size, stride, x.shape, out.shape)
 
