@@ -251,3 +251,15 @@ def test_a_module_that_changes_refcheck_s_planning_does_not_pass(tmp_path, capsy
     else:
         assert code == 2
         assert "does not match the case files" in capsys.readouterr().err
+
+
+def test_a_framework_hidden_from_the_worker_s_own_check_is_seen_from_outside(tmp_path):
+    """torch imported under a computed name, with refcheck's in-worker check switched off: its
+    libraries are still mapped into the worker, which the trusted side reads (/proc/<pid>/maps)."""
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(HOSTILE / "hidden_torch.py"), "--layers", "relu", "--quick", "--out", str(out),
+                 "--no-plots", "--workers", "1"])
+    frame = pd.read_csv(out / "cases.csv")
+    assert code == 1 and set(frame["status"]) == {"failed"}
+    assert set(frame["frameworks"]) == {"torch"}
+    assert frame["reason"].str.startswith("the implementation imported torch").all()

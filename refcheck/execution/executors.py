@@ -141,6 +141,11 @@ class ProcessExecutor:
             pass
         return self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
 
+    def worker_pids(self) -> list[int]:
+        """The pool's worker processes now (pebble's own record of them; none when it has none)."""
+        manager = getattr(getattr(self.pool, "_pool_manager", None), "worker_manager", None)
+        return list(getattr(manager, "workers", {}) or {})
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if cancel_futures:
             self.pool.stop()

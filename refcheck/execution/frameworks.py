@@ -11,7 +11,8 @@ import sys
 from types import ModuleType
 from typing import Any
 
-__all__ = ["FRAMEWORKS", "frameworks_imported_by", "frameworks_in_namespace", "frameworks_loaded"]
+__all__ = ["FRAMEWORKS", "frameworks_imported_by", "frameworks_in_namespace", "frameworks_loaded",
+           "frameworks_mapped"]
 
 FRAMEWORKS = ("torch", "jax", "tensorflow", "autograd", "mxnet", "cupy")
 
@@ -23,6 +24,23 @@ def _root(name: str | None) -> str:
 def frameworks_loaded() -> list[str]:
     """The frameworks imported in this process."""
     return [name for name in FRAMEWORKS if name in sys.modules]
+
+
+# Shared libraries that only a framework maps into a process (the user's worker never maps one of
+# its own accord): seen from outside the process, whatever its code did to refcheck's checks there.
+_LIBRARIES = {"torch": ("libtorch", "/torch/lib/"), "tensorflow": ("libtensorflow", "/tensorflow/"),
+              "jax": ("/jaxlib/",), "mxnet": ("libmxnet",), "cupy": ("/cupy/", "/cupy_backends/")}
+
+
+def frameworks_mapped(pid: int) -> set[str]:
+    """The frameworks whose libraries process ``pid`` has mapped (Linux's /proc/<pid>/maps; an
+    empty set where it cannot be read, e.g. the process has ended)."""
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+            text = maps.read()
+    except OSError:
+        return set()
+    return {name for name, marks in _LIBRARIES.items() if any(mark in text for mark in marks)}
 
 
 # The last scan of each module: the identities of its values, and what they referred to. A case

@@ -24,6 +24,7 @@ from .budget import TimeBudget
 from .chunks import ChunkSizer, next_chunk
 from .executors import Executor, InlineExecutor, ProcessExecutor
 from .failures import failure_records, pool_lost, worker_died
+from .frameworks import frameworks_mapped
 from .judge import judge
 from .limits import default_memory_limit, format_size
 from .options import CheckOptions
@@ -115,6 +116,7 @@ class CaseChecker:
         self._own_oracle = oracle_executor is None and not inline
         self.cache = OracleCache(options.oracle_cache)
         self.budget = TimeBudget(options.timeout)
+        self._frameworks_seen: set[str] = set()
         # In this process, the cases run single-threaded as in the workers (restored by close).
         self._torch_threads: int | None = None
         self._blas_limits = None
@@ -180,6 +182,7 @@ class CaseChecker:
     def chunk_records(self, pendings: Sequence[Pending]) -> list[list[Record]]:
         """The records of each case (waits for their tasks). The tensors that plainly pass are
         compared together, in a few vectorized calls (see :mod:`refcheck.compare.batch`)."""
+        self._look_for_frameworks()
         outcomes = [self._outcome(pending) for pending in pendings]
         ahead = self._compared_ahead(pendings, outcomes)
         return [outcome if isinstance(outcome, list) else self._judged(pending, *outcome, comparisons)
@@ -200,6 +203,8 @@ class CaseChecker:
             self.budget.timed_out(case.layer, isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)))
             return failure_records(case, error, pending.timeout, self._failure_note(error, pending))
         self.budget.finished(case.layer, raw.get("user_seconds", 0.0))
+        if self._frameworks_seen and raw.get("status") == "ran":
+            raw["frameworks"] = sorted(set(raw.get("frameworks", [])) | self._frameworks_seen)
         reference = at_dtype = None
         if raw["status"] == "ran":
             try:
@@ -208,6 +213,13 @@ class CaseChecker:
                 detail = str(error) if isinstance(error, OracleFailure) else f"{type(error).__name__}: {error}"
                 return status_records(case, "error", f"internal error: the oracle failed: {detail}")
         return raw, reference, at_dtype
+
+    def _look_for_frameworks(self) -> None:
+        """Frameworks mapped into the implementation's workers, seen from here (their own check can
+        be switched off by the code under test). Once one is seen, every case judged after it has it."""
+        pids = getattr(self.executor, "worker_pids", None)
+        for pid in pids() if pids is not None else ():
+            self._frameworks_seen |= frameworks_mapped(pid)
 
     def _compared_ahead(self, pendings: Sequence[Pending], outcomes: list) -> list[dict[str, TensorComparison]]:
         """Per case, the comparisons of its tensors that plainly pass, made for all cases at once."""
