@@ -263,3 +263,20 @@ def test_a_framework_hidden_from_the_worker_s_own_check_is_seen_from_outside(tmp
     assert code == 1 and set(frame["status"]) == {"failed"}
     assert set(frame["frameworks"]) == {"torch"}
     assert frame["reason"].str.startswith("the implementation imported torch").all()
+
+
+def test_a_framework_loaded_after_a_process_was_first_looked_at_is_seen_when_it_grows():
+    from refcheck.execution.frameworks import MappedFrameworks
+
+    script = "import sys\nsys.stdin.readline()\nimport torch\nprint('loaded', flush=True)\nsys.stdin.readline()\n"
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        seen = MappedFrameworks()
+        assert seen.look([process.pid]) == set()
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        assert process.stdout.readline().strip() == "loaded"
+        assert seen.look([process.pid]) == {"torch"}
+    finally:
+        process.kill()
+        process.wait()

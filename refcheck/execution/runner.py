@@ -24,7 +24,7 @@ from .budget import TimeBudget
 from .chunks import ChunkSizer, next_chunk
 from .executors import Executor, InlineExecutor, ProcessExecutor
 from .failures import failure_records, pool_lost, worker_died
-from .frameworks import frameworks_mapped
+from .frameworks import MappedFrameworks
 from .judge import judge
 from .limits import default_memory_limit, format_size
 from .options import CheckOptions
@@ -116,6 +116,7 @@ class CaseChecker:
         self._own_oracle = oracle_executor is None and not inline
         self.cache = OracleCache(options.oracle_cache)
         self.budget = TimeBudget(options.timeout)
+        self._frameworks = MappedFrameworks()
         self._frameworks_seen: set[str] = set()
         # In this process, the cases run single-threaded as in the workers (restored by close).
         self._torch_threads: int | None = None
@@ -218,8 +219,8 @@ class CaseChecker:
         """Frameworks mapped into the implementation's workers, seen from here (their own check can
         be switched off by the code under test). Once one is seen, every case judged after it has it."""
         pids = getattr(self.executor, "worker_pids", None)
-        for pid in pids() if pids is not None else ():
-            self._frameworks_seen |= frameworks_mapped(pid)
+        if pids is not None:
+            self._frameworks_seen = set(self._frameworks.look(pids()))
 
     def _compared_ahead(self, pendings: Sequence[Pending], outcomes: list) -> list[dict[str, TensorComparison]]:
         """Per case, the comparisons of its tensors that plainly pass, made for all cases at once."""
