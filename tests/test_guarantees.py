@@ -269,14 +269,14 @@ def test_a_framework_loaded_after_a_process_was_first_looked_at_is_seen_when_it_
     from refcheck.execution.frameworks import MappedFrameworks
 
     script = "import sys\nsys.stdin.readline()\nimport torch\nprint('loaded', flush=True)\nsys.stdin.readline()\n"
-    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        seen = MappedFrameworks()
-        assert seen.look([process.pid]) == set()
-        process.stdin.write("go\n")
-        process.stdin.flush()
-        assert process.stdout.readline().strip() == "loaded"
-        assert seen.look([process.pid]) == {"torch"}
-    finally:
-        process.kill()
-        process.wait()
+    with subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          text=True) as process:
+        try:
+            seen = MappedFrameworks()
+            assert seen.look([process.pid]) == set()
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            assert process.stdout.readline().strip() == "loaded"
+            assert seen.look([process.pid]) == {"torch"}
+        finally:
+            process.kill()
