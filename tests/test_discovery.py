@@ -573,3 +573,14 @@ def test_a_module_with_no_layer_at_all_says_what_it_defines_and_the_near_miss(tm
     assert "has none of refcheck's layers (it defines: conv2d_backward, conv2d_foward)" in error
     assert "'conv2d_foward' looks like 'conv2d_forward'" in error
     assert "'conv2d_backward' looks like" not in error  # a right name is no near miss of another layer's
+
+
+def test_inspect_names_the_values_an_adapter_s_limits_leave_out():
+    """A hyperparameter the code takes may still be limited by its adapter: inspect says which of
+    the case files' values are left out, as the run's "not supported" line does."""
+    from refcheck.adapters.inspect_report import inspect_text
+
+    implementation = load_implementation(str(Path(__file__).parents[1] / "examples" / "cs231n_layers.py"))
+    text = inspect_text(implementation.name, implementation.layers, implementation.discovery)
+    assert "reduction: any value but 'sum' (softmax_loss is the mean loss only)" in text
+    assert "stride: any value but (2, 1) (CS231n conv_param has one stride for both axes)" in text

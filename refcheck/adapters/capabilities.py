@@ -8,7 +8,7 @@ it are summarised in one line per layer (:func:`unsupported_summary`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..cases import ALL_SUPPORTED, Capabilities, Case
@@ -42,6 +42,28 @@ def capabilities_of(functions: LayerFunctions) -> Capabilities:
     return Capabilities(value_supported, case_reason)
 
 
+def _refused(functions: LayerFunctions, hyper: Any, values: Iterable[Any]) -> list[tuple[Any, str]]:
+    """(value, why) for each of ``values`` the functions' constraint rules out, the others at their defaults."""
+    if functions.constraint is None:
+        return []
+    spec = layer_spec(functions.layer)
+    defaults: dict[str, Any] = {}
+    for other in spec.hypers:
+        defaults[other.name] = other.default_for(defaults)
+    refused = []
+    for value in values:
+        value = tuple(value) if isinstance(value, list) else value
+        if hyper.pair and isinstance(value, int) and not isinstance(value, bool):
+            value = (value,) * hyper.arity
+        try:
+            labels = unsupported_labels(functions, {**defaults, hyper.name: value})
+        except Exception:  # noqa: BLE001, S112 - a constraint that needs more than hyperparameters says nothing here
+            continue
+        if labels and value not in [v for v, _ in refused]:
+            refused.append((value, labels[-1]))
+    return refused
+
+
 def unsupported_summary(functions: LayerFunctions, cases: Iterable[Case]) -> tuple[int, str]:
     """(count, one line) for the configurations of ``cases`` the implementation does not support."""
     counts: Counter[str] = Counter()
@@ -58,13 +80,16 @@ def unsupported_summary(functions: LayerFunctions, cases: Iterable[Case]) -> tup
                   f"{total} configurations"
 
 
-def describe_capabilities(functions: LayerFunctions) -> list[str]:
-    """One line per hyperparameter: all values, or the one value supported."""
+def describe_capabilities(functions: LayerFunctions, values: Mapping[str, Iterable[Any]] | None = None) -> list[str]:
+    """One line per hyperparameter: all values, the one value supported, or (``values``: the case
+    files' values of each hyperparameter) the values the adapter's own limits leave out."""
     spec = layer_spec(functions.layer)
     lines = []
     for hyper in spec.hypers:
         if functions.accepted is None or hyper.name in functions.accepted:
-            lines.append(f"{hyper.name}: any value")
+            refused = _refused(functions, hyper, (values or {}).get(hyper.name, ()))
+            lines.append(f"{hyper.name}: any value" if not refused else
+                         f"{hyper.name}: any value but {', '.join(repr(v) for v, _ in refused)} ({refused[0][1]})")
         elif hyper.name in functions.fixed:
             lines.append(f"{hyper.name}: {functions.fixed[hyper.name]!r} only (fixed by the code, found from output "
                          "shapes)")

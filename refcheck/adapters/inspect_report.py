@@ -24,6 +24,16 @@ _ADAPTERS = {
 }
 
 
+def _case_file_values(layer: str) -> dict[str, list]:
+    """Each parameter's values in refcheck's own case files for ``layer`` (empty when it has none)."""
+    from ..cases.spaces import load_spaces
+
+    try:
+        return {name: list(values) for space in load_spaces(None, [layer]) for name, values in space.params.items()}
+    except Exception:  # noqa: BLE001 - the values only sharpen a description
+        return {}
+
+
 def _layer_block(layer: str, functions: LayerFunctions) -> list[str]:
     name = (functions.origin or layer).split(": ", 1)[-1]
     how = _ADAPTERS.get(functions.adapter, functions.adapter)
@@ -37,7 +47,7 @@ def _layer_block(layer: str, functions: LayerFunctions) -> list[str]:
     if functions.backward is None and not update_rule:
         lines.append(f"    backward: MISSING ({functions.missing}); outputs are checked, gradients are errors "
                      "(use --forward-only if it has none by design)")
-    lines += [f"    {line}" for line in describe_capabilities(functions)]
+    lines += [f"    {line}" for line in describe_capabilities(functions, _case_file_values(layer))]
     lines += [f"    note: {note}" for note in functions.notes]
     return lines
 
