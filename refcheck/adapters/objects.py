@@ -36,7 +36,7 @@ import numpy as np
 
 from ..specs import Unsupported
 from .construct import LEARNING_RATE_ARGUMENTS, Constructor, plain_name
-from .contract import LayerFunctions, user_name
+from .contract import LayerFunctions, accepted_keywords, user_name
 from .layouts import TORCH_LAYOUT, WEIGHT_AXES, Layout
 from .names import class_layer
 from .params import GRADIENT_NAMES, Slot, find_gradient, find_parameter
@@ -160,7 +160,8 @@ def object_functions(layer: str, constructor: Constructor, layout: Layout = TORC
         torch.nn's keyword); a class that takes no such keyword cannot run that case."""
         if weight is None:
             return build(dict(hparams))
-        if not _takes_keyword(cls, "weight"):
+        named = accepted_keywords(cls)  # None: it takes **kwargs
+        if named is not None and "weight" not in named:
             raise Unsupported(f"{user_name(origin)} takes no weight keyword; this case has class weights")
         return cls(**constructor.arguments({**hparams, "learning_rate": learning_rate}), weight=weight)
 
@@ -216,15 +217,6 @@ def _form_constraint(constructor: Constructor):
     if not any(form == "int" for form in constructor.forms.values()):
         return None
     return constructor.unsupported
-
-
-def _takes_keyword(factory: Callable[..., Any], name: str) -> bool:
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any((p.name == name and p.kind is not inspect.Parameter.POSITIONAL_ONLY)
-               or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _takes_dout(bound: Callable[..., Any]) -> bool:

@@ -100,8 +100,13 @@ def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None]
     parts.extend(extra)
     if values != "normal":
         parts.append(values)
-    parts.append("f32" if dtype == "float32" else "f64")
+    parts.append(dtype_tag(dtype))
     return f"{layer}[{'-'.join(parts)}]"
+
+
+def dtype_tag(dtype: str) -> str:
+    """The last part of a case id: f32 or f64."""
+    return "f32" if dtype == "float32" else "f64"
 
 
 def case_seed(case_identifier: str, base_seed: int) -> int:

@@ -23,6 +23,7 @@ from .tolerance import TensorComparison, _eps, tolerance_eps
 
 __all__ = ["TensorItem", "compare_passing"]
 
+
 class TensorItem(NamedTuple):
     """One tensor to compare: the implementation's ``result``, the float64 ``reference`` and
     torch's result at ``dtype`` (both of one shape), and the case's tolerance overrides."""

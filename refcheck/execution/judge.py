@@ -18,7 +18,7 @@ from ..diagnosis import diagnose
 from ..specs import LAYERS
 from .selfcheck import SELFCHECK_LIMIT
 
-__all__ = ["framework_reason", "judge"]
+__all__ = ["framework_reason", "judge", "judged_tensors"]
 
 Record = dict[str, Any]
 Rerun = Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]]
@@ -77,13 +77,16 @@ def judge(case: Case, raw: dict[str, Any], reference: dict[str, Any] | None, tor
     return records
 
 
+def judged_tensors(case: Case, forward_only: bool) -> list[str]:
+    """The tensors of a case whose values are compared (its outputs alone with ``forward_only``)."""
+    return [t for t in compared_tensors(case) if not (forward_only and t.startswith("grad_"))]
+
+
 def _compare(case: Case, results: dict[str, Any], reference: dict[str, Any], torch_at_dtype: dict[str, Any],
              forward_only: bool, comparisons: Mapping[str, TensorComparison]) -> list[Record]:
     records = []
     base = None
-    for tensor in compared_tensors(case):
-        if forward_only and tensor.startswith("grad_"):
-            continue
+    for tensor in judged_tensors(case, forward_only):
         comparison = comparisons.get(tensor)
         if comparison is None:
             comparison = compare_tensor(tensor, results.get(tensor), reference.get(tensor),

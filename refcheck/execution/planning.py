@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cases import Case, case_seed, load_spaces
+from ..cases.case import dtype_tag
 from ..cases.shapes_seqloss import SEQLOSS_LAYERS
 from ..specs import LAYERS, RefcheckError, UsageError
 from .capture import capture_output
@@ -91,7 +92,7 @@ def plan_isolated(*args: Any, isolate: bool = True, **kwargs: Any) -> Plan:
 def _id_agrees(case: Case) -> bool:
     """The parts of the case's id that its dtype, input kind and input shape make (see case_id)."""
     parts = case.id[case.id.find("[") + 1:-1].split("-")
-    if parts[-1] != ("f32" if case.dtype == "float32" else "f64"):
+    if parts[-1] != dtype_tag(case.dtype):
         return False
     if case.values != "normal" and case.values not in parts:
         return False

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cases import Case
-from ..compare import TensorComparison, compared_tensors, status_records
+from ..compare import TensorComparison, status_records
 from ..compare.batch import TensorItem, compare_passing
 from ..oracle import OracleCache
 from ..report.stream import RecordStream
@@ -25,7 +25,7 @@ from .chunks import ChunkSizer, next_chunk
 from .executors import Executor, InlineExecutor, ProcessExecutor
 from .failures import failure_records, pool_lost, worker_died
 from .frameworks import MappedFrameworks
-from .judge import judge
+from .judge import judge, judged_tensors
 from .limits import default_memory_limit, format_size
 from .options import CheckOptions
 from .worker import rerun_implementation, run_implementation, run_implementations
@@ -116,8 +116,7 @@ class CaseChecker:
         self._own_oracle = oracle_executor is None and not inline
         self.cache = OracleCache(options.oracle_cache)
         self.budget = TimeBudget(options.timeout)
-        self._frameworks = MappedFrameworks()
-        self._frameworks_seen: set[str] = set()
+        self._frameworks = MappedFrameworks()  # seen mapped in the workers, from here
         # In this process, the cases run single-threaded as in the workers (restored by close).
         self._torch_threads: int | None = None
         self._blas_limits = None
@@ -204,8 +203,8 @@ class CaseChecker:
             self.budget.timed_out(case.layer, isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)))
             return failure_records(case, error, pending.timeout, self._failure_note(error, pending))
         self.budget.finished(case.layer, raw.get("user_seconds", 0.0))
-        if self._frameworks_seen and raw.get("status") == "ran":
-            raw["frameworks"] = sorted(set(raw.get("frameworks", [])) | self._frameworks_seen)
+        if self._frameworks.found and raw.get("status") == "ran":
+            raw["frameworks"] = sorted(set(raw.get("frameworks", [])) | self._frameworks.found)
         reference = at_dtype = None
         if raw["status"] == "ran":
             try:
@@ -220,7 +219,7 @@ class CaseChecker:
         be switched off by the code under test). Once one is seen, every case judged after it has it."""
         pids = getattr(self.executor, "worker_pids", None)
         if pids is not None:
-            self._frameworks_seen = set(self._frameworks.look(pids()))
+            self._frameworks.look(pids())
 
     def _compared_ahead(self, pendings: Sequence[Pending], outcomes: list) -> list[dict[str, TensorComparison]]:
         """Per case, the comparisons of its tensors that plainly pass, made for all cases at once."""
@@ -231,9 +230,7 @@ class CaseChecker:
                 continue
             raw, reference, at_dtype = outcome
             case = pending.case
-            for tensor in compared_tensors(case):
-                if self.options.forward_only and tensor.startswith("grad_"):
-                    continue
+            for tensor in judged_tensors(case, self.options.forward_only):
                 items.append(TensorItem(raw["results"].get(tensor), reference.get(tensor), at_dtype.get(tensor),
                                         case.dtype, case.tolerance_map))
                 owners.append((position, tensor))

@@ -64,11 +64,14 @@ def parse_list(text: str | Sequence[str] | None, allowed: Sequence[str], option:
     return items
 
 
+def _defines(discovery: Any) -> str:
+    return ", ".join(discovery.available) or "no functions or classes"
+
+
 def missing_layer_message(implementation: Implementation, layer: str) -> str:
     """Why ``--layers`` names a layer the module lacks: what it has, and the near miss."""
     discovery = implementation.discovery
-    has = ", ".join(discovery.available) or "no functions or classes"
-    message = f"--layers {layer}: {implementation.name} has no {layer} (it defines: {has})"
+    message = f"--layers {layer}: {implementation.name} has no {layer} (it defines: {_defines(discovery)})"
     misses = near_misses(layer, discovery.available)
     if misses:
         message += "; " + "; ".join(f"{mine!r} looks like {theirs!r}" for mine, theirs in misses)
@@ -87,8 +90,7 @@ def missing_layer_message(implementation: Implementation, layer: str) -> str:
 def nothing_found_message(implementation: Implementation) -> str:
     """Why a module yields no layer at all: what it defines, and the names that look like misspellings."""
     discovery = implementation.discovery
-    has = ", ".join(discovery.available) or "no functions or classes"
-    message = f"{implementation.name} has none of refcheck's layers (it defines: {has})"
+    message = f"{implementation.name} has none of refcheck's layers (it defines: {_defines(discovery)})"
     expected = {name for layer in LAYERS for name in (f"{layer}_forward", f"{layer}_backward")}
     closest: dict[str, str] = {}  # each of the user's names, with the refcheck name closest to it
     for mine, theirs in (miss for layer in LAYERS for miss in near_misses(layer, discovery.available)):
