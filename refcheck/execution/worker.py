@@ -136,7 +136,7 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         raw["mutated"] += [f"backward mutated the input '{n}' in place" for n in spec.tensors
                            if n not in changed_by_forward and _changed(tensors[n], handed[n])]
     except Unsupported as error:
-        if phase == "backward":  # the outputs are still compared; the gradients are skipped
+        if phase == "backward":  # the outputs are still compared (the case is skipped, see judge)
             raw["backward_skipped"] = f"unsupported: {error}"
         else:
             raw.update(status="skipped", reason=f"unsupported: {error}")
@@ -216,13 +216,13 @@ def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = T
 
     Returns a dict with ``status`` ("ran", "skipped", "error"), ``reason``, ``results``
     (compared-tensor name -> array or :class:`ForeignResult`), ``mutated``, ``backward_error``,
-    ``grad_error``, ``traceback``, ``selfcheck``, ``stdout``/``stderr`` (bounded excerpts),
+    ``backward_skipped`` (the backward raised Unsupported), ``grad_error``, ``traceback``, ``selfcheck``, ``stdout``/``stderr`` (bounded excerpts),
     ``frameworks``, ``origin`` and ``user_seconds``.
     """
     raw: dict[str, Any] = {"case": case.id, "status": "ran", "reason": "", "results": {}, "mutated": [],
                            "backward_error": "", "backward_skipped": "", "grad_error": "", "traceback": "",
-                           "selfcheck": {},
-                           "stdout": "", "stderr": "", "frameworks": [], "origin": "", "user_seconds": 0.0}
+                           "selfcheck": {}, "stdout": "", "stderr": "", "frameworks": [], "origin": "",
+                           "user_seconds": 0.0}
     with capture_output() as captured:
         try:
             _run(raw, reference, case, selfcheck, forward_only, map_path)
