@@ -34,7 +34,7 @@ import numpy as np
 from ..specs import Unsupported
 from .contract import LayerFunctions, Misfit, user_name
 
-__all__ = ["adapt_cs231n", "conv_param_for", "pool_param_for"]
+__all__ = ["FORMS_BY_LAYER", "adapt_cs231n", "conv_param_for", "pool_param_for"]
 
 # Suffix preference when a module has several variants: the learner's own naive version first
 # (CS231n ships the fast ones ready-made), then an unsuffixed name.
@@ -241,6 +241,15 @@ def _softmax_loss(loss_and_grad: Callable, origin: str) -> LayerFunctions:
     return LayerFunctions("cross_entropy", cross_entropy_forward, cross_entropy_backward,
                           accepted=frozenset({"reduction"}), constraint=constraint, origin=origin,
                           adapter="cs231n")
+
+
+# The adapters by contract layer, for functions a mapping names under names of their own: the
+# number of positional arguments the user's forward takes, and (forward, backward or None, origin)
+# -> LayerFunctions. softmax_loss is its own backward.
+FORMS_BY_LAYER: dict[str, tuple[int, Callable[[Callable, Callable | None, str], LayerFunctions]]] = {
+    "conv2d": (4, _conv), "max_pool2d": (2, _max_pool), "linear": (3, _affine),
+    "cross_entropy": (2, lambda forward, backward, origin: _softmax_loss(forward, origin)),
+}
 
 
 def _find_pair(module: ModuleType, stem: str) -> tuple[str, str] | None:

@@ -47,7 +47,7 @@ import numpy as np
 from ..specs import Unsupported
 from .contract import LayerFunctions, user_name
 
-__all__ = ["adapt_cs231n_norm"]
+__all__ = ["FORMS_BY_LAYER", "adapt_cs231n_norm"]
 
 
 def _ones_zeros(weight, bias, channels: int, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -185,6 +185,23 @@ def _embedding(forward: Callable, backward: Callable, origin: str) -> LayerFunct
         return forward(input, weight)
 
     return LayerFunctions("embedding", embedding_forward, backward, accepted=frozenset(), origin=origin)
+
+
+def _one_batch_norm(forward: Callable, backward: Callable, origin: str) -> LayerFunctions:
+    """One batchnorm pair named by a mapping: the spatial (N, C, H, W) one when its name says so
+    ("spatial", "2d", "4d"), else the (N, D) one."""
+    pair = (forward, backward)
+    spatial = any(word in user_name(origin).lower() for word in ("spatial", "2d", "4d"))
+    return _batch_norm(None, pair, origin) if spatial else _batch_norm(pair, None, origin)
+
+
+# The adapters by contract layer, for functions a mapping names under names of their own: the
+# number of positional arguments the user's forward takes, and (forward, backward, origin) ->
+# LayerFunctions.
+FORMS_BY_LAYER: dict[str, tuple[int, Callable[[Callable, Callable, str], LayerFunctions]]] = {
+    "batch_norm": (4, _one_batch_norm), "layer_norm": (4, _layer_norm), "group_norm": (5, _group_norm),
+    "dropout": (2, _dropout), "embedding": (2, _embedding),
+}
 
 
 def _pair(module: ModuleType, forward: str, backward: str) -> tuple[Callable, Callable] | None:

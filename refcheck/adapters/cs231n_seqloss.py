@@ -43,7 +43,7 @@ import numpy as np
 from ..specs import Unsupported
 from .contract import LayerFunctions, user_name
 
-__all__ = ["adapt_cs231n_seqloss"]
+__all__ = ["FORMS_BY_LAYER", "adapt_cs231n_seqloss"]
 
 Array = np.ndarray
 
@@ -202,6 +202,16 @@ def _svm(loss_and_grad: Callable, origin: str) -> LayerFunctions:
 
     return LayerFunctions("multi_margin_loss", multi_margin_loss_forward, multi_margin_loss_backward,
                           accepted=frozenset({"reduction", "p", "margin"}), constraint=constraint, origin=origin)
+
+
+# The adapters by contract layer, for functions a mapping names under names of their own: the
+# number of positional arguments the user's forward takes, and (forward, backward or None, origin)
+# -> LayerFunctions. svm_loss is its own backward; lstm needs the module's step functions too, so it
+# is found by its CS231n names only.
+FORMS_BY_LAYER: dict[str, tuple[int, Callable[[Callable, Callable | None, str], LayerFunctions]]] = {
+    "rnn_tanh_cell": (5, _rnn_cell), "lstm_cell": (6, _lstm_cell), "rnn_tanh": (5, _rnn),
+    "multi_margin_loss": (2, lambda forward, backward, origin: _svm(forward, origin)),
+}
 
 
 def adapt_cs231n_seqloss(module: ModuleType, affine: LayerFunctions | None = None) -> dict[str, LayerFunctions]:

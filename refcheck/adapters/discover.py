@@ -27,6 +27,7 @@ from .objects_convnorm import adapt_objects_convnorm
 from .objects_seqloss import adapt_objects_seqloss
 from .layouts import Layout, candidate_layouts, with_layout
 from .mapping import LayerMapping
+from .mapped_convention import mapped_convention
 from .names import class_layer, public_names
 from .objects import BACKWARD_METHODS, FORWARD_METHODS, _PARAMETRIC, discover_layer_classes, method, object_functions
 from .probe import probe
@@ -114,6 +115,9 @@ def _mapping_candidate(layer: str, entry: LayerMapping, namespace: Mapping[str, 
         functions = LayerFunctions(layer, forward, backward, accepted_keywords(entry_forward), origin=entry.function,
                                    missing="" if backward else (entry.backward or f"a backward for {entry.function}"),
                                    adapter="mapping")
+        functions = mapped_convention(functions, entry_forward, backward, _mapped_layouts(layer, entry))
+        if entry.offsets and functions.adapter != "mapping":  # a CS231n form: its forward takes the case's keywords
+            functions = replace(functions, forward=_offset(functions.forward, entry.offsets))
         return _function_candidate(functions, entry.function, exact=True)
     return None
 

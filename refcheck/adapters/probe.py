@@ -22,7 +22,7 @@ from ..specs import InvalidConfig, layer_spec
 from .contract import LayerFunctions, Misfit, gradient_tuple, hparams_for_call
 from .optional_tensors import fit_optional_tensors
 
-__all__ = ["ProbeOutcome", "probe", "probe_case"]
+__all__ = ["ProbeOutcome", "binding_error", "has_probe_case", "probe", "probe_case"]
 
 _PROBE_PARAMS: dict[str, dict[str, Any]] = {
     "conv": {"batch": 2, "channels": (3, 4), "input_size": (11, 10), "kernel_size": 5, "bias": True},
@@ -103,17 +103,23 @@ def _fixed_values(layer: str, functions: LayerFunctions, case: Case, shape: tupl
     return None
 
 
-def _binds(function: Any, count: int, keywords: Mapping[str, Any]) -> str:
-    """Why ``function`` cannot be called with ``count`` positional arguments and ``keywords`` ('' if it can)."""
+def binding_error(function: Any, count: int) -> str:
+    """Why ``function`` cannot be called with ``count`` positional arguments ('' if it can, or if
+    its signature cannot be read)."""
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):
         return ""
     try:
-        signature.bind(*range(count), **keywords)
+        signature.bind(*range(count))
     except TypeError as error:
         return str(error)
     return ""
+
+
+def has_probe_case(layer: str) -> bool:
+    """Whether the layer has a probe case (layers of one output; not the norm, recurrent... ones)."""
+    return layer_spec(layer).family in _PROBE_PARAMS
 
 
 def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
