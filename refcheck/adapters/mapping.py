@@ -8,7 +8,8 @@ user's project, or from a ``refcheck.toml`` beside their code (the first found, 
     class = "Conv"                            # or: function = "conv_fwd", backward = "conv_bwd"
     args = { out_channels = "num_kernels", kernel_size = "convolution_shape" }
     weight = "weights"                        # where the object keeps its parameters
-    grad_weight = "gradient_weights"          # and leaves their gradients
+    grad_weight = "gradient_weights"          # and leaves their gradients ("theta.data" / "theta.grad"
+                                              # for a parameter object kept in self.theta)
     layout = "NHWC"                           # activations: NCHW (default) or NHWC
     weight_layout = "(kh, kw, C, F)"          # or "(F, kh, kw, C)"; "(in, out)" for linear
     offsets = { dilation = -1 }               # the code counts dilation from 0
@@ -51,6 +52,11 @@ class LayerMapping:
     source: str = ""
 
 
+def _attribute_path(value: Any) -> bool:
+    """An attribute name, or a holder's: "weights", "weight.data" (one dot at most)."""
+    return isinstance(value, str) and 1 <= len(value.split(".")) <= 2 and all(p.isidentifier() for p in value.split("."))
+
+
 def _pairish(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
@@ -78,6 +84,10 @@ def parse_mapping(table: Mapping[str, Any], source: str) -> dict[str, LayerMappi
         for key in ("args", "offsets", "fixed"):
             if not isinstance(entry.get(key, {}), Mapping):
                 raise CaseFileError(source, f"{layer}.{key}", "must be a table (key = value)")
+        for key in ("weight", "bias", "grad_weight", "grad_bias"):
+            if key in entry and not _attribute_path(entry[key]):
+                raise CaseFileError(source, f"{layer}.{key}", f"{entry[key]!r} is not an attribute name: give "
+                                    "one (\"weights\") or a holder's (\"weight.data\", \"weight.grad\")")
         hypers = set(LAYERS[layer].hyper_names)
         for key in ("offsets", "fixed"):
             for name in entry.get(key, {}):

@@ -239,7 +239,7 @@ def _place(obj: Any, weight: np.ndarray, bias: np.ndarray, memo: dict[str, Slot 
     for which, value in (("weight", weight), ("bias", bias)):
         key = f"parameter {which}"
         if key not in memo:
-            memo[key] = Slot(names[which]) if which in names else find_parameter(obj, which, value.size)
+            memo[key] = Slot.parse(names[which]) if which in names else find_parameter(obj, which, value.size)
         slot = memo[key] or Slot(which)
         existing = slot.read(obj) if memo[key] is not None else None
         shaped = value.reshape(existing.shape) if isinstance(existing, np.ndarray) and existing.size == value.size \
@@ -258,7 +258,7 @@ def _gradient(obj: Any, which: str, before: np.ndarray, slot: Slot | None, memo:
         # Decided once, on the first call (the probe case, whose sizes are all distinct): searching
         # by size again on later cases could pick an unrelated array of the same size.
         exclude = (current,) if current is not None else ()
-        memo[key] = find_gradient(obj, which, before.size, exclude, names)
+        memo[key] = find_gradient(obj, which, before.size, exclude, names, parameter=slot)
     found = memo[key]
     if found is not None and found.read(obj) is not None:
         value = found.read(obj)

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..specs import Unsupported, layer_spec
 from .contract import LayerFunctions, user_name
+from .holders import holder_gradient, set_array, unwrapped
 from .names import normalise
 
 __all__ = ["CONVNORM_CLASS_FAMILIES", "adapt_objects_convnorm"]
@@ -85,18 +86,22 @@ def _place(obj: Any, which: str, value: np.ndarray | None) -> None:
         return
     present = [name for name in _ALIASES[which] if hasattr(obj, name)] or [which]
     for name in present:
-        setattr(obj, name, np.array(value, copy=True))
+        set_array(obj, name, np.array(value, copy=True))
 
 
 def _read(obj: Any, which: str) -> Any:
     for name in _ALIASES[which]:
         value = getattr(obj, name, None)
         if value is not None:
-            return value
+            return unwrapped(value)
     return None
 
 
 def _gradient(obj: Any, which: str) -> Any:
+    for alias in _ALIASES[which]:  # a holder's own gradient (self.weight = Parameter(...); .grad)
+        held = holder_gradient(getattr(obj, alias, None))
+        if held is not None:
+            return held
     names = [form.format(alias) for alias in _ALIASES[which] for form in ("grad_{}", "d{}", "{}_grad", "grad_{}s")]
     for name in dict.fromkeys(names):
         value = getattr(obj, name, None)

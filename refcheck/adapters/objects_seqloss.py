@@ -34,6 +34,7 @@ from typing import Any
 
 from ..specs import Unsupported, layer_spec
 from .contract import LayerFunctions, user_name
+from .holders import holder_gradient, set_array
 from .objects import WEIGHT_GRAD_ATTRIBUTES
 
 __all__ = ["SEQLOSS_CLASS_NAMES", "adapt_objects_seqloss"]
@@ -61,6 +62,9 @@ def _keywords(factory: Callable[..., Any]) -> frozenset[str] | None:
 
 
 def _gradient(obj: Any, name: str) -> Any:
+    held = holder_gradient(getattr(obj, name, None))  # self.weight = Parameter(...); its .grad
+    if held is not None:
+        return held
     candidates = WEIGHT_GRAD_ATTRIBUTES if name == "weight" else (f"grad_{name}", f"d{name}", f"{name}_grad")
     for attribute in candidates:
         value = getattr(obj, attribute, None)
@@ -88,7 +92,7 @@ def _adapt(layer: str, factory: Callable[..., Any]) -> LayerFunctions:
         x, weight = tensors[0], (tensors[1] if len(tensors) > 1 else None)
         obj = construct(**hparams, **({} if weight is None else {"num_parameters": int(weight.size)}))
         if weight is not None:
-            obj.weight = weight
+            set_array(obj, "weight", weight)
         return obj.forward(x), obj
 
     def backward(dout, obj):
@@ -128,7 +132,7 @@ def _parametric(layer: str, construct: Callable[..., Any]):
         present = [name for name, value in zip(names, params) if value is not None]
         for name, parameter in zip(names, params):
             if parameter is not None:
-                setattr(obj, name, parameter)
+                set_array(obj, name, parameter)
         if layer == "multi_head_attention":
             out = obj.forward(query, key, value, attn_mask=mask)
             out = out[0] if isinstance(out, tuple) else out
