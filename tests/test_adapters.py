@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from refcheck.adapters import adapt, adapt_cs231n, adapt_objects
 from refcheck.adapters.cs231n import conv_param_for, pool_param_for
 from refcheck.adapters import LayerFunctions
+from refcheck.execution.implementation import load_implementation
+from refcheck.execution.sweep import check
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -550,3 +552,48 @@ def test_an_int_only_constructor_is_not_given_padding_modes_or_non_square_kernel
     summary = plan_sweep(impl, layers="conv2d", cases=folder).unsupported["conv2d"]
     assert "Conv2D takes an int for padding; case needs padding='same'" in summary
     assert "Conv2D takes one int for kernel_size (both axes); case needs kernel_size=(3, 2)" in summary
+
+
+CROSS_ENTROPY_CLASS = '''
+import numpy as np
+
+
+class CrossEntropyLoss:
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
+
+    def forward(self, logits, target):
+        z = logits - logits.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        keep = target != self.ignore_index
+        safe = np.where(keep, target, 0)
+        w = (self.weight[safe] if self.weight is not None else np.ones(len(target), logits.dtype)) * keep
+        w = w.astype(logits.dtype)
+        losses = -logp[np.arange(len(target)), safe] * w
+        self.cache = (logp, safe, w)
+        if self.reduction == "none":
+            return losses
+        return losses.sum() if self.reduction == "sum" else losses.sum() / w.sum()
+
+    def backward(self, dout):
+        logp, safe, w = self.cache
+        g = np.exp(logp)
+        g[np.arange(len(safe)), safe] -= 1
+        g *= w[:, None]
+        if self.reduction == "none":
+            return g * dout[:, None]
+        return g * dout / (w.sum() if self.reduction == "mean" else 1)
+'''
+
+
+def test_a_loss_class_taking_ignore_index_gets_the_cases_that_ignore_a_class(tmp_path):
+    """torch's keyword names ignore_index and label_smoothing are recognised in a constructor: the
+    cases with an ignored class run (and pass); those with label smoothing, which the class has no
+    argument for, are left out of the sweep as unsupported."""
+    path = tmp_path / "losses.py"
+    path.write_text(CROSS_ENTROPY_CLASS, encoding="utf-8")
+    functions = load_implementation(str(path)).layers["cross_entropy"]
+    assert {"ignore_index", "reduction"} <= functions.accepted and "label_smoothing" not in functions.accepted
+    frame = check(str(path), ["cross_entropy"], workers=0, selfcheck=False)
+    assert set(frame["status"]) == {"passed"}
+    assert frame["case"].str.contains("-ii1-").any() and not frame["case"].str.contains("-ls").any()

@@ -49,6 +49,8 @@ _ALIAS_LISTS: dict[str, tuple[str, ...]] = {
     "start_dim": ("start_dim",),
     "end_dim": ("end_dim",),
     "reduction": ("reduction",),
+    "ignore_index": ("ignore_index", "ignore_label", "ignore_class"),
+    "label_smoothing": ("label_smoothing", "smoothing"),
     "ceil_mode": ("ceil_mode",),
     "count_include_pad": ("count_include_pad",),
     "divisor_override": ("divisor_override",),
