@@ -197,3 +197,19 @@ def test_tracked_reports_hold_no_times_or_paths():
     summary = (ROOT / "reports" / "summary.md").read_text()
     assert not re.search(r"\d+\.\d+ s\b", summary) and "/work/" not in summary and "/home/" not in summary
     assert "](plots/overview.png)" in summary and (ROOT / "reports" / "plots" / "overview.png").is_file()
+
+
+@pytest.mark.parametrize("magnitude", [1.7e308, 3e-320])
+def test_a_case_figure_draws_values_near_float64s_limits(magnitude):
+    """near_max inputs give arrays near float64's maximum (their difference overflows) and tiny
+    ones subnormals: the colour bars' ticks cannot be computed on them as they are, so the figure
+    is drawn scaled (named in the title) instead of failing."""
+    import numpy as np
+
+    from refcheck.report.plots import case_figure
+
+    rng = np.random.default_rng(0)
+    reference = {"output": rng.uniform(-1, 1, (2, 3, 4, 5)) * magnitude}
+    results = {"output": -reference["output"]}
+    png = case_figure("flatten[near-limits]", results, reference, ["output"], {"output": (0, 0, 0, 0)})
+    assert png.startswith(b"\x89PNG") and len(png) > 1000

@@ -174,7 +174,12 @@ def show_command(args: argparse.Namespace) -> int:
         if not outcome.passed:
             failing.append(tensor)
     tensors = failing or [t for t in reference if reference[t] is not None]
-    png = case_figure(case.id, results, reference, tensors, worst)
-    path = write_atomically(Path(args.out), {case_figure_path(case.id): png})[case_figure_path(case.id)]
-    print(f"{'failing tensors: ' + ', '.join(failing) if failing else 'every tensor passes'}; figure: {path}")
+    verdict = "failing tensors: " + ", ".join(failing) if failing else "every tensor passes"
+    try:
+        png = case_figure(case.id, results, reference, tensors, worst)
+    except Exception as error:  # noqa: BLE001 - the figure is an extra: the verdict above stands
+        print(f"{verdict}; no figure: {type(error).__name__}: {error}")
+    else:
+        path = write_atomically(Path(args.out), {case_figure_path(case.id): png})[case_figure_path(case.id)]
+        print(f"{verdict}; figure: {path}")
     return EXIT_FAILED if failing else EXIT_OK

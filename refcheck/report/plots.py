@@ -123,6 +123,18 @@ def _mosaic(array: np.ndarray, index: tuple[int, ...] | None, limit: int = 16) -
     return image, what
 
 
+def _displayable(image: np.ndarray) -> tuple[np.ndarray, str]:
+    """The image with non-finite values left blank and, when its values are beyond what a colour
+    bar can tick (near float64's maximum or minimum), divided by its largest magnitude (named in
+    the title)."""
+    image = np.where(np.isfinite(image), image, np.nan)
+    finite = np.abs(image[np.isfinite(image)])
+    largest = float(finite.max()) if finite.size else 0.0
+    if largest == 0.0 or 1e-100 <= largest <= 1e100:
+        return image, ""
+    return image / largest, f" (in units of {largest:.3g})"
+
+
 def case_figure(case_id: str, results: Mapping[str, Any], reference: Mapping[str, Any],
                 tensors: list[str], worst_index: Mapping[str, tuple[int, ...] | None] | None = None) -> bytes:
     """Reference, result and difference of each tensor in ``tensors`` as images over the spatial axes.
@@ -150,13 +162,16 @@ def case_figure(case_id: str, results: Mapping[str, Any], reference: Mapping[str
                      else _mosaic(got_array, index if same_shape else None)[0])
         panels = [("reference (torch, float64)", ref_image, None), ("result", got_image, None)]
         if same_shape:
-            panels.append(("result − reference", _mosaic(got_array - np.asarray(ref, dtype=np.float64), index)[0],
-                           "diff"))
+            with np.errstate(over="ignore", invalid="ignore"):  # near float64's maximum the difference overflows
+                difference = got_array - np.asarray(ref, dtype=np.float64)
+            panels.append(("result − reference", _mosaic(difference, index)[0], "diff"))
         else:
             what_came = f"result {type(got).__name__}" if got_array is None else f"shape {got_array.shape}"
             panels.append((f"no difference: {what_came} vs {np.shape(ref)}", np.full((1, 1), np.nan), None))
         for column, (title, image, kind) in enumerate(panels):
             axes = figure.add_subplot(len(tensors), 3, row * 3 + column + 1)
+            image, scale = _displayable(image)
+            title += scale
             finite = image[np.isfinite(image)]
             if kind == "diff":
                 bound = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
