@@ -74,8 +74,9 @@ class Constructor:
 
     targets: constructor parameter -> what it receives ("stride", "in_channels", "weight", "bias",
         "bias_flag", "learning_rate"); parameters not listed are left at their default.
-    forms: pair-valued targets passed as an int ("int"), an (h, w) tuple ("pair") or (C, kh, kw)
-        ("chw", for a kernel shape that includes the input channels).
+    forms: pair-valued targets passed as an int ("int"), an (h, w) tuple ("pair"; "numeric pair"
+        when the code takes no padding mode such as 'same') or (C, kh, kw) ("chw", for a kernel
+        shape that includes the input channels).
     offsets: added to an int-valued hyperparameter before it is passed (a dilation counted from 0).
     """
 
@@ -170,6 +171,8 @@ class Constructor:
         """Why a case's hyperparameters cannot be given in the forms chosen: an int for a non-square
         pair (a kernel's size read from the weight's shape) or for a padding mode ('same', 'valid')."""
         for target, form in self.forms.items():
+            if form == "numeric pair" and isinstance(hparams.get(target), str):
+                return f"{self.name} takes no padding mode for {target}; case needs {target}={hparams[target]!r}"
             if form != "int":
                 continue
             value = hparams.get(target)

@@ -30,7 +30,7 @@ from .mapping import LayerMapping
 from .mapped_convention import mapped_convention
 from .names import class_layer, public_names
 from .objects import BACKWARD_METHODS, FORWARD_METHODS, _PARAMETRIC, discover_layer_classes, method, object_functions
-from .probe import probe
+from .probe import ProbeOutcome, asymmetric_probe_case, mode_probe_cases, probe
 
 __all__ = ["Discovery", "Rejected", "discover"]
 
@@ -213,6 +213,7 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
                 continue
             outcome = probe(functions)
             if outcome.fits:
+                functions, outcome = _widest_forms(layer, candidate, layout, forms, functions, outcome)
                 return replace(functions, fixed={**functions.fixed, **outcome.fixed}), "", None
             first_reason = first_reason or outcome.reason
             # Checked anyway when nothing fits: preferably a layout whose forward gave the right
@@ -223,6 +224,34 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
                 if outcome.forward_fits:
                     first_reason = outcome.reason
     return None, first_reason, raised
+
+
+def _widest_forms(layer: str, candidate: _Candidate, layout: Layout, forms: Mapping[str, str],
+                  functions: LayerFunctions, outcome: ProbeOutcome) -> tuple[LayerFunctions, ProbeOutcome]:
+    """The fitting functions, with each argument probed as one int given (h, w) pairs instead when
+    the code also takes a pair whose axes differ (``stride=1`` as a default, ``_pair(stride)`` in
+    the code): its output and gradient shapes on such a probe case are torch's, so the code
+    supports non-square values, which one int could not pass. A padding given as pairs is probed
+    with 'same' and 'valid' too; code that does not take them has those cases left out."""
+    for target, form in forms.items():
+        case = asymmetric_probe_case(layer, target) if form == "int" else None
+        if case is None:
+            continue
+        trial = {**forms, target: "pair"}
+        try:
+            widened = with_layout(candidate.build(layout, trial), layout)
+        except Exception:  # noqa: BLE001 - the int form fits: keep it
+            continue
+        asymmetric = probe(widened, case)
+        if asymmetric.fits and not asymmetric.fixed and (again := probe(widened)).fits:
+            forms, functions, outcome = trial, widened, again
+    for target, form in forms.items():
+        # A padding passed as pairs gets the padding modes ('same', 'valid') only if the code takes them.
+        cases = mode_probe_cases(layer, target) if form == "pair" else []
+        if cases and not all((o := probe(functions, case)).fits and not o.fixed for case in cases):
+            forms = {**forms, target: "numeric pair"}
+            functions = replace(with_layout(candidate.build(layout, forms), layout), fixed=functions.fixed)
+    return functions, outcome
 
 
 def _class_without_backward(layer: str, modules: list[ModuleType]) -> list[Rejected]:

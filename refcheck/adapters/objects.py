@@ -214,7 +214,7 @@ def object_functions(layer: str, constructor: Constructor, layout: Layout = TORC
 
 
 def _form_constraint(constructor: Constructor):
-    if not any(form == "int" for form in constructor.forms.values()):
+    if not any(form in ("int", "numeric pair") for form in constructor.forms.values()):
         return None
     return constructor.unsupported
 

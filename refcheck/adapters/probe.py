@@ -22,7 +22,7 @@ from ..specs import InvalidConfig, layer_spec
 from .contract import LayerFunctions, Misfit, gradient_tuple, hparams_for_call
 from .optional_tensors import fit_optional_tensors
 
-__all__ = ["ProbeOutcome", "binding_error", "has_probe_case", "probe", "probe_case"]
+__all__ = ["ProbeOutcome", "asymmetric_probe_case", "binding_error", "mode_probe_cases", "has_probe_case", "probe", "probe_case"]
 
 _PROBE_PARAMS: dict[str, dict[str, Any]] = {
     "conv": {"batch": 2, "channels": (3, 4), "input_size": (11, 10), "kernel_size": 5, "bias": True},
@@ -42,6 +42,40 @@ _FIXED_CANDIDATES: dict[str, dict[str, tuple[Any, ...]]] = {
     "softmax": {"dim": (1, -1, 0)},
     "log_softmax": {"dim": (1, -1, 0)},
 }
+
+
+# A value of each pair-valued hyperparameter whose two axes differ, valid on the probe cases.
+_ASYMMETRIC: dict[str, tuple[int, int]] = {"stride": (2, 1), "padding": (1, 0), "dilation": (2, 1), "kernel_size": (3, 2)}
+
+
+def asymmetric_probe_case(layer: str, name: str) -> Case | None:
+    """The probe case with hyperparameter ``name`` at a value whose two axes differ (None when the
+    layer has no such hyperparameter, e.g. conv2d's kernel size, read from the weight)."""
+    spec = layer_spec(layer)
+    if name not in _ASYMMETRIC or name not in spec.hyper_names or spec.family not in _PROBE_PARAMS:
+        return None
+    case = _with_hparams(probe_case(layer), {name: _ASYMMETRIC[name]})
+    try:
+        spec.output_shape(case.shape_map, case.hparam_map)
+    except InvalidConfig:
+        return None
+    return case
+
+
+def mode_probe_cases(layer: str, name: str) -> list[Case]:
+    """The probe case with ``name`` at each padding mode the layer has ('same', 'valid'), if any."""
+    spec = layer_spec(layer)
+    if name != "padding" or name not in spec.hyper_names or spec.family not in _PROBE_PARAMS:
+        return []
+    cases = []
+    for mode in ("same", "valid"):
+        case = _with_hparams(probe_case(layer), {name: mode})
+        try:
+            spec.output_shape(case.shape_map, case.hparam_map)
+        except (InvalidConfig, TypeError):  # a layer without padding modes (pools)
+            continue
+        cases.append(case)
+    return cases
 
 
 def probe_case(layer: str) -> Case:
