@@ -597,3 +597,27 @@ def test_a_loss_class_taking_ignore_index_gets_the_cases_that_ignore_a_class(tmp
     frame = check(str(path), ["cross_entropy"], workers=0, selfcheck=False)
     assert set(frame["status"]) == {"passed"}
     assert frame["case"].str.contains("-ii1-").any() and not frame["case"].str.contains("-ls").any()
+
+
+AFFINE_OUT_IN = '''
+import numpy as np
+
+
+def affine_forward(x, w, b):
+    return x.reshape(x.shape[0], -1) @ w.T + b, (x, w)     # w kept as (out, in), as torch does
+
+
+def affine_backward(dout, cache):
+    x, w = cache
+    return (dout @ w).reshape(x.shape), dout.T @ x.reshape(x.shape[0], -1), dout.sum(axis=0)
+'''
+
+
+def test_a_cs231n_affine_found_in_the_out_in_layout_gets_a_zero_bias_of_out_features(tmp_path):
+    """Cases without a bias pass CS231n code zeros; their count is out_features whichever layout
+    the weight was found in (it was the weight's first axis, in_features here)."""
+    path = tmp_path / "affine.py"
+    path.write_text(AFFINE_OUT_IN, encoding="utf-8")
+    frame = check(str(path), ["linear"], workers=0, selfcheck=False)
+    assert frame["case"].str.contains("nobias").any()
+    assert set(frame.loc[frame["status"] != "skipped", "status"]) == {"passed"}

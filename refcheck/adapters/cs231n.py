@@ -151,9 +151,10 @@ def _transposed(array: Any) -> Any:
     return array.T if isinstance(array, np.ndarray) and array.ndim == 2 else array
 
 
-def _zeros_for_missing_bias(bias: np.ndarray | None, weight: np.ndarray) -> np.ndarray:
-    """CS231n layers always add a bias: a missing one is passed as zeros of the weight's dtype."""
-    return bias if bias is not None else np.zeros(weight.shape[0], dtype=weight.dtype)
+def _zeros_for_missing_bias(bias: np.ndarray | None, weight: np.ndarray, count: int | None = None) -> np.ndarray:
+    """CS231n layers always add a bias: a missing one is passed as ``count`` zeros (default: the
+    weight's first axis) of the weight's dtype."""
+    return bias if bias is not None else np.zeros(weight.shape[0] if count is None else count, dtype=weight.dtype)
 
 
 def _conv(forward: Callable, backward: Callable, origin: str) -> LayerFunctions:
@@ -199,8 +200,11 @@ def _affine(forward: Callable, backward: Callable, origin: str) -> LayerFunction
             # affine_forward flattens every axis after the first; torch's linear keeps leading axes.
             raise Unsupported(f"{user_name(origin)} flattens (N, d1, ...) inputs; this case has a "
                               f"{x.ndim}-d input that torch's linear treats as leading axes")
-        # CS231n stores the weight as (in_features, out_features): pass the transposed view.
-        out, cache = forward(x, weight.T, _zeros_for_missing_bias(bias, weight))
+        # CS231n stores the weight as (in_features, out_features): pass the transposed view. The
+        # bias has out_features values whichever layout the weight was found in (weight (in, out)
+        # code gets it transposed back here).
+        outputs = weight.size // max(1, int(np.prod(x.shape[1:])))
+        out, cache = forward(x, weight.T, _zeros_for_missing_bias(bias, weight, outputs))
         return out, _Cache(cache, bias is not None)
 
     def linear_backward(dout, cache: _Cache):
