@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -256,8 +256,10 @@ FORMS_BY_LAYER: dict[str, tuple[int, Callable[[Callable, Callable | None, str], 
 }
 
 
-def _find_pair(module: ModuleType, stem: str) -> tuple[str, str] | None:
-    """The preferred ``<stem>_forward_<suffix>`` / ``<stem>_backward_<suffix>`` pair in module."""
+def _find_pair(module: ModuleType, stem: str) -> tuple[str, str, bool] | None:
+    """The preferred ``<stem>_forward_<suffix>`` / ``<stem>_backward_<suffix>`` pair in module, and
+    whether the backward exists (a forward alone is still checked: its gradients are errors naming
+    the missing backward, instead of the layer silently counted as not implemented)."""
     pattern = re.compile(rf"{stem}_forward(?:_(\w+))?")
     suffixes = [
         match.group(1) or ""
@@ -269,12 +271,16 @@ def _find_pair(module: ModuleType, stem: str) -> tuple[str, str] | None:
         order = _SUFFIX_PREFERENCE.index(suffix) if suffix in _SUFFIX_PREFERENCE else 99
         return order, suffix
 
-    for suffix in sorted(suffixes, key=rank):
-        tail = f"_{suffix}" if suffix else ""
-        backward = f"{stem}_backward{tail}"
+    names = [(f"{stem}_forward{tail}", f"{stem}_backward{tail}")
+             for tail in (f"_{suffix}" if suffix else "" for suffix in sorted(suffixes, key=rank))]
+    for forward, backward in names:
         if callable(getattr(module, backward, None)):
-            return f"{stem}_forward{tail}", backward
-    return None
+            return forward, backward, True
+    return (*names[0], False) if names else None
+
+
+def _absent_backward(*args: Any) -> Any:  # never called: the adapted backward is removed
+    raise NotImplementedError
 
 
 def adapt_cs231n(module: ModuleType) -> dict[str, LayerFunctions]:
@@ -295,8 +301,11 @@ def adapt_cs231n(module: ModuleType) -> dict[str, LayerFunctions]:
     for stem, build in builders.items():
         pair = _find_pair(module, stem)
         if pair is not None:
-            forward, backward = (getattr(module, name) for name in pair)
-            functions = build(forward, backward, f"cs231n: {pair[0]}")
+            forward_name, backward_name, has_backward = pair
+            backward = getattr(module, backward_name) if has_backward else _absent_backward
+            functions = build(getattr(module, forward_name), backward, f"cs231n: {forward_name}")
+            if not has_backward:
+                functions = replace(functions, backward=None, missing=backward_name)
             adapted[functions.layer] = functions
     softmax_loss = getattr(module, "softmax_loss", None)
     if callable(softmax_loss):

@@ -63,7 +63,9 @@ class Discovery:
 
 
 # A candidate: its user-facing name, a builder (layout, forms) -> LayerFunctions, the form choices,
-# whether its name is exact (never rejected) and the layouts to try.
+# whether its name is exact (never rejected), the layouts to try, and whether its name is the
+# layer's in a recognised style (a class Conv2d, CS231n's conv_forward_naive): a call of it that
+# takes the arguments and returns something that does not fit is then a finding, not a misfit.
 @dataclass
 class _Candidate:
     name: str
@@ -71,6 +73,7 @@ class _Candidate:
     forms: list[dict[str, str]] = field(default_factory=lambda: [{}])
     exact: bool = False
     layouts: list[Layout] | None = None
+    named: bool = False
 
 
 def _object_candidate(layer: str, cls: Any, entry: LayerMapping | None = None) -> _Candidate:
@@ -84,7 +87,8 @@ def _object_candidate(layer: str, cls: Any, entry: LayerMapping | None = None) -
                                      learning_rate=entry.learning_rate if entry else 1.0)
         return functions if not entry else replace(functions, adapter="mapping", origin=f"object: {cls.__name__}")
 
-    return _Candidate(f"class {cls.__name__}", _ObjectBuild(build), form_choices(constructor), exact=entry is not None)
+    return _Candidate(f"class {cls.__name__}", _ObjectBuild(build), form_choices(constructor), exact=entry is not None,
+                      named=True)
 
 
 class _ObjectBuild:
@@ -182,7 +186,9 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
     for module in modules:
         adapted = adapt_cs231n(module).get(layer)
         if adapted is not None:
-            candidates.append(_function_candidate(adapted, adapted.origin.split(": ")[-1], exact=False))
+            candidate = _function_candidate(adapted, adapted.origin.split(": ")[-1], exact=False)
+            candidate.named = True
+            candidates.append(candidate)
         # The later assignments' adapters fix their own layout: taken as they are, without a probe.
         later = {**adapt_cs231n_norm(module), **adapt_cs231n_seqloss(module, adapt_cs231n(module).get("linear")),
                  **adapt_objects_seqloss(module), **adapt_cs231n_optim(module), **adapt_objects_convnorm(module)}
@@ -218,7 +224,8 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
             first_reason = first_reason or outcome.reason
             # Checked anyway when nothing fits: preferably a layout whose forward gave the right
             # output, so that the cases show the backward's mistake, not a forward in the wrong layout.
-            if outcome.raised and (raised is None or (outcome.forward_fits and not raised_after_forward)):
+            kept = outcome.raised or (candidate.named and outcome.ran)
+            if kept and (raised is None or (outcome.forward_fits and not raised_after_forward)):
                 raised = replace(functions, notes=(f"probe call: {outcome.reason}",))
                 raised_after_forward = outcome.forward_fits
                 if outcome.forward_fits:

@@ -96,6 +96,8 @@ class ProbeOutcome:
     raised: the call raised after its arguments were accepted (a bug, not a misfit).
     fixed: hyperparameters the code implements at a value other than torch's default.
     forward_fits: the forward ran and gave the layer's output shape (what went wrong came later).
+    ran: the call took the arguments and returned, but what it returned does not fit (a skeleton's
+        None, a loss as a 1-element array).
     """
 
     fits: bool
@@ -103,6 +105,7 @@ class ProbeOutcome:
     raised: bool = False
     fixed: dict[str, Any] = field(default_factory=dict)
     forward_fits: bool = False
+    ran: bool = False
 
 
 def _shape(value: Any) -> tuple[int, ...] | None:
@@ -171,14 +174,14 @@ def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's code may raise anything
         return ProbeOutcome(False, f"forward raised {type(error).__name__}: {error}", raised=_bound(error))
     if not isinstance(returned, tuple) or len(returned) != 2:
-        return ProbeOutcome(False, f"returns {_describe(returned)}, {layer} needs (output, cache)")
+        return ProbeOutcome(False, f"returns {_describe(returned)}, {layer} needs (output, cache)", ran=True)
     output, cache = returned
     shape = _shape(output)
     fixed: dict[str, Any] = {}
     if shape != expected:
         found = _fixed_values(layer, functions, case, shape) if shape is not None else None
         if found is None:
-            return ProbeOutcome(False, f"output is {_describe(output)}, {layer} gives shape {expected} here")
+            return ProbeOutcome(False, f"output is {_describe(output)}, {layer} gives shape {expected} here", ran=True)
         fixed = found
         case = _with_hparams(case, found)
     if functions.backward is None:
@@ -192,7 +195,7 @@ def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
     present = [n for n in spec.differentiable if case.shape_map.get(n) is not None]
     if len(grads) < len(present):
         return ProbeOutcome(False, f"backward returns {len(grads)} gradient(s), {layer} needs {len(present)}",
-                            fixed=fixed, forward_fits=True)
+                            fixed=fixed, forward_fits=True, ran=True)
     for name, grad in zip(present, grads):
         wanted = case.shape_map[name]
         if _shape(grad) != tuple(wanted):
