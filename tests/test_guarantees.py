@@ -220,6 +220,9 @@ def test_a_module_that_exits_while_loading_is_a_usage_error(tmp_path, capsys):
     module.write_text("import sys\nsys.exit(0)\n")
     assert main(["run", "--impl", str(module), "--out", str(tmp_path / "r")]) == 2
     assert "SystemExit" in capsys.readouterr().err
+    module.write_text("import os\nos._exit(3)\n")
+    assert main(["run", "--impl", str(module), "--out", str(tmp_path / "r")]) == 2
+    assert "ended with exit code 3" in capsys.readouterr().err
 
 
 def test_a_backward_that_declares_itself_unsupported_never_makes_a_case_pass(tmp_path):
@@ -280,3 +283,94 @@ def test_a_framework_loaded_after_a_process_was_first_looked_at_is_seen_when_it_
             assert seen.look([process.pid]) == {"torch"}
         finally:
             process.kill()
+
+
+def test_a_probe_call_that_exits_or_is_interrupted_is_error_rows_not_a_lost_run(tmp_path):
+    """Discovery calls each class once on a probe case while planning: an os._exit or a
+    KeyboardInterrupt there ended the planning process, and the run with it (exit 2, no report)."""
+    code, frame = run(tmp_path, "probe_exits", "--layers", "relu,sigmoid,tanh", "--quick")
+    assert code == 1
+    layers = frame.groupby("layer")
+    assert layers.get_group("relu")["reason"].str.contains("worker died").all()  # the case's process ended
+    sigmoid = layers.get_group("sigmoid")
+    assert set(sigmoid.loc[sigmoid["tensor"] == "output", "status"]) == {"passed"}
+    assert sigmoid.loc[sigmoid["tensor"] == "grad_input", "reason"].str.contains("KeyboardInterrupt").all()
+    assert set(layers.get_group("tanh")["status"]) == {"passed"}
+
+
+def test_a_probe_call_that_hangs_is_stopped_and_its_layer_kept(monkeypatch):
+    """A probe call running past PROBE_SECONDS raises: the candidate is kept as one that raises
+    (its cases time out one by one) after one try, not one try per layout and argument form."""
+    import types
+
+    from refcheck.adapters import probe as probe_module
+    from refcheck.adapters.discover import discover
+
+    monkeypatch.setattr(probe_module, "PROBE_SECONDS", 0.3)
+    calls = []
+    module = types.ModuleType("hangs")
+
+    class Conv2d:
+        def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
+            pass
+
+        def forward(self, x):
+            calls.append(1)
+            while True:
+                pass
+
+        def backward(self, dout):
+            return dout
+
+    module.Conv2d = Conv2d
+    found = discover([module], layers=["conv2d"])
+    assert "conv2d" in found.layers and len(calls) == 1
+    assert "did not return within 0.3 s" in " ".join(found.layers["conv2d"].notes)
+
+
+def test_a_worker_discovers_only_the_layer_of_its_cases(tmp_path):
+    """A worker running relu's cases does not call the module's other layers on their probe cases
+    (a conv that hangs there made every relu case time out)."""
+    from refcheck.execution.sweep import plan_sweep
+    from refcheck.execution.worker import run_implementation
+
+    marker = tmp_path / "conv_was_called"
+    path = tmp_path / "layers.py"
+    path.write_text(f'''
+import numpy as np
+
+
+class Conv2d:
+    def __init__(self, in_channels, out_channels, kernel_size):
+        pass
+
+    def forward(self, x):
+        open({str(marker)!r}, "w").close()
+        return x
+
+    def backward(self, dout):
+        return dout
+
+
+def relu_forward(x):
+    return np.maximum(x, 0), x
+
+
+def relu_backward(dout, cache):
+    return dout * (cache > 0)
+''', encoding="utf-8")
+    case = plan_sweep(None, ["relu"], quick=True).cases[0]
+    raw = run_implementation(str(path), case, selfcheck=False)
+    assert raw["status"] == "ran" and not marker.exists()
+
+
+def test_a_run_that_cannot_check_anything_leaves_no_earlier_verdict_in_out(tmp_path, capsys):
+    """Exit 2 after an earlier green run into the same --out: its reports are replaced by a
+    junit.xml holding the error, so a grading loop reusing the folder never reads them as this run's."""
+    out = tmp_path / "reports"
+    assert main(["run", "--layers", "relu", "--quick", "--out", str(out), "--workers", "0"]) == 0
+    assert (out / "cases.csv").exists()
+    assert main(["run", "--impl", str(tmp_path / "missing.py"), "--out", str(out)]) == 2
+    assert not (out / "cases.csv").exists() and not (out / "results.json").exists()
+    junit = (out / "junit.xml").read_text()
+    assert 'errors="1"' in junit and "missing.py" in junit and "no such file" in (out / "summary.md").read_text()

@@ -230,6 +230,8 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
                 raised_after_forward = outcome.forward_fits
                 if outcome.forward_fits:
                     first_reason = outcome.reason
+            if outcome.timed_out:  # another layout would hang as long: its cases show it, each timed
+                return None, outcome.reason, replace(functions, notes=(f"probe call: {outcome.reason}",))
     return None, first_reason, raised
 
 

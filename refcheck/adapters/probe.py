@@ -11,7 +11,11 @@ implements, and it is checked there.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+import os
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -98,6 +102,7 @@ class ProbeOutcome:
     forward_fits: the forward ran and gave the layer's output shape (what went wrong came later).
     ran: the call took the arguments and returned, but what it returned does not fit (a skeleton's
         None, a loss as a 1-element array).
+    timed_out: a call ran past PROBE_SECONDS (no other layout or form is worth a try).
     """
 
     fits: bool
@@ -106,6 +111,7 @@ class ProbeOutcome:
     fixed: dict[str, Any] = field(default_factory=dict)
     forward_fits: bool = False
     ran: bool = False
+    timed_out: bool = False
 
 
 def _shape(value: Any) -> tuple[int, ...] | None:
@@ -159,6 +165,43 @@ def has_probe_case(layer: str) -> bool:
     return layer_spec(layer).family in _PROBE_PARAMS
 
 
+PROBE_SECONDS = 10.0
+"""How long one call of the user's code on a probe case may take (a naive loop takes milliseconds)."""
+
+
+class ProbeTimeout(Exception):
+    """A probe call ran past PROBE_SECONDS."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise ProbeTimeout(f"the call did not return within {PROBE_SECONDS:g} s")
+
+
+@contextmanager
+def _guarded() -> Iterator[None]:
+    """A call of the user's code on a probe case: an ``os._exit`` in it raises SystemExit instead of
+    ending the process that plans the sweep (and with it every layer's report), and a call running
+    past PROBE_SECONDS raises ProbeTimeout (a timer signal; in the main thread only). Either way
+    the candidate is kept as one that raises, so its cases show what it does."""
+    real_exit = os._exit
+
+    def exit_raises(code: int = 0) -> None:
+        raise SystemExit(f"os._exit({code}) called")
+
+    timed = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    previous = signal.signal(signal.SIGALRM, _on_alarm) if timed else None
+    os._exit = exit_raises
+    if timed:
+        signal.setitimer(signal.ITIMER_REAL, PROBE_SECONDS)
+    try:
+        yield
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        os._exit = real_exit
+
+
 def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
     """Call ``functions`` once on the layer's probe case and say whether they fit the layer."""
     layer = functions.layer
@@ -170,9 +213,11 @@ def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
     handed = [None if tensors[n] is None else tensors[n].copy() for n in spec.tensors]
     try:
         # Called as the sweep calls it: without the trailing optional tensors it does not take.
-        returned = fit_optional_tensors(functions).forward(*handed, **hparams)
-    except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's code may raise anything
-        return ProbeOutcome(False, f"forward raised {type(error).__name__}: {error}", raised=_bound(error))
+        with _guarded():
+            returned = fit_optional_tensors(functions).forward(*handed, **hparams)
+    except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, even an interrupt
+        return ProbeOutcome(False, f"forward raised {type(error).__name__}: {error}", raised=_bound(error),
+                            timed_out=isinstance(error, ProbeTimeout))
     if not isinstance(returned, tuple) or len(returned) != 2:
         return ProbeOutcome(False, f"returns {_describe(returned)}, {layer} needs (output, cache)", ran=True)
     output, cache = returned
@@ -188,10 +233,11 @@ def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
         return ProbeOutcome(True, fixed=fixed)
     dout = make_upstream_gradient(case, shape)
     try:
-        grads = gradient_tuple(functions.backward(dout, cache))
-    except (Exception, SystemExit) as error:  # noqa: BLE001
+        with _guarded():
+            grads = gradient_tuple(functions.backward(dout, cache))
+    except BaseException as error:  # noqa: BLE001
         return ProbeOutcome(False, f"backward raised {type(error).__name__}: {error}", raised=_bound(error),
-                            fixed=fixed, forward_fits=True)
+                            fixed=fixed, forward_fits=True, timed_out=isinstance(error, ProbeTimeout))
     present = [n for n in spec.differentiable if case.shape_map.get(n) is not None]
     if len(grads) < len(present):
         return ProbeOutcome(False, f"backward returns {len(grads)} gradient(s), {layer} needs {len(present)}",

@@ -1,7 +1,7 @@
 """Exit codes of ``refcheck run`` (and the other commands).
 
 0 every case passed or was skipped, and something was checked; 1 a case failed or errored; 2 a
-usage or case-file error (nothing written); 5 nothing was checked (every case skipped or not
+usage or case-file error (no case checked; --out holds the error); 5 nothing was checked (every case skipped or not
 implemented; as pytest's "no tests ran"); 130 interrupted (the finished part is written).
 """
 from __future__ import annotations

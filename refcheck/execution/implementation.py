@@ -23,7 +23,8 @@ from ..adapters.mapping import LayerMapping, find_mapping, load_mapping
 from ..adapters.optional_tensors import fit_optional_tensors
 from ..specs import UsageError
 
-__all__ = ["BUILTIN", "Implementation", "load_implementation"]
+__all__ = ["BUILTIN", "ImportedCode", "Implementation", "implementation_of", "import_implementation",
+           "load_implementation"]
 
 
 BUILTIN = "refcheck.layers"
@@ -147,20 +148,48 @@ def implementation_reference(reference: str | None) -> str:
     return reference
 
 
+@dataclass(frozen=True)
+class ImportedCode:
+    """The user's code imported, before discovery: the module (with a package's submodules) and the
+    mapping that goes with it."""
+
+    reference: str
+    module: ModuleType
+    modules: tuple[ModuleType, ...]
+    mapping: dict[str, LayerMapping] = field(default_factory=dict)
+    mapping_source: str = ""
+    map_path: str | None = None
+
+
+def import_implementation(reference: str | None = None, map_path: str | None = None) -> ImportedCode:
+    """Import an implementation (module name, .py path or package folder; default: the built-in
+    layers) and read its mapping: ``map_path`` (``--map``), else a refcheck.toml beside the code or
+    a ``[tool.refcheck]`` table in its project's pyproject.toml when there is one."""
+    reference = implementation_reference(reference)
+    if map_path:
+        map_path = str(Path(map_path).resolve())
+    module = _import(reference)
+    if reference == BUILTIN:
+        return ImportedCode(reference, module, (module,))
+    mapping, source = _mapping(reference, map_path)
+    return ImportedCode(reference, module, tuple(_with_submodules(module)), mapping, source, map_path)
+
+
+def implementation_of(code: ImportedCode, layers: list[str] | None = None) -> Implementation:
+    """The layers found in imported code (only ``layers`` when given: discovery calls the user's
+    code on each layer's probe case, and a worker needs only the layer of its cases)."""
+    if code.reference == BUILTIN:
+        return Implementation(code.reference, contract_layers(code.module), module=code.module)
+    found = discover(list(code.modules), code.mapping, layers)
+    functions = {name: fit_optional_tensors(functions) for name, functions in found.layers.items()}
+    return Implementation(code.reference, functions, module=code.module, discovery=found,
+                          mapping_source=code.mapping_source, map_path=code.map_path)
+
+
 def load_implementation(reference: str | None = None, map_path: str | None = None) -> Implementation:
     """Load an implementation by module name, .py path or package folder (default: the built-in layers).
 
     ``map_path``: a mapping file (``--map``); otherwise a refcheck.toml beside the code or a
     ``[tool.refcheck]`` table in its project's pyproject.toml is used when there is one.
     """
-    reference = implementation_reference(reference)
-    if map_path:
-        map_path = str(Path(map_path).resolve())
-    module = _import(reference)
-    if reference == BUILTIN:
-        return Implementation(reference, contract_layers(module), module=module)
-    mapping, source = _mapping(reference, map_path)
-    found = discover(_with_submodules(module), mapping)
-    layers = {name: fit_optional_tensors(functions) for name, functions in found.layers.items()}
-    return Implementation(reference, layers, module=module, discovery=found, mapping_source=source,
-                          map_path=map_path)
+    return implementation_of(import_implementation(reference, map_path))

@@ -80,8 +80,15 @@ def plan_isolated(*args: Any, isolate: bool = True, **kwargs: Any) -> Plan:
     try:
         kind, value = executor.submit(_plan_in_worker, args, kwargs).result()
     except Exception as error:  # a hang or a crash while loading the user's module
-        raise UsageError(f"--impl {impl!r}: loading and planning did not finish ({type(error).__name__}: "
-                         f"{error or 'timed out after ' + str(int(PLAN_TIMEOUT)) + ' s'})") from None
+        exit_code = getattr(error, "exitcode", None)
+        if exit_code is not None:
+            what = (f"the process importing it ended with exit code {exit_code} (while importing the module "
+                    "or calling it on a probe case)")
+        elif isinstance(error, TimeoutError):
+            what = f"importing it did not finish within {PLAN_TIMEOUT:g} s"
+        else:
+            what = f"{type(error).__name__}: {error}"
+        raise UsageError(f"--impl {impl!r}: loading and planning did not finish: {what}") from None
     finally:
         executor.shutdown()
     if kind == "usage":

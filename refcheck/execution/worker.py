@@ -24,7 +24,7 @@ from ..cases import Case, make_inputs, make_upstream_gradients
 from ..specs import LAYERS, LayerSpec, Unsupported
 from .capture import capture_output
 from .frameworks import frameworks_in_namespace, frameworks_loaded
-from .implementation import Implementation, load_implementation
+from .implementation import ImportedCode, Implementation, implementation_of, import_implementation
 from .selfcheck import self_consistency
 
 __all__ = ["EXIT_ZERO_CODE", "error_text", "frameworks_used", "in_worker", "mark_worker", "plain",
@@ -60,8 +60,14 @@ def reraise_if_real_interrupt(error: BaseException) -> None:
 
 
 @lru_cache(maxsize=8)
-def _implementation(reference: str | None, map_path: str | None = None) -> Implementation:
-    return load_implementation(reference, map_path)
+def _imported(reference: str | None, map_path: str | None) -> ImportedCode:
+    return import_implementation(reference, map_path)
+
+
+@lru_cache(maxsize=64)
+def _implementation(reference: str | None, map_path: str | None, layer: str) -> Implementation:
+    # One layer's discovery: a worker running relu's cases never calls a conv that hangs on its probe.
+    return implementation_of(_imported(reference, map_path), [layer])
 
 
 def plain(value: Any) -> Any:
@@ -242,7 +248,7 @@ def run_implementations(reference: str | None, cases: list[Case], **options: Any
 
 def _run(raw: dict[str, Any], reference: str | None, case: Case, selfcheck: bool, forward_only: bool,
          map_path: str | None) -> None:
-    implementation = _implementation(reference, map_path)
+    implementation = _implementation(reference, map_path, case.layer)
     # The case's own time, without loading the module (a fresh worker pays that once).
     started = time.perf_counter()
     try:
@@ -296,7 +302,7 @@ def rerun_implementation(reference: str | None, case: Case, tensors: dict[str, A
 
     Raises RuntimeError (with the user's exception as text) when the user's code fails.
     """
-    functions = _implementation(reference, map_path).layers[case.layer]
+    functions = _implementation(reference, map_path, case.layer).layers[case.layer]
     hparams = hparams_for_call(functions, case.hparam_map)
     with capture_output():
         try:
