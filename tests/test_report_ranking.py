@@ -77,3 +77,19 @@ def test_repro_command_defaults_stay_out_of_the_command():
     assert repro_command({}, "relu", "relu[4x5-f32]") == "refcheck run --layers relu --case 'relu[4x5-f32]'"
     assert repro_command({"timeout": 5.0, "dtype": "float64", "cases": "my cases"}, "relu", "relu[7-f64]") == (
         "refcheck run --layers relu --case 'relu[7-f64]' --cases 'my cases' --dtype float64 --timeout 5")
+
+
+def test_a_backward_error_after_a_wrong_output_shape_is_grouped_under_the_shape():
+    """The backward of a forward whose output has the wrong shape is handed an upstream gradient of
+    torch's shape; its error follows from the forward's, which names the case's group."""
+    case = [rec("conv2d[p1]", "failed", math.nan, layer="conv2d",
+                reason="output shape (1, 4, 3, 2) != expected (1, 4, 4, 3)"),
+            rec("conv2d[p1]", "error", math.nan, layer="conv2d", tensor="grad_input",
+                reason="backward raised ValueError: operands could not be broadcast together")]
+    alone = [rec("conv2d[q]", "error", math.nan, layer="conv2d", tensor="grad_input",
+                 reason="backward raised ValueError: operands could not be broadcast together"),
+             rec("conv2d[q]", layer="conv2d")]
+    groups = {g.cause: g for g in failure_groups(case + alone)}
+    assert set(groups) == {"wrong shape", "backward raised ValueError"}
+    shape = groups["wrong shape"]
+    assert shape.case == "conv2d[p1]" and shape.status == "error" and shape.reason.startswith("output shape")

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .ranking import cause, error_ratio, rank
+from .ranking import cause, error_ratio, rank, reason_kind
 from .stream import RecordSource, as_source
 
 __all__ = ["FailureGroup", "FailureGrouping", "SkipCounting", "failure_groups", "one_line", "repro_command",
@@ -73,6 +73,18 @@ def one_line(text: Any, limit: int = 240) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def _first_cause(bad: Sequence[Record], worst: Record) -> Record:
+    """The record that names what went wrong first: the case's worst, unless that is a backward
+    that raised on a case whose forward output had the wrong shape. The backward was then handed
+    an upstream gradient of torch's output shape, not of its own, and its error (often deep in the
+    user's code: "operands could not be broadcast") only follows from the forward's."""
+    if worst.get("status") != "error" or not str(worst.get("reason", "")).startswith("backward raised"):
+        return worst
+    shaped = [r for r in bad if r.get("status") == "failed" and not str(r.get("tensor", "")).startswith("grad_")
+              and reason_kind("failed", str(r.get("reason", ""))) == "wrong shape"]
+    return shaped[0] if shaped else worst
+
+
 class FailureGrouping:
     """:func:`failure_groups` fed one case at a time (``add``), for a reader that walks the records
     for other reasons too; ``groups`` gives the result."""
@@ -89,7 +101,7 @@ class FailureGrouping:
         bad = [r for r in rows if r.get("status") in ("failed", "error")]
         if not bad:
             return
-        worst = max(bad, key=rank)
+        worst = _first_cause(bad, max(bad, key=rank))
         key = (str(worst["layer"]), cause(worst))
         self.members.setdefault(key, []).append(worst)
         self.errored[key] = self.errored.get(key, False) or any(r.get("status") == "error" for r in bad)
