@@ -124,3 +124,20 @@ def test_skip_reasons_are_summarised_once_per_layer(tmp_path):
     assert len(lines) == len(reasons)  # each distinct reason once, with its count
     counts = sum(int(line.split()[1]) for line in lines)
     assert counts == len(skipped)
+
+
+def test_the_progress_line_counts_cases_as_the_closing_totals_do():
+    """A case with an errored and a failed tensor is one error (as '... 1 failed, 1 error' counts
+    it), not both a failure and an error."""
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from refcheck.report.console import progress_bar
+
+    stream = io.StringIO()
+    with progress_bar(Console(file=stream, width=120, force_terminal=False), 2) as advance:
+        advance(SimpleNamespace(layer="conv2d"), [{"status": "failed"}, {"status": "error"}])
+        advance(SimpleNamespace(layer="relu"), [{"status": "failed"}, {"status": "passed"}])
+    assert "failed 1  error 1  (at relu)" in stream.getvalue()

@@ -34,10 +34,13 @@ def progress_bar(console: Console, total: int) -> Iterator[Callable[[Any, list[d
         task = progress.add_task("cases", total=total, status="")
 
         def advance(case: Any, records: list[dict[str, Any]]) -> None:
+            # Counted per case as the closing totals count it: an error, else a failure.
             statuses = {r["status"] for r in records}
-            for status in ("failed", "error"):
-                counts[status] += status in statuses
-            text = f"{case.layer}  failed {counts['failed']}  error {counts['error']}"
+            if "error" in statuses:
+                counts["error"] += 1
+            elif "failed" in statuses:
+                counts["failed"] += 1
+            text = f"failed {counts['failed']}  error {counts['error']}  (at {case.layer})"
             progress.update(task, advance=1, status=text)
 
         yield advance
