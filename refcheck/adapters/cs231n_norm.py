@@ -94,8 +94,17 @@ def _batch_norm(plain: tuple[Callable, Callable] | None, spatial: tuple[Callable
             raise Unsupported(f"{user_name(origin)}'s test mode returns no cache, so its backward cannot run")
         return _affine_grads(backward(dout, inner), has_weight, has_bias)
 
+    def constraint(hparams: Mapping[str, Any]) -> str | None:
+        # Known before any case runs, so the sweep's cases are drawn where the code has a batchnorm
+        # (pairwise coverage over those, not over cases skipped at run time).
+        shape = hparams.get("input_shape")
+        if shape is not None and {2: plain, 4: spatial}.get(len(shape)) is None:
+            return (f"{user_name(origin)} has no CS231n batchnorm for {len(shape)}-d inputs "
+                    "(batchnorm_forward takes (N, D), spatial_batchnorm_forward (N, C, H, W))")
+        return None
+
     return LayerFunctions("batch_norm", batch_norm_forward, batch_norm_backward,
-                          accepted=frozenset({"training", "momentum", "eps"}), origin=origin)
+                          accepted=frozenset({"training", "momentum", "eps"}), origin=origin, constraint=constraint)
 
 
 def _layer_norm(forward: Callable, backward: Callable, origin: str) -> LayerFunctions:
