@@ -83,7 +83,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--refcheck-cases", metavar="DIR", default=None,
                     help="folder of case files (default: refcheck's built-in cases)")
     group.addoption("--refcheck-quick", action="store_true", default=False,
-                    help="only the cases that the coverage needs")
+                    help="a subset of the full sweep holding the same value and pairwise coverage")
     group.addoption("--refcheck-dtype", metavar="D,D", default=None,
                     help="only these dtypes: float32, float64 (default: both)")
     group.addoption("--refcheck-seed", metavar="N", type=int, default=0,

@@ -128,7 +128,7 @@ def test_a_layer_that_hangs_gets_a_shortened_budget_after_its_first_timeouts(tmp
     code, frame = run(tmp_path, "hangs_on_dilation", "--layers", "conv2d", "--quick", "--timeout", "10", "--no-selfcheck")
     hanging = frame[frame["dilation"] == "(2, 2)"]
     assert code == 1
-    assert hanging["case"].nunique() == 10 and set(hanging["status"]) == {"error"}
+    assert hanging["case"].nunique() >= 5 and set(hanging["status"]) == {"error"}
     assert hanging["reason"].str.startswith("timeout").all()
     per_case = hanging.groupby("case")["reason"].first()
     # Only the cases already running when the first timeout came had the full 10 s.

@@ -290,8 +290,33 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0,
     """Expand a space into valid, supported cases with full value and pairwise coverage.
 
     Coverage is measured over the returned cases only; required items that only unsupported
-    configurations can hold are listed in ``Coverage.unsupported``.
+    configurations can hold are listed in ``Coverage.unsupported``. ``quick``: a subset of the
+    full sweep's cases that holds the same coverage (chosen greedily, most newly covered values
+    and pairs first), so a bug a quick run finds is in the full sweep too.
     """
+    chosen, coverage = _expand_full(space, base_seed, capabilities)
+    if not quick:
+        return [case for case, _ in chosen], coverage
+    return _covering_subset(chosen, _restricted(space, capabilities)), coverage
+
+
+def _covering_subset(chosen: list[tuple[Case, dict[str, Any]]], space: Space) -> list[Case]:
+    """The fewest cases (greedily) whose values and pairs cover all that ``chosen`` covers, in the
+    order of ``chosen``."""
+    items = [_items_of(choice, space) for _, choice in chosen]
+    wanted = set(_required_items(space)) & set().union(*items) if items else set()
+    picked: set[int] = set()
+    while wanted:
+        best = max(range(len(chosen)), key=lambda i: (len(items[i] & wanted), -i))
+        picked.add(best)
+        wanted -= items[best]
+    return [case for i, (case, _) in enumerate(chosen) if i in picked]
+
+
+def _expand_full(space: Space, base_seed: int, capabilities: Capabilities
+                 ) -> tuple[list[tuple[Case, dict[str, Any]]], Coverage]:
+    """Every grid combination completed into a case, then cases for the values and pairs the grid
+    left uncovered; with the choice of values each case was built from."""
     full = space
     space = _restricted(space, capabilities)
     if any(not values for values in space.params.values()):
@@ -299,7 +324,7 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0,
         return [], Coverage(space.layer, 0, 0, [], [], unsupported)
     case_reason = capabilities.case_reason
     params = space.params
-    grid_names = [] if quick else list(space.grid)
+    grid_names = list(space.grid)
     free_names = [name for name in params if name not in grid_names]
     chosen: dict[str, Case] = {}
     choices: list[dict[str, Any]] = []
@@ -345,4 +370,4 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0,
     unsupported += [item for item in _required_items(full) if item not in kept]
     coverage = Coverage(space.layer, in_space, sum(1 for item in required if item in covered), infeasible,
                         missing, unsupported)
-    return list(chosen.values()), coverage
+    return list(zip(chosen.values(), choices)), coverage

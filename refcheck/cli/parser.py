@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "repeat for several cases; with --seed, the seed its inputs were drawn with)")
     run.add_argument("--out", metavar="DIR", default="reports", help="report folder (default: ./reports)")
     run.add_argument("--seed", type=int, default=0, help="base seed of the generated inputs (default: 0)")
-    run.add_argument("--quick", action="store_true", help="only the cases that the coverage needs")
+    run.add_argument("--quick", action="store_true",
+                     help="a subset of the full sweep holding the same value and pairwise coverage")
     run.add_argument("--oracle-cache", metavar="DIR", default=None,
                      help="folder of torch's cached results (default: $REFCHECK_CACHE_DIR or ~/.cache/refcheck/oracle)")
     run.add_argument("--no-plots", action="store_true", help="write no plots or case figures (faster)")
