@@ -6,8 +6,9 @@
   3 +- 1e-3 loses digits in any implementation, torch's included, and would measure that loss
   instead of the layer.) The running variance is positive (uniform in [0.5, 2]).
 - dropout: the boolean keep mask is drawn as Bernoulli(1 - p), as torch draws it.
-- embedding: class indices with repeats (``repeated`` draws from 3 rows only, so the weight
-  gradient must accumulate); the padding row, when there is one, is always among the indices.
+- embedding: class indices with repeats (``repeated`` draws from 3 rows other than the padding
+  row only, so the weight gradient must accumulate); the padding row, when there is one, is always
+  among the indices.
 
 Everything is drawn from ``np.random.default_rng(case.seed)``; floating tensors are cast to the
 case's dtype.
@@ -71,9 +72,13 @@ def _embedding(case: Case) -> dict[str, np.ndarray | None]:
     rng = np.random.default_rng(case.seed)
     shapes = case.shape_map
     rows, dim = shapes["weight"]
-    pool = rng.choice(rows, size=min(3, rows), replace=False) if case.values == "repeated" else np.arange(rows)
-    indices = rng.choice(pool, size=shapes["input"]).astype(np.int64)
     padding_idx = case.hparam_map["padding_idx"]
+    # Repeats among rows other than the padding one (whose gradient is zero either way), so that a
+    # gradient assigned instead of accumulated always shows.
+    candidates = np.array([r for r in range(rows) if padding_idx is None or r != padding_idx % rows] or [0])
+    pool = (rng.choice(candidates, size=min(3, len(candidates)), replace=False) if case.values == "repeated"
+            else np.arange(rows))
+    indices = rng.choice(pool, size=shapes["input"]).astype(np.int64)
     if padding_idx is not None and indices.size:
         indices.flat[int(rng.integers(indices.size))] = padding_idx % rows
     weight = rng.standard_normal((rows, dim)).astype(np.dtype(case.dtype))
