@@ -377,3 +377,41 @@ def test_diagnose_never_raises(tmp_path):
     assert diagnose(run) == {}
     run.reference = None  # a broken run: still no exception, just no finding
     assert diagnose(run) == {}
+
+
+LAYER_NORM_EPS_OUTSIDE = '''
+import numpy as np
+
+
+def layer_norm_forward(x, weight, bias, *, normalized_shape, eps=1e-5):
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    inv = 1 / (np.sqrt(x.var(axis=axes, keepdims=True)) + eps)       # the mistake: eps outside the root
+    xhat = (x - mu) * inv
+    out = xhat if weight is None else xhat * weight + bias
+    return out, (xhat, inv, weight, axes)
+
+
+def layer_norm_backward(dout, cache):
+    xhat, inv, weight, axes = cache
+    lead = tuple(range(dout.ndim - len(axes)))
+    g = dout if weight is None else dout * weight
+    mean = lambda a: a.mean(axis=axes, keepdims=True)
+    dx = inv * (g - mean(g) - xhat * mean(g * xhat))
+    if weight is None:
+        return dx, None, None
+    return dx, (dout * xhat).sum(axis=lead), dout.sum(axis=lead)
+'''
+
+
+def test_a_small_formula_mistake_is_not_called_float32_arithmetic(tmp_path):
+    """eps outside the square root differs from torch by about a float32 eps on nearly constant
+    float64 inputs, within the float32 tolerance, but many times torch's own float32 error there
+    and not made of float32 numbers: a formula mistake, named as such, not a precision one."""
+    path = tmp_path / "norms.py"
+    path.write_text(LAYER_NORM_EPS_OUTSIDE, encoding="utf-8")
+    frame = check(str(path), ["layer_norm"], workers=0, selfcheck=False)
+    failed = frame[frame["status"] == "failed"]
+    assert (failed["values"] == "near_constant").any()
+    assert not failed["diagnosis"].fillna("").str.contains("float32 arithmetic").any(), \
+        failed.loc[failed["diagnosis"].fillna("").str.contains("float32"), ["case", "tensor", "diagnosis"]].to_string()
