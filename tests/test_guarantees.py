@@ -49,8 +49,9 @@ def test_no_reference_array_exists_in_the_implementations_process(tmp_path):
     frame = pd.read_csv(out / "cases.csv")
     assert code == 0 and (frame["status"] == "passed").all()
     counts = [int(line) for line in probe.read_text().split()]
-    # One line per forward and per backward call of every case; no copy of the answer anywhere.
-    assert len(counts) == 2 * frame["case"].nunique()
+    # One line per call of every case (its forward, a forward on other inputs, its backward); no copy
+    # of the answer anywhere.
+    assert len(counts) == 3 * frame["case"].nunique()
     assert sum(counts) == 0
 
 
@@ -374,3 +375,17 @@ def test_a_run_that_cannot_check_anything_leaves_no_earlier_verdict_in_out(tmp_p
     assert not (out / "cases.csv").exists() and not (out / "results.json").exists()
     junit = (out / "junit.xml").read_text()
     assert 'errors="1"' in junit and "missing.py" in junit and "no such file" in (out / "summary.md").read_text()
+
+
+def test_a_backward_that_reads_the_last_forward_s_state_fails_and_is_named(tmp_path):
+    """Between a case's forward and its backward the forward is called once more on other inputs,
+    as in a network: a backward reading module or class state instead of its cache fails."""
+    code, frame = run(tmp_path, "global_state", "--layers", "relu,sigmoid,tanh", "--quick")
+    assert code == 1
+    gradients = frame[frame["tensor"] == "grad_input"].set_index("layer")
+    for layer in ("relu", "sigmoid"):
+        failed = gradients.loc[[layer]]
+        assert (failed["status"] == "failed").sum() >= len(failed) - 1  # a 1-element case cannot show it
+        assert failed["diagnosis"].dropna().str.startswith("state shared between calls").all()
+    assert set(frame.loc[frame["layer"] == "tanh", "status"]) == {"passed"}
+    assert set(frame.loc[frame["tensor"] == "output", "status"]) == {"passed"}

@@ -17,7 +17,7 @@ import numpy as np
 from .checks import checks_for
 from .context import Check, Context
 from .dtype import dtype_message, wrong_dtype
-from .generic import mutation_message
+from .generic import mutation_message, state_between_calls
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..compare import CaseRun
@@ -60,7 +60,8 @@ def _diagnose(run: CaseRun) -> dict[str, str]:
             continue
         dtype_wrong = wrong_dtype(context, tensor)
         values_right = dtype_wrong and context.close(tensor, context.result(tensor))
-        message = None if values_right else _first_finding(checks, context, tensor)
+        message = None if values_right else (_state_between_calls(context, tensor)
+                                             or _first_finding(checks, context, tensor))
         if dtype_wrong:  # the dtype, and whether the values are right as well
             message = dtype_message(context, tensor, message)
         if message:
@@ -71,6 +72,13 @@ def _diagnose(run: CaseRun) -> dict[str, str]:
         for tensor in context.compared:
             findings[tensor] = f"{text}; {findings[tensor]}" if tensor in findings else text
     return findings
+
+
+def _state_between_calls(context: Context, tensor: str) -> str | None:
+    try:
+        return state_between_calls(context, tensor)
+    except Exception:  # noqa: BLE001 - the user's code ran again: anything it raises means "not this"
+        return None
 
 
 def _first_finding(checks: list[tuple[tuple[str, ...], Check]], context: Context, tensor: str) -> str | None:

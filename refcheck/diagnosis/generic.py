@@ -7,7 +7,8 @@ import numpy as np
 from ..compare import relative_error_eps, tolerance_eps
 from .context import Context
 
-__all__ = ["averaged_over_batch", "bias_not_summed", "float32_arithmetic", "mutation_message", "nhwc_layout"]
+__all__ = ["averaged_over_batch", "bias_not_summed", "float32_arithmetic", "mutation_message", "nhwc_layout",
+           "state_between_calls"]
 
 # A float64 result computed in float32 carries a rounding error of about half a float32 eps
 # somewhere; smaller disagreements come from formula details, not from precision.
@@ -44,6 +45,20 @@ def float32_arithmetic(context: Context, tensor: str) -> str | None:
     if imprecise and error32 <= tolerance_eps("float32", torch_eps, context.overrides) and float32_like:
         return (f"float32 arithmetic: {tensor} is only float32-accurate ({error32:.2g} float32 eps); "
                 "compute float64 inputs in float64 (look for astype(np.float32), float32 buffers or constants)")
+    return None
+
+
+def state_between_calls(context: Context, tensor: str) -> str | None:
+    """A gradient that is right when the backward follows its own forward directly: in the sweep
+    the forward was called once more in between (on other inputs, as a network with two such layers
+    does), so the backward reads what the last forward left in module or class state, not its cache."""
+    if not tensor.startswith("grad_"):
+        return None
+    again = context.rerun("own_forward_just_before", {}, context.dout).get(tensor)
+    if again is not None and context.fixes(tensor, np.asarray(again)):
+        return ("state shared between calls: the backward is right only right after its own forward; it reads "
+                "what the last forward call left (a module global, a class attribute) instead of its cache, so "
+                "a network with two of these layers gets wrong gradients")
     return None
 
 

@@ -129,6 +129,7 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         raw["mutated"] += [f"forward mutated its input '{n}' in place" for n in changed_by_forward]
         if forward_only:
             return
+        _another_forward(spec, functions, tensors, hparams)
         if functions.backward is None:
             raw["backward_error"] = (f"no backward: {functions.missing or 'the backward'} is missing "
                                      "(use --forward-only to check outputs alone)")
@@ -162,6 +163,24 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
                              f"({', '.join(names)}, in forward's order)")
         return
     results.update({f"grad_{name}": plain(grad) for name, grad in zip(names, grads)})
+
+
+def _another_forward(spec: LayerSpec, functions: LayerFunctions, tensors: dict[str, Any],
+                     hparams: dict[str, Any]) -> None:
+    """Forward once more, on other inputs (the case's input in reverse order), between the case's
+    forward and its backward, as a network with two layers of this kind calls them: a backward that
+    reads what the last forward left in module or class state instead of its own cache gets this
+    call's and fails the case. What this call returns or raises is not looked at."""
+    first = spec.tensors[0]
+    x = tensors.get(first)
+    if not isinstance(x, np.ndarray) or x.size < 2 or not functions.backward:
+        return
+    other = {name: None if value is None else value.copy() for name, value in tensors.items()}
+    other[first] = np.ascontiguousarray(x.reshape(-1)[::-1].reshape(x.shape))
+    try:
+        functions.forward(*[other[n] for n in spec.tensors], **hparams)
+    except Exception:  # noqa: BLE001 - the case's own calls decide its verdict
+        pass
 
 
 def _state_copy(state: dict[str, Any]) -> dict[str, Any]:
