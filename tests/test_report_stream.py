@@ -51,10 +51,14 @@ def test_cases_csv_of_records_of_one_shape_seen_again_after_new_columns_appeared
     first = _record("a[1]", "conv2d", "output", note="x", kernel_size=3)
     widened = _record("b[1]", "conv2d", "output", note="y", kernel_size=3, extra="wide")
     again = _record("c[1]", "conv2d", "grad_input", "failed", note=math.nan, kernel_size=4, max_abs_error=math.nan)
-    narrow = {key: value for key, value in again.items() if key != "kernel_size"}  # ints and a gap: floats
+    narrow = {key: value for key, value in again.items() if key != "kernel_size"}  # ints and a gap
     records = [first, widened, first, again, {**first, "case": "d[1]", "note": math.nan}, narrow, first]
     expected = cases_frame(records).to_csv(index=False)
-    assert "".join(cases_csv_chunks(records)) == expected and ",3.0," in expected
+    # Ints with gaps stay ints (pandas alone would write the column as floats, "3.0").
+    assert "".join(cases_csv_chunks(records)) == expected and ",3," in expected and ",3.0," not in expected
+    floats = [{**first, "kernel_size": 2.5}, narrow]  # a float among them: a float column
+    assert "".join(cases_csv_chunks(floats)) == cases_frame(floats).to_csv(index=False)
+    assert ",2.5," in cases_frame(floats).to_csv(index=False)
     for order in (records[::-1], [again, first, widened]):
         assert "".join(cases_csv_chunks(order)) == cases_frame(order).to_csv(index=False)
 

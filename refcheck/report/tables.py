@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..specs import LAYERS
@@ -31,11 +32,23 @@ _STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 
 def cases_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per (case, compared tensor), columns in the documented order (cases.csv)."""
-    frame = pd.DataFrame([{k: v for k, v in r.items() if k not in NOT_IN_CSV} for r in records])
+    rows = [{k: v for k, v in r.items() if k not in NOT_IN_CSV} for r in records]
+    frame = pd.DataFrame(rows)
+    # A hyperparameter of some layers only (groups, dim, padding_idx) holds ints and gaps: written as
+    # ints (pandas would make the column float: "groups 2.0").
+    integer = {column for column in frame.columns if frame[column].dtype.kind == "f"}
+    for row in rows:
+        integer -= {key for key, value in row.items() if key in integer and value is not None and not _is_int(value)}
+    for column in integer:
+        frame[column] = frame[column].astype("Int64")
     for column in FIRST_COLUMNS:
         if column not in frame.columns:
             frame[column] = None
     return frame[_column_order(list(frame.columns))]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _column_order(columns: list[str]) -> list[str]:
@@ -94,7 +107,7 @@ def cases_csv_chunks(records: Iterable[Mapping[str, Any]], chunk: int = 4096) ->
             names.append(column)
             kinds[column] = {type(None): None}
     order = _column_order(names)
-    formats = [_csv_format(pd.Series(list(kinds[name].values())).dtype) for name in order]
+    formats = [_csv_format(_csv_dtype(list(kinds[name].values()))) for name in order]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")  # what pandas' to_csv writes with
     writer.writerow(order)
@@ -118,6 +131,16 @@ def cases_csv_chunks(records: Iterable[Mapping[str, Any]], chunk: int = 4096) ->
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def _csv_dtype(values: list[Any]) -> Any:
+    """The dtype of a column holding these kinds of values in :func:`cases_frame`: ints with gaps
+    are Int64 there, as pandas would otherwise make them float."""
+    dtype = pd.Series(values).dtype
+    present = [value for value in values if value is not None]
+    if dtype.kind == "f" and present and all(_is_int(value) for value in present):
+        return pd.Int64Dtype()
+    return dtype
 
 
 def _csv_format(dtype: Any) -> Callable[[Any], str]:
