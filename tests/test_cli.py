@@ -152,3 +152,12 @@ def test_help_explains_options_and_exit_codes(capsys):
     text = capsys.readouterr().out
     for fragment in ("--impl", "--layers", "--timeout", "--quick", "Exit codes", "conv2d"):
         assert fragment in text
+
+
+@pytest.mark.parametrize("name, meant", [
+    ("BatchNorm2d", "batch_norm"), ("batchnorm", "batch_norm"), ("CrossEntropyLoss", "cross_entropy"),
+    ("cross_entropy_loss", "cross_entropy"), ("maxpool2d", "max_pool2d"), ("Conv2D", "conv2d"),
+    ("LayerNorm", "layer_norm")])
+def test_a_layer_named_as_a_class_or_misspelt_gets_the_layer_it_means(tmp_path, capsys, name, meant):
+    assert main(["run", "--layers", name, "--quick", "--out", str(tmp_path)]) == 2
+    assert f"unknown value {name!r} (did you mean {meant!r}?)" in capsys.readouterr().err

@@ -11,7 +11,10 @@ import difflib
 import inspect
 from types import ModuleType
 
-__all__ = ["CLASS_FAMILIES", "class_layer", "expected_names", "near_misses", "normalise", "public_names"]
+from ..specs import LAYERS
+
+__all__ = ["CLASS_FAMILIES", "class_layer", "expected_names", "layer_named", "near_misses", "normalise",
+           "public_names"]
 
 # contract layer -> normalised class names (see normalise()).
 CLASS_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -54,6 +57,20 @@ def class_layer(name: str) -> str | None:
     return _BY_NAME.get(normalise(name))
 
 
+def layer_named(name: str) -> str | None:
+    """The layer a user probably means by ``name``: a class name (BatchNorm2d, CrossEntropyLoss), a
+    layer name without its underscores (batchnorm), or a close spelling (maxpool2d)."""
+    from .objects_convnorm import CONVNORM_CLASS_FAMILIES  # noqa: PLC0415 - that module imports this one
+
+    normal = normalise(name)
+    convnorm = {alias: layer for layer, aliases in CONVNORM_CLASS_FAMILIES.items() for alias in aliases}
+    found = class_layer(name) or convnorm.get(normal) or {normalise(layer): layer for layer in LAYERS}.get(normal)
+    if found:
+        return found
+    close = difflib.get_close_matches(name.lower(), list(LAYERS), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def public_names(module: ModuleType) -> list[str]:
     """The functions and classes a module defines (its own, not its imports), sorted."""
     names = []
@@ -74,8 +91,9 @@ _CLASS_EXAMPLES = {
 
 
 def expected_names(layer: str) -> list[str]:
-    """Names refcheck would have recognised as ``layer`` (for messages): the two functions, then classes."""
-    return [f"{layer}_forward", f"{layer}_backward", _CLASS_EXAMPLES.get(layer, "a class named as in torch.nn")]
+    """Names refcheck would have recognised as ``layer`` (for messages): the two functions, then
+    example class names ('' where the class is simply named as in torch.nn)."""
+    return [f"{layer}_forward", f"{layer}_backward", _CLASS_EXAMPLES.get(layer, "")]
 
 
 def near_misses(layer: str, available: list[str]) -> list[tuple[str, str]]:

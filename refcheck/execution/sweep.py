@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..adapters.capabilities import capabilities_of, unsupported_summary
-from ..adapters.names import expected_names, near_misses
+from ..adapters.names import expected_names, layer_named, near_misses
 from ..cases import ALL_SUPPORTED, DTYPES, Case, Coverage, expand, load_spaces
 from ..cases.expansion_cache import expand_cached
 from ..report import cases_frame
@@ -51,14 +51,18 @@ class Plan:
                 if layer in {c.layer for c in self.cases}]
 
 
-def parse_list(text: str | Sequence[str] | None, allowed: Sequence[str], option: str) -> list[str] | None:
-    """'a,b' or ['a', 'b'] -> list, checked against the allowed values (UsageError names them)."""
+def parse_list(text: str | Sequence[str] | None, allowed: Sequence[str], option: str,
+               suggest: Callable[[str], str | None] | None = None) -> list[str] | None:
+    """'a,b' or ['a', 'b'] -> list, checked against the allowed values (UsageError names them, and
+    the one ``suggest`` finds for an unknown value)."""
     if text is None:
         return None
     items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
     unknown = [item for item in items if item not in allowed]
     if unknown:
-        raise UsageError(f"{option}: unknown value {unknown[0]!r}; allowed: {', '.join(allowed)}")
+        meant = suggest(unknown[0]) if suggest else None
+        hint = f" (did you mean {meant!r}?)" if meant else ""
+        raise UsageError(f"{option}: unknown value {unknown[0]!r}{hint}; allowed: {', '.join(allowed)}")
     if not items:
         raise UsageError(f"{option}: give at least one value; allowed: {', '.join(allowed)}")
     return items
@@ -82,8 +86,9 @@ def missing_layer_message(implementation: Implementation, layer: str) -> str:
     if orphans:
         message += "; " + "; ".join(orphans)
     if not misses and not rejected and not orphans:
-        message += f"; expected {expected_names(layer)[0]} and {expected_names(layer)[1]}, or a class such as " \
-                   f"{expected_names(layer)[2]} (see `refcheck inspect`)"
+        forward, backward, classes = expected_names(layer)
+        named = f"a class such as {classes}" if classes else "a class named as in torch.nn"
+        message += f"; expected {forward} and {backward}, or {named} (see `refcheck inspect`)"
     return message
 
 
@@ -121,7 +126,7 @@ def plan_sweep(impl: str | None = None, layers: Sequence[str] | str | None = Non
     where the expansions of whole spaces are kept for the next run (:mod:`refcheck.cases.expansion_cache`).
     """
     implementation = load_implementation(impl, map_path) if map_path else load_implementation(impl)
-    chosen = parse_list(layers, tuple(LAYERS), "--layers")
+    chosen = parse_list(layers, tuple(LAYERS), "--layers", suggest=layer_named)
     wanted_dtypes = parse_list(dtypes, DTYPES, "--dtype") or list(DTYPES)
     if chosen is None:
         chosen = [name for name in LAYERS if name in implementation.layers]
