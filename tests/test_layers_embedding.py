@@ -150,3 +150,14 @@ def test_planted_mistake_is_caught(backward, caught) -> None:
     _, expected_grad = torch_embedding(indices, weight, dout, padding_idx=2)
     grad = backward(indices, dout, 6, 2)
     assert (not np.allclose(grad, expected_grad, rtol=1e-12, atol=1e-12)) == caught
+
+
+def test_the_self_check_holds_the_padding_row_as_torch_defines_it():
+    """The padding row's gradient is zero by definition though the forward reads that row: a
+    correct backward (refcheck's own) agrees with its own forward everywhere else."""
+    from refcheck.execution.sweep import check
+
+    frame = check(None, ["embedding"], workers=0)
+    padded = frame[(frame["padding_idx"].astype(str) != "None") & frame["padding_idx"].notna()
+                   & (frame["tensor"] == "grad_weight")]
+    assert len(padded) and set(padded["selfcheck"]) == {"ok"}

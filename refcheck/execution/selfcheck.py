@@ -69,7 +69,8 @@ def self_consistency(spec: LayerSpec, functions: LayerFunctions,
         if point[name] is None or grad is None:
             continue
         try:
-            results[f"grad_{name}"] = _directional_disagreement(loss, point, name, grad, rng, unit)
+            results[f"grad_{name}"] = _directional_disagreement(loss, point, name, grad, rng, unit,
+                                                                _held(spec, name, point[name], hparams))
         except Exception as error:  # one malformed gradient must not hide the others' checks
             results[f"grad_{name}"] = f"self-check not possible: {type(error).__name__}: {error}"
     return results
@@ -85,8 +86,21 @@ def _unit(point: Mapping[str, Any]) -> float:
     return float(2.0 ** min(np.ceil(np.log2(largest)), 1023))
 
 
+def _held(spec: LayerSpec, name: str, value: np.ndarray, hparams: Mapping[str, Any]) -> np.ndarray | None:
+    """Elements whose gradient is zero by the layer's definition though the forward depends on them
+    (the embedding's padding row, as torch defines it): left out of the direction, else a correct
+    backward would disagree with its own forward there. None: no such elements."""
+    padding_idx = hparams.get("padding_idx")
+    if spec.name != "embedding" or name != "weight" or padding_idx is None:
+        return None
+    held = np.zeros(value.shape, dtype=bool)
+    held[int(padding_idx) % value.shape[0]] = True
+    return held
+
+
 def _directional_disagreement(loss: Callable[[Mapping[str, Any]], float], point: Mapping[str, Any], name: str,
-                              grad: Any, rng: np.random.Generator, unit: float = 1.0) -> float:
+                              grad: Any, rng: np.random.Generator, unit: float = 1.0,
+                              held: np.ndarray | None = None) -> float:
     """|central difference - <grad, v>| relative to their size, for a random direction v.
 
     Each element steps relative to its own magnitude (at least 1), so inputs spread over many
@@ -96,6 +110,8 @@ def _directional_disagreement(loss: Callable[[Mapping[str, Any]], float], point:
     gradient = np.asarray(grad, dtype=np.float64)
     elementwise = np.maximum(1.0, np.abs(np.where(np.isfinite(point[name]), point[name], 0.0))) / unit
     direction = rng.standard_normal(point[name].shape) * elementwise
+    if held is not None:
+        direction = np.where(held, 0.0, direction)
     analytic = float(np.sum(gradient * direction))
     disagreements = []
     # A kink of a piecewise-linear layer (max, relu) between the two evaluation points spoils one
