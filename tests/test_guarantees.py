@@ -144,7 +144,9 @@ def test_a_run_that_checks_nothing_exits_5_and_says_why(tmp_path, capsys):
     out = tmp_path / "nothing"
     assert main(["run", "--impl", str(skipped), "--out", str(out), "--quick"]) == 5
     # relu's quick sweep: one case per input kind (normal, zeros, near_max, tiny, mixed_magnitudes)
-    assert "nothing was checked: all 5 cases were skipped (unsupported: not today (5 cases))" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "nothing was checked: all 5 cases were skipped (unsupported: not today (5 cases))" in printed
+    assert "coverage: NONE, every planned case was skipped" in printed and "coverage: complete" not in printed
     assert (out / "cases.csv").exists()
 
 

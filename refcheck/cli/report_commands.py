@@ -51,7 +51,8 @@ def print_report(console, records, meta, not_implemented, verbose: bool, print_c
     print_failures(console, report.groups, verbose=verbose)
     print_skips(console, report.skips)
     if print_coverage_rows and meta.get("coverage"):
-        print_coverage(console, meta["coverage"])
+        skipped = sum(row["cases"] for row in report.skips)
+        print_coverage(console, meta["coverage"], skipped=skipped, checked=len({r.get("case") for r in records}) - skipped)
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -150,7 +150,8 @@ def _report_run(args, console, plan, result, stream, counts, started, cache) -> 
         draw_failing_cases(console, args.impl, plan.cases, stream, options, Path(args.out), groups=report.groups)
     paths = write_reports(args.out, stream, meta, plan.not_implemented, plots=not args.no_plots, report=report)
     print_report(console, stream, meta, plan.not_implemented, args.verbose, print_coverage_rows=False, report=report)
-    print_coverage(console, plan.coverage_rows())
+    skipped = counts.get("skipped", 0)
+    print_coverage(console, plan.coverage_rows(), skipped=skipped, checked=result.finished - skipped)
     for row in plan.implementation_rows():
         console.print(f"checked as {row['layer']}: {row['implementation']}", markup=False)
     for layer, line in plan.unsupported.items():

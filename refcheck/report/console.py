@@ -123,12 +123,18 @@ def print_skips(console: Console, rows: Sequence[dict[str, Any]]) -> None:
         console.print(Text(f"  {row['layer']}: {row['cases']} {row['reason']}", style="dim"), soft_wrap=True)
 
 
-def print_coverage(console: Console, rows: Sequence[dict[str, Any]]) -> None:
-    """One line per layer: required values and pairs held, infeasible ones named."""
+def print_coverage(console: Console, rows: Sequence[dict[str, Any]], skipped: int = 0, checked: int = 1) -> None:
+    """One line per layer: required values and pairs held, infeasible ones named. The coverage is
+    that of the planned cases: ``skipped`` of them (refused by the code when run) and ``checked``
+    (cases not skipped) say how much of it was checked."""
     complete = all(row["complete"] for row in rows)
-    console.print(f"[bold]coverage[/]: {'complete' if complete else 'INCOMPLETE'} "
-                  f"({sum(r['held'] for r in rows)} of {sum(r['required'] for r in rows)} required values and "
-                  f"pairs held, {sum(r['infeasible'] for r in rows)} infeasible under torch's rules)")
+    held = (f"{sum(r['held'] for r in rows)} of {sum(r['required'] for r in rows)} required values and pairs held, "
+            f"{sum(r['infeasible'] for r in rows)} infeasible under torch's rules")
+    if not checked:
+        console.print(f"[bold]coverage[/]: NONE, every planned case was skipped (the plan: {held})")
+    else:
+        note = f"; {skipped} planned cases were skipped when run" if skipped else ""
+        console.print(f"[bold]coverage[/]: {'complete' if complete else 'INCOMPLETE'} ({held}{note})")
     for row in rows:
         if row["infeasible"] or not row["complete"]:
             console.print(Text(f"  {row['layer']}: infeasible {row['infeasible items']}"
