@@ -94,7 +94,7 @@ def test_only_implemented_layers_run_and_the_rest_are_listed(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--layers", "conv4d"], "unknown value 'conv4d'; allowed: conv2d"),
+    (["--layers", "conv4d"], "unknown value 'conv4d' (did you mean 'conv3d'?); allowed: conv2d"),
     (["--dtype", "float16"], "allowed: float32, float64"),
     (["--impl", "no_such_module_xyz"], "no module named 'no_such_module_xyz'"),
     (["--impl", "missing/file.py"], "no such file"),
