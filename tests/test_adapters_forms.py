@@ -156,3 +156,36 @@ def test_a_padding_taken_as_pairs_gets_the_padding_modes_only_if_the_code_takes_
     assert "no padding mode" in functions.constraint({"padding": "same", "stride": (1, 1)})
     assert functions.constraint({"padding": (1, 0), "stride": (2, 1)}) is None
     assert _statuses_for(path, "padding", "(1, 0)") == {"passed"}
+
+
+def test_the_description_names_only_values_fixed_for_arguments_the_code_lacks(tmp_path):
+    """torch.nn's class default for a hyperparameter is fixed only where the class has no argument
+    for it: a Flatten(start_dim=1, end_dim=-1) is not 'fixed start_dim=1', one without is."""
+    path = tmp_path / "flat.py"
+    path.write_text('''
+class Flatten:
+    def __init__(self, start_dim=1, end_dim=-1):
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        self.shape = x.shape
+        end = self.end_dim % x.ndim
+        return x.reshape(*x.shape[:self.start_dim], -1, *x.shape[end + 1:])
+
+    def backward(self, dout):
+        return dout.reshape(self.shape)
+
+
+class Flatten2:
+    def forward(self, x):
+        self.shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        return dout.reshape(self.shape)
+''', encoding="utf-8")
+    assert "fixed" not in load_implementation(str(path)).layers["flatten"].description
+    path.write_text(path.read_text(encoding="utf-8").replace("class Flatten:", "class Unused:").replace(
+        "class Flatten2:", "class Flatten:"), encoding="utf-8")
+    described = load_implementation(str(path)).layers["flatten"].description
+    assert "fixed start_dim=1" in described

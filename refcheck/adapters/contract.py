@@ -71,8 +71,10 @@ class LayerFunctions:
         parts = [self.origin or self.layer, f"adapter {self.adapter}"]
         if self.layout:
             parts.append(f"layout {self.layout}")
-        if self.fixed:
-            parts.append("fixed " + ", ".join(f"{k}={v!r}" for k, v in self.fixed.items()))
+        # A value fixed for a hyperparameter the code takes as an argument is not fixed at all.
+        fixed = {k: v for k, v in self.fixed.items() if self.accepted is not None and k not in self.accepted}
+        if fixed:
+            parts.append("fixed " + ", ".join(f"{k}={v!r}" for k, v in fixed.items()))
         return "; ".join(parts)
 
 
