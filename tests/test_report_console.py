@@ -141,3 +141,31 @@ def test_the_progress_line_counts_cases_as_the_closing_totals_do():
         advance(SimpleNamespace(layer="conv2d"), [{"status": "failed"}, {"status": "error"}])
         advance(SimpleNamespace(layer="relu"), [{"status": "failed"}, {"status": "passed"}])
     assert "failed 1  error 1  (at relu)" in stream.getvalue()
+
+
+def test_prose_lines_wrap_at_words_indented_and_without_trailing_spaces():
+    """Reasons, skip reasons, coverage and 'checked as' lines at a narrow width: wrapped at words
+    (never inside one), continuation lines indented under their first, no line padded to the width."""
+    import io
+
+    from rich.console import Console
+
+    from refcheck.report.console import print_failures, print_prose
+    from refcheck.report.groups import FailureGroup
+
+    stream = io.StringIO()
+    console = Console(file=stream, width=60, force_terminal=False)
+    text = ("cross_entropy: 1 unsupported: SoftmaxWithLoss takes no weight keyword; this case has class "
+            "weights and more words to wrap")
+    print_prose(console, text, indent=2)
+    group = FailureGroup("conv2d", "stride ignored", "failed", 3, "conv2d[s2]", "grad_input",
+                         "grad_input: mismatched elements 432 / 432 (100.0%); greatest difference 4.53 at index "
+                         "(0, 3, 3, 0)", "stride ignored in the backward: dout must be dilated by the stride",
+                         1e15, "refcheck run --layers conv2d --case 'conv2d[s2]'")
+    print_failures(console, [group])
+    lines = stream.getvalue().splitlines()
+    assert not [line for line in lines if line != line.rstrip()]
+    prose = lines[:3]
+    assert prose[0].startswith("  cross_entropy: 1 unsupported") and all(line.startswith("      ") for line in prose[1:])
+    assert all(len(line) <= 60 for line in lines if "rerun:" not in line and "worst:" not in line)
+    assert " ".join(line.strip() for line in prose) == text  # nothing cut inside a word

@@ -77,7 +77,7 @@ def unsupported_summary(functions: LayerFunctions, cases: Iterable[Case]) -> tup
         return 0, ""
     name = (functions.origin or functions.layer).split(": ", 1)[-1]
     return total, f"not supported by {name}: {', '.join(label for label, _ in counts.most_common())}: " \
-                  f"{total} configurations"
+                  f"{total} configuration{'s' if total != 1 else ''}"
 
 
 def describe_capabilities(functions: LayerFunctions, values: Mapping[str, Iterable[Any]] | None = None) -> list[str]:

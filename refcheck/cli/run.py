@@ -127,7 +127,7 @@ _STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 
 def _report_run(args, console, plan, result, stream, counts, started, cache) -> int:  # type: ignore[no-untyped-def]
     from ..report import append_step_summary, write_reports
-    from ..report.console import print_coverage
+    from ..report.console import print_coverage, print_prose
     from ..report.files import build_report
 
     elapsed = time.perf_counter() - started
@@ -153,9 +153,9 @@ def _report_run(args, console, plan, result, stream, counts, started, cache) -> 
     skipped = counts.get("skipped", 0)
     print_coverage(console, plan.coverage_rows(), skipped=skipped, checked=result.finished - skipped)
     for row in plan.implementation_rows():
-        console.print(f"checked as {row['layer']}: {row['implementation']}", markup=False)
+        print_prose(console, f"checked as {row['layer']}: {row['implementation']}")
     for layer, line in plan.unsupported.items():
-        console.print(f"{layer} {line}", markup=False)
+        print_prose(console, f"{layer} {line}")
     console.print(f"{totals} in {elapsed:.1f} s", markup=False)
     console.print(f"reports: {args.out}/ ({', '.join(sorted({p.name if p.parent == Path(args.out) else p.parent.name + '/' for p in paths.values()}))})", markup=False, soft_wrap=True)
     append_step_summary(paths["summary.md"].read_text(encoding="utf-8"))

@@ -1,13 +1,13 @@
 """Terminal output: a progress bar over the sweep and the per-layer summary table (rich)."""
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Callable
 
 import pandas as pd
 from rich.console import Console
-from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -16,7 +16,8 @@ from .groups import FailureGroup
 from .tables import DISPLAY_TENSORS, OTHER
 from .tables import tensor_cell
 
-__all__ = ["make_console", "print_coverage", "print_failures", "print_skips", "print_summary", "progress_bar"]
+__all__ = ["make_console", "print_coverage", "print_failures", "print_prose", "print_skips", "print_summary",
+           "progress_bar"]
 
 
 def make_console() -> Console:
@@ -90,6 +91,16 @@ def print_summary(console: Console, summary: pd.DataFrame) -> None:
         console.print(Text(f"not implemented: {', '.join(missing)}", style="dim"))
 
 
+def print_prose(console: Console, text: str, indent: int = 0, hanging: int = 4, style: str | None = None) -> None:
+    """A line of prose wrapped at words to the console's width: its first line indented by
+    ``indent`` spaces, the lines it continues on by ``hanging`` more, none padded with trailing
+    spaces (rich's padding would pad every line to the full width)."""
+    lines = textwrap.wrap(text, width=max(40, console.width), initial_indent=" " * indent,
+                          subsequent_indent=" " * (indent + hanging), break_long_words=False, break_on_hyphens=False)
+    for line in lines or [""]:
+        console.print(Text(line, style=style or ""), soft_wrap=True)
+
+
 def print_failures(console: Console, groups: Sequence[FailureGroup], verbose: bool = False) -> None:
     """Failing cases by layer and cause: count, the worst case's id in full, its reason, the rerun command.
 
@@ -105,9 +116,9 @@ def print_failures(console: Console, groups: Sequence[FailureGroup], verbose: bo
         head = f"{group.layer}: {group.cause}, {group.count} case{'s' if group.count != 1 else ''} ({group.status})"
         console.print(Text(head, style="red bold"))
         console.print(Text(f"  worst: {group.case}"), soft_wrap=True)
-        console.print(Padding(Text(group.reason), (0, 0, 0, 2)))  # prose: wrapped at words, indented
+        print_prose(console, group.reason, indent=2, hanging=0)
         if group.diagnosis and group.diagnosis != group.cause:
-            console.print(Padding(Text(f"diagnosis: {group.diagnosis}", style="yellow"), (0, 0, 0, 2)))
+            print_prose(console, f"diagnosis: {group.diagnosis}", indent=2, hanging=0, style="yellow")
         console.print(Text(f"  rerun: {group.command}", style="cyan"), soft_wrap=True)
     if len(shown) < len(groups):
         console.print(Text(f"... {len(groups) - len(shown)} more group(s): run again with -v to list all, "
@@ -120,7 +131,7 @@ def print_skips(console: Console, rows: Sequence[dict[str, Any]]) -> None:
         return
     console.print(Text(f"skipped cases: {sum(r['cases'] for r in rows)}", style="bold"))
     for row in rows:
-        console.print(Text(f"  {row['layer']}: {row['cases']} {row['reason']}", style="dim"), soft_wrap=True)
+        print_prose(console, f"{row['layer']}: {row['cases']} {row['reason']}", indent=2, style="dim")
 
 
 def print_coverage(console: Console, rows: Sequence[dict[str, Any]], skipped: int = 0, checked: int = 1) -> None:
@@ -131,11 +142,12 @@ def print_coverage(console: Console, rows: Sequence[dict[str, Any]], skipped: in
     held = (f"{sum(r['held'] for r in rows)} of {sum(r['required'] for r in rows)} required values and pairs held, "
             f"{sum(r['infeasible'] for r in rows)} infeasible under torch's rules")
     if not checked:
-        console.print(f"[bold]coverage[/]: NONE, every planned case was skipped (the plan: {held})")
+        print_prose(console, f"coverage: NONE, every planned case was skipped (the plan: {held})")
     else:
-        note = f"; {skipped} planned cases were skipped when run" if skipped else ""
-        console.print(f"[bold]coverage[/]: {'complete' if complete else 'INCOMPLETE'} ({held}{note})")
+        note = (f"; {skipped} planned case{' was' if skipped == 1 else 's were'} skipped when run"
+                if skipped else "")
+        print_prose(console, f"coverage: {'complete' if complete else 'INCOMPLETE'} ({held}{note})")
     for row in rows:
         if row["infeasible"] or not row["complete"]:
-            console.print(Text(f"  {row['layer']}: infeasible {row['infeasible items']}"
-                               + ("" if row["complete"] else f"; MISSING {row['missing']}")))
+            print_prose(console, f"{row['layer']}: infeasible {row['infeasible items']}"
+                        + ("" if row["complete"] else f"; MISSING {row['missing']}"), indent=2)
