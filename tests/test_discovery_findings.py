@@ -98,3 +98,23 @@ def conv_backward_naive(dout, cache):
     assert "conv2d" not in implementation.layers
     rows = _rows(path, "linear")
     assert set(rows.loc[rows["tensor"] == "output", "status"]) == {"failed"}
+
+
+def test_inspect_does_not_claim_a_layout_was_found_when_no_layout_fitted(tmp_path, capsys):
+    from refcheck.cli import main
+
+    path = tmp_path / "skeleton.py"
+    path.write_text('''
+class Linear:
+    def __init__(self, in_features, out_features):
+        pass
+
+    def forward(self, x):
+        return None
+
+    def backward(self, dout):
+        return None
+''', encoding="utf-8")
+    main(["inspect", "--impl", str(path)])
+    printed = capsys.readouterr().out
+    assert "no layout fitted the probe call" in printed and "found from output shapes" not in printed

@@ -377,6 +377,9 @@ def test_a_run_that_cannot_check_anything_leaves_no_earlier_verdict_in_out(tmp_p
     assert not (out / "cases.csv").exists() and not (out / "results.json").exists()
     junit = (out / "junit.xml").read_text()
     assert 'errors="1"' in junit and "missing.py" in junit and "no such file" in (out / "summary.md").read_text()
+    fresh = tmp_path / "not" / "yet"  # a folder the run would have made: made, holding the error
+    assert main(["run", "--impl", str(tmp_path / "missing.py"), "--out", str(fresh)]) == 2
+    assert 'errors="1"' in (fresh / "junit.xml").read_text()
 
 
 def test_a_backward_that_reads_the_last_forward_s_state_fails_and_is_named(tmp_path):

@@ -23,14 +23,14 @@ from .cs231n import adapt_cs231n
 from .cs231n_norm import adapt_cs231n_norm
 from .cs231n_optim import adapt_cs231n_optim
 from .cs231n_seqloss import adapt_cs231n_seqloss
-from .objects_convnorm import adapt_objects_convnorm
+from .objects_convnorm import CONVNORM_CLASS_FAMILIES, adapt_objects_convnorm, convnorm_class_functions
 from .objects_seqloss import adapt_objects_seqloss
 from .layouts import Layout, candidate_layouts, with_layout
 from .mapping import LayerMapping
 from .mapped_convention import mapped_convention
 from .names import class_layer, public_names
 from .objects import BACKWARD_METHODS, FORWARD_METHODS, _PARAMETRIC, discover_layer_classes, method, object_functions
-from .probe import ProbeOutcome, asymmetric_probe_case, mode_probe_cases, probe
+from .probe import ProbeOutcome, asymmetric_probe_case, has_probe_case, mode_probe_cases, probe
 
 __all__ = ["Discovery", "Rejected", "discover"]
 
@@ -108,7 +108,12 @@ def _function_candidate(functions: LayerFunctions, name: str, exact: bool) -> _C
 def _mapping_candidate(layer: str, entry: LayerMapping, namespace: Mapping[str, Any]) -> _Candidate | None:
     if entry.class_name:
         cls = namespace.get(entry.class_name)
-        return None if cls is None else _object_candidate(layer, cls, entry)
+        if cls is None:
+            return None
+        if layer in CONVNORM_CLASS_FAMILIES:  # norms, dropout, embedding...: built as their own adapter builds them
+            functions = replace(convnorm_class_functions(layer, [(entry.class_name, cls)]), adapter="mapping")
+            return _function_candidate(functions, f"class {entry.class_name}", exact=True)
+        return _object_candidate(layer, cls, entry)
     if entry.function:
         forward = entry_forward = namespace.get(entry.function)
         backward = namespace.get(entry.backward) if entry.backward else None
@@ -206,7 +211,8 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
     all there is, and a layout mistake in them is a finding for the diagnosis, not something to
     adapt to. Classes and other-style functions are probed in each candidate layout.
     """
-    if candidate.exact and not isinstance(candidate.build, _ObjectBuild):
+    if (candidate.exact and not isinstance(candidate.build, _ObjectBuild)) or not has_probe_case(layer):
+        # (A layer without a probe case, a norm or a recurrent one, is taken as its adapter builds it.)
         layout = (candidate.layouts or candidate_layouts(layer))[0]
         return with_layout(candidate.build(layout, {}), layout), "", None
     first_reason, raised, raised_after_forward = "", None, False

@@ -44,7 +44,10 @@ def _layer_block(layer: str, functions: LayerFunctions) -> list[str]:
                if functions.adapter == "cs231n" else f"{how}: an update rule, one step per call, the state carried")
     lines = [f"{layer}: {name}", f"    how: {how}"]
     if functions.layout and not update_rule:
-        lines.append(f"    layout: {functions.layout} (found from output shapes on a probe call)")
+        probe_failed = any(note.startswith("probe call:") for note in functions.notes)
+        how_found = "the first tried: no layout fitted the probe call" if probe_failed else \
+            "found from output shapes on a probe call"
+        lines.append(f"    layout: {functions.layout} ({how_found})")
     if functions.backward is None and not update_rule:
         lines.append(f"    backward: MISSING ({functions.missing}); outputs are checked, gradients are errors "
                      "(use --forward-only if it has none by design)")

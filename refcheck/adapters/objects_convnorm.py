@@ -39,7 +39,7 @@ from .contract import LayerFunctions, user_name
 from .holders import holder_gradient, set_array, unwrapped
 from .names import normalise
 
-__all__ = ["CONVNORM_CLASS_FAMILIES", "adapt_objects_convnorm"]
+__all__ = ["CONVNORM_CLASS_FAMILIES", "adapt_objects_convnorm", "convnorm_class_functions"]
 
 CONVNORM_CLASS_FAMILIES: dict[str, tuple[str, ...]] = {
     "conv1d": ("conv1d", "convolution1d"),
@@ -75,9 +75,34 @@ def _keywords(factory: Callable[..., Any]) -> frozenset[str] | None:
     return frozenset(p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL)
 
 
+# Other names constructors give torch.nn's keywords (Deep Learning from Scratch: dropout_ratio).
+_KEYWORD_ALIASES = {"p": ("dropout_ratio", "drop_ratio", "dropout_rate", "drop_rate", "drop_prob", "p_drop", "rate"),
+                    "eps": ("epsilon",)}
+# Keywords of forward that take the training flag.
+_TRAINING_KEYWORDS = ("training", "train", "is_training", "train_flg", "train_mode")
+
+
 def _build(factory: Callable[..., Any], **candidates: Any) -> Any:
+    """``factory`` called with the candidates it takes, under torch.nn's name or an alias."""
     keywords = _keywords(factory)
-    return factory(**{k: v for k, v in candidates.items() if keywords is None or k in keywords})
+    if keywords is None:
+        return factory(**candidates)
+    arguments = {}
+    for name, value in candidates.items():
+        taken = next((alias for alias in (name, *_KEYWORD_ALIASES.get(name, ())) if alias in keywords), None)
+        if taken is not None:
+            arguments[taken] = value
+    return factory(**arguments)
+
+
+def _takes(factory: Callable[..., Any], name: str) -> bool:
+    keywords = _keywords(factory)
+    return keywords is None or any(alias in keywords for alias in (name, *_KEYWORD_ALIASES.get(name, ())))
+
+
+def _training_keywords(obj: Any, training: bool) -> dict[str, bool]:
+    keywords = _keywords(obj.forward) or frozenset()
+    return {name: training for name in _TRAINING_KEYWORDS if name in keywords}
 
 
 def _place(obj: Any, which: str, value: np.ndarray | None) -> None:
@@ -164,18 +189,31 @@ def _norm(layer: str, classes: list[tuple[str, Callable[..., Any]]]) -> tuple[Ca
             sizes["num_groups"] = hparams["num_groups"]
         if "momentum" in hparams:
             sizes["momentum"] = hparams["momentum"]
-        obj = _build(pick(x.ndim), **sizes)
+        # A constructor that takes the parameters themselves (Deep Learning from Scratch's
+        # BatchNormalization(gamma, beta, running_mean=None, running_var=None)) gets them.
+        dtype = x.dtype
+        sizes.update(gamma=np.ones(channels, dtype) if weight is None else np.array(weight, copy=True),
+                     beta=np.zeros(channels, dtype) if bias is None else np.array(bias, copy=True))
+        if running_mean is not None:
+            sizes.update(running_mean=np.array(running_mean, copy=True), running_var=np.array(running_var, copy=True))
+        factory = pick(x.ndim)
+        obj = _build(factory, **sizes)
         for name in ("eps", "momentum"):
-            if name in hparams and hasattr(obj, name):
+            if name not in hparams:
+                continue
+            if hasattr(obj, name):
                 setattr(obj, name, hparams[name])
+            elif not _takes(factory, name) and hparams[name] != layer_spec(layer).hyper(name).default:
+                # Neither an argument nor an attribute: the code's own value is unknown, only torch's
+                # default is checked (a hard-coded value that differs from it shows there).
+                raise Unsupported(f"{user_name('object: ' + factory.__name__)} takes no {name} "
+                                  f"(no argument or attribute of that name); case needs {name}={hparams[name]!r}")
         for which, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                              ("bias", bias)):
             _place(obj, which, value)
         training = hparams.get("training", hparams.get("use_input_stats", True))
         obj.training = training
-        keywords = _keywords(obj.forward) or frozenset()
-        extra = {name: training for name in ("training", "train", "is_training") if name in keywords}
-        out = obj.forward(x, **extra)
+        out = obj.forward(x, **_training_keywords(obj, training))
         parameters = [("weight", weight), ("bias", bias)]
         if not stats:
             return out, (obj, parameters)
@@ -190,10 +228,12 @@ def _norm(layer: str, classes: list[tuple[str, Callable[..., Any]]]) -> tuple[Ca
     return forward, backward
 
 
-def _impose_mask(obj: Any, x: np.ndarray, keep: np.ndarray, p: float, origin: str) -> np.ndarray:
+def _impose_mask(obj: Any, x: np.ndarray, keep: np.ndarray, p: float, origin: str,
+                 extra: dict[str, bool] | None = None) -> np.ndarray:
     """forward with the case's keep mask: as an argument, else through numpy's draws (either convention)."""
+    extra = extra or {}
     if "mask" in (_keywords(obj.forward) or ()):
-        return obj.forward(x, mask=keep)
+        return obj.forward(x, mask=keep, **extra)
     for kept_below in (True, False):
         # Uniform draws below 1 - p exactly where the mask keeps ("rand < 1 - p"), or above p ("rand > p").
         draws = np.where(keep, (1.0 - p) / 2.0, 1.0 - p / 2.0) if kept_below else np.where(keep, (1.0 + p) / 2.0,
@@ -203,7 +243,7 @@ def _impose_mask(obj: Any, x: np.ndarray, keep: np.ndarray, p: float, origin: st
             for name in _RANDOM_NAMES:
                 setattr(np.random, name, lambda *args, _d=draws, **kwargs: _d.copy())
             np.random.binomial = lambda *args, **kwargs: keep.astype(np.int64)
-            out = obj.forward(x)
+            out = obj.forward(x, **extra)
         finally:
             for name, function in saved.items():
                 setattr(np.random, name, function)
@@ -218,13 +258,18 @@ def _impose_mask(obj: Any, x: np.ndarray, keep: np.ndarray, p: float, origin: st
 def _dropout(factory: Callable[..., Any], origin: str) -> tuple[Callable, Callable]:
     def forward(x, mask, *, p=0.5, training=True):
         obj = _build(factory, p=p)
+        if not _takes(factory, "p"):
+            # No argument for the drop probability: an attribute the object already has, else no way to set it.
+            present = [name for name in ("p", *_KEYWORD_ALIASES["p"]) if hasattr(obj, name)]
+            if not present:
+                raise Unsupported(f"{user_name(origin)} takes no drop probability (p, dropout_ratio, ...): "
+                                  "refcheck cannot give it the case's")
+            setattr(obj, present[0], p)
         obj.training = training
         keep = np.asarray(mask, dtype=bool)
         if not training or p == 0:
-            keywords = _keywords(obj.forward) or frozenset()
-            extra = {name: training for name in ("training", "train", "is_training") if name in keywords}
-            return obj.forward(x, **extra), obj
-        return _impose_mask(obj, x, keep, p, origin), obj
+            return obj.forward(x, **_training_keywords(obj, training)), obj
+        return _impose_mask(obj, x, keep, p, origin, _training_keywords(obj, training)), obj
 
     def backward(dout, obj):
         return obj.backward(dout)
@@ -278,21 +323,23 @@ def adapt_objects_convnorm(module: ModuleType) -> dict[str, LayerFunctions]:
         layer = _BY_NAME.get(normalise(name)) if inspect.isclass(cls) and not name.startswith("_") else None
         if layer and callable(getattr(cls, "forward", None)) and callable(getattr(cls, "backward", None)):
             classes.setdefault(layer, []).append((name, cls))
-    found = {}
-    for layer, named in classes.items():
-        factory = named[0][1]
-        origin = "object: " + ", ".join(name for name, _ in named) if layer == "batch_norm" else \
-            f"object: {named[0][0]}"
-        if layer in ("conv1d", "conv3d", "conv_transpose2d"):
-            forward, backward = _conv(layer, factory)
-        elif layer in ("batch_norm", "instance_norm", "layer_norm", "group_norm"):
-            forward, backward = _norm(layer, named if layer == "batch_norm" else named[:1])
-        elif layer == "dropout":
-            forward, backward = _dropout(factory, origin)
-        elif layer == "embedding":
-            forward, backward = _embedding(factory)
-        else:
-            forward, backward = _pool(factory)
-        found[layer] = LayerFunctions(layer, forward, backward, _accepted(layer, [f for _, f in named]),
-                                      origin=origin, adapter="object")
-    return found
+    return {layer: convnorm_class_functions(layer, named) for layer, named in classes.items()}
+
+
+def convnorm_class_functions(layer: str, named: list[tuple[str, Callable[..., Any]]]) -> LayerFunctions:
+    """LayerFunctions for the classes ``named`` ((name, class), BatchNorm1d and BatchNorm2d together)
+    as ``layer``, one of CONVNORM_CLASS_FAMILIES' layers."""
+    factory = named[0][1]
+    origin = "object: " + ", ".join(name for name, _ in named) if layer == "batch_norm" else f"object: {named[0][0]}"
+    if layer in ("conv1d", "conv3d", "conv_transpose2d"):
+        forward, backward = _conv(layer, factory)
+    elif layer in ("batch_norm", "instance_norm", "layer_norm", "group_norm"):
+        forward, backward = _norm(layer, named if layer == "batch_norm" else named[:1])
+    elif layer == "dropout":
+        forward, backward = _dropout(factory, origin)
+    elif layer == "embedding":
+        forward, backward = _embedding(factory)
+    else:
+        forward, backward = _pool(factory)
+    return LayerFunctions(layer, forward, backward, _accepted(layer, [f for _, f in named]), origin=origin,
+                          adapter="object")

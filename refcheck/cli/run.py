@@ -47,7 +47,9 @@ def _replace_reports_with_error(out: Path, message: str) -> None:
 
     from ..report.files import write_atomically
 
-    if not out.is_dir():
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # a grading loop finds the error where it reads the verdict
+    except OSError:
         return
     for name in _REPORT_FILES:
         (out / name).unlink(missing_ok=True)
