@@ -62,7 +62,7 @@ class LayerFunctions:
     def __post_init__(self) -> None:
         # An adapter's functions name it in their origin ("cs231n: batchnorm_forward", "object: Dense").
         style = self.origin.split(": ", 1)[0] if ": " in self.origin else ""
-        if self.adapter == "contract" and style in ("cs231n", "object"):
+        if self.adapter == "contract" and style in ("cs231n", "object", "coursera"):
             object.__setattr__(self, "adapter", style)
 
     @property

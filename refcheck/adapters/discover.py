@@ -19,6 +19,7 @@ from typing import Any
 from ..specs import LAYERS
 from .construct import Constructor, form_choices
 from .contract import LayerFunctions, accepted_keywords, contract_layers
+from .coursera import COURSERA_LAYOUTS, adapt_coursera
 from .cs231n import adapt_cs231n
 from .cs231n_norm import adapt_cs231n_norm
 from .cs231n_optim import adapt_cs231n_optim
@@ -194,6 +195,11 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
             candidate = _function_candidate(adapted, adapted.origin.split(": ")[-1], exact=False)
             candidate.named = True
             candidates.append(candidate)
+        for layer_name, adapted_course in adapt_coursera(module).items():
+            if layer_name == layer:  # probed in the course's layouts only (channels last, W (f, f, C, F))
+                course = _function_candidate(adapted_course, adapted_course.origin.split(": ")[-1], exact=False)
+                course.layouts, course.named = COURSERA_LAYOUTS[layer], True
+                candidates.append(course)
         # The later assignments' adapters fix their own layout: taken as they are, without a probe.
         later = {**adapt_cs231n_norm(module), **adapt_cs231n_seqloss(module, adapt_cs231n(module).get("linear")),
                  **adapt_objects_seqloss(module), **adapt_cs231n_optim(module), **adapt_objects_convnorm(module)}

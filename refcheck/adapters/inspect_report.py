@@ -21,6 +21,7 @@ _ADAPTERS = {
     "cs231n": "CS231n-style functions (conv_param / pool_param / bn_param dicts, cache-based backward)",
     "object": "a class: a new object per case, forward then backward",
     "mapping": "as your mapping file says",
+    "coursera": "deeplearning.ai-style functions (channels last, hparameters dict, bias (1, 1, 1, n_C))",
     "mapping, cs231n": "named by your mapping file, called as CS231n-style functions (param dicts, cache-based backward)",
 }
 
