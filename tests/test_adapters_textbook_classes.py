@@ -100,3 +100,34 @@ def test_a_mapping_naming_such_a_class_is_applied(tmp_path):
     assert functions.adapter == "mapping" and functions.origin == "object: BNLayer"
     frame = check(str(path), ["batch_norm"], quick=True, workers=0, selfcheck=False)
     assert (frame["status"] == "passed").any()
+
+
+AFFINE = '''
+import numpy as np
+
+
+class Affine:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def forward(self, x):
+        self.original_x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)        # every axis after the first flattened
+        return np.dot(self.x, self.W) + self.b
+
+    def backward(self, dout):
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        return np.dot(dout, self.W.T).reshape(*self.original_x_shape)
+'''
+
+
+def test_an_affine_that_flattens_its_input_gets_only_flat_inputs(tmp_path):
+    """torch's linear keeps the leading axes of (N, *, in); the book's Affine flattens them: its
+    cases with leading axes are left out, named, not errors in its code."""
+    path = _module(tmp_path, AFFINE)
+    frame = check(str(path), ["linear"], workers=0, selfcheck=False)
+    assert set(frame["status"]) == {"passed"} and (frame["input_shape"].str.count(",") == 1).all()
+    from refcheck.execution.sweep import plan_sweep
+
+    assert "Affine takes (N, in_features) inputs only" in plan_sweep(str(path), ["linear"]).unsupported["linear"]

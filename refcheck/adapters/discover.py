@@ -18,7 +18,7 @@ from typing import Any
 
 from ..specs import LAYERS
 from .construct import Constructor, form_choices
-from .contract import LayerFunctions, accepted_keywords, contract_layers
+from .contract import LayerFunctions, accepted_keywords, contract_layers, user_name
 from .coursera import COURSERA_LAYOUTS, adapt_coursera
 from .cs231n import adapt_cs231n
 from .cs231n_norm import adapt_cs231n_norm
@@ -31,7 +31,8 @@ from .mapping import LayerMapping
 from .mapped_convention import mapped_convention
 from .names import class_layer, public_names
 from .objects import BACKWARD_METHODS, FORWARD_METHODS, _PARAMETRIC, discover_layer_classes, method, object_functions
-from .probe import ProbeOutcome, asymmetric_probe_case, has_probe_case, mode_probe_cases, probe
+from .probe import (ProbeOutcome, asymmetric_probe_case, has_probe_case, leading_axes_case, mode_probe_cases,
+                    probe)
 
 __all__ = ["Discovery", "Rejected", "discover"]
 
@@ -232,6 +233,7 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
             outcome = probe(functions)
             if outcome.fits:
                 functions, outcome = _widest_forms(layer, candidate, layout, forms, functions, outcome)
+                functions = _flat_inputs_only(functions)
                 return replace(functions, fixed={**functions.fixed, **outcome.fixed}), "", None
             first_reason = first_reason or outcome.reason
             # Checked anyway when nothing fits: preferably a layout whose forward gave the right
@@ -273,6 +275,24 @@ def _widest_forms(layer: str, candidate: _Candidate, layout: Layout, forms: Mapp
             forms = {**forms, target: "numeric pair"}
             functions = replace(with_layout(candidate.build(layout, forms), layout), fixed=functions.fixed)
     return functions, outcome
+
+
+def _flat_inputs_only(functions: LayerFunctions) -> LayerFunctions:
+    """A linear that fits on (N, in_features) inputs but not on (N, L, in_features) ones (it flattens
+    every axis after the first, as textbook Affine classes do): its cases with leading axes are left
+    out, named, instead of erroring in its code."""
+    case = leading_axes_case(functions.layer)
+    if case is None or probe(functions, case).fits:
+        return functions
+    reason = (f"{user_name(functions.origin)} takes (N, in_features) inputs only (torch's linear keeps the "
+              "leading axes of (N, *, in_features))")
+    inner = functions.constraint
+
+    def constraint(hparams: Mapping[str, Any]) -> str | None:
+        shape = hparams.get("input_shape")
+        return (inner(hparams) if inner else None) or (reason if shape is not None and len(shape) != 2 else None)
+
+    return replace(functions, constraint=constraint)
 
 
 def _class_without_backward(layer: str, modules: list[ModuleType]) -> list[Rejected]:

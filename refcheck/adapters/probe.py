@@ -26,7 +26,7 @@ from ..specs import InvalidConfig, layer_spec
 from .contract import LayerFunctions, Misfit, gradient_tuple, hparams_for_call
 from .optional_tensors import fit_optional_tensors
 
-__all__ = ["ProbeOutcome", "asymmetric_probe_case", "binding_error", "mode_probe_cases", "has_probe_case", "probe", "probe_case"]
+__all__ = ["ProbeOutcome", "asymmetric_probe_case", "binding_error", "leading_axes_case", "mode_probe_cases", "has_probe_case", "probe", "probe_case"]
 
 _PROBE_PARAMS: dict[str, dict[str, Any]] = {
     "conv": {"batch": 2, "channels": (3, 4), "input_size": (11, 10), "kernel_size": 5, "bias": True},
@@ -64,6 +64,13 @@ def asymmetric_probe_case(layer: str, name: str) -> Case | None:
     except InvalidConfig:
         return None
     return case
+
+
+def leading_axes_case(layer: str) -> Case | None:
+    """linear's probe case with a leading axis more, (N, L, in_features), as torch's linear takes it."""
+    if layer != "linear":
+        return None
+    return build_case(Space(layer, "probe", {}, {}, ()), {**_PROBE_PARAMS["dense"], "batch_shape": (2, 3)})
 
 
 def mode_probe_cases(layer: str, name: str) -> list[Case]:
