@@ -278,11 +278,13 @@ def _widest_forms(layer: str, candidate: _Candidate, layout: Layout, forms: Mapp
 
 
 def _flat_inputs_only(functions: LayerFunctions) -> LayerFunctions:
-    """A linear that fits on (N, in_features) inputs but not on (N, L, in_features) ones (it flattens
-    every axis after the first, as textbook Affine classes do): its cases with leading axes are left
-    out, named, instead of erroring in its code."""
+    """A linear whose forward fits on (N, in_features) inputs but not on (N, L, in_features) ones (it
+    flattens every axis after the first, as textbook Affine classes do): its cases with leading axes
+    are left out, named, instead of erroring in its code. A backward that fails there alone is a
+    finding, checked."""
     case = leading_axes_case(functions.layer)
-    if case is None or probe(functions, case).fits:
+    outcome = probe(functions, case) if case is not None else None
+    if outcome is None or outcome.fits or outcome.forward_fits:  # a backward wrong there is a finding
         return functions
     reason = (f"{user_name(functions.origin)} takes (N, in_features) inputs only (torch's linear keeps the "
               "leading axes of (N, *, in_features))")
