@@ -222,6 +222,8 @@ def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
         # Called as the sweep calls it: without the trailing optional tensors it does not take.
         with _guarded():
             returned = fit_optional_tensors(functions).forward(*handed, **hparams)
+    except Misfit as error:  # the call ran; what it returned does not fit the adapter calling it
+        return ProbeOutcome(False, str(error), ran=True)
     except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, even an interrupt
         return ProbeOutcome(False, f"forward raised {type(error).__name__}: {error}", raised=_bound(error),
                             timed_out=isinstance(error, ProbeTimeout))

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..adapters import (ForeignResult, LayerFunctions, call_forward_backward, gradient_tuple, hparams_for_call,
+from ..adapters import (ForeignResult, LayerFunctions, Misfit, call_forward_backward, gradient_tuple, hparams_for_call,
                         named_outputs, unsupported_reason, upstream_for_backward, user_name)
 from ..cases import Case, make_inputs, make_upstream_gradients
 from ..specs import LAYERS, LayerSpec, Unsupported
@@ -150,7 +150,9 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         return
     except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, exits included
         reraise_if_real_interrupt(error)
-        message = f"{phase} raised {error_text(error)}"
+        # refcheck's own Misfit says what the user's code returned, in their terms: no raise of theirs.
+        message = f"{phase} returned the wrong thing: {error}" if isinstance(error, Misfit) else \
+            f"{phase} raised {error_text(error)}"
         if phase == "forward":
             raw.update(status="error", reason=message, traceback=traceback.format_exc())
         else:
