@@ -394,3 +394,12 @@ def test_a_backward_that_reads_the_last_forward_s_state_fails_and_is_named(tmp_p
         assert failed["diagnosis"].dropna().str.startswith("state shared between calls").all()
     assert set(frame.loc[frame["layer"] == "tanh", "status"]) == {"passed"}
     assert set(frame.loc[frame["tensor"] == "output", "status"]) == {"passed"}
+
+
+def test_an_output_buffer_the_next_call_overwrites_fails_and_is_named(tmp_path):
+    code, frame = run(tmp_path, "reused_buffer", "--layers", "relu", "--quick")
+    assert code == 1
+    sizable = frame[frame["input_shape"] != "(1,)"]
+    assert set(sizable["status"]) == {"failed"}
+    assert sizable["reason"].str.startswith("output buffer reused").all()
+    assert sizable["diagnosis"].str.contains("return a new array on every call").all()

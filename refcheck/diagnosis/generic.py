@@ -87,8 +87,13 @@ def nhwc_layout(context: Context, tensor: str) -> str | None:
 
 
 def mutation_message(mutated: list[str]) -> str:
-    """The diagnosis of inputs changed in place (``CaseRun.mutated`` lists what changed)."""
-    return (f"input mutated in place ({'; '.join(mutated)}): work on copies or out-of-place "
+    """The diagnosis of inputs changed in place, or of an output buffer the code reuses
+    (``CaseRun.mutated`` lists what changed)."""
+    inputs = [entry for entry in mutated if not entry.startswith("output buffer reused")]
+    if not inputs:
+        return ("output buffer reused: forward returned an array that its next call overwrote, so an earlier "
+                "layer's output changes under it in a network; return a new array on every call")
+    return (f"input mutated in place ({'; '.join(inputs)}): work on copies or out-of-place "
             "operations (np.maximum(x, 0), not x[x < 0] = 0); forward and backward must not change their arguments")
 
 

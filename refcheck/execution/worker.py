@@ -130,6 +130,11 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         if forward_only:
             return
         _another_forward(spec, functions, tensors, hparams)
+        # An output the next call changed is a buffer the code reuses: in a network the first layer's
+        # output would change under it.
+        if any(isinstance(value, np.ndarray) and isinstance(results.get(name), np.ndarray)
+               and _changed(results[name], value) for name, value in named.items()):
+            raw["mutated"].append("output buffer reused: forward returned an array that its next call changed")
         if functions.backward is None:
             raw["backward_error"] = (f"no backward: {functions.missing or 'the backward'} is missing "
                                      "(use --forward-only to check outputs alone)")

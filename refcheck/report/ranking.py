@@ -18,6 +18,7 @@ __all__ = ["SEVERITY", "cause", "error_ratio", "rank", "reason_kind"]
 SEVERITY = {"error": 3, "structural": 2, "numeric": 1, "passed": 0, "skipped": -1}
 
 _STRUCTURAL = (
+    ("output buffer reused", "output buffer reused"),
     ("mutated", "input mutated in place"),
     ("gradient(s), expected", "wrong number of gradients"),
     (" shape ", "wrong shape"),

@@ -189,7 +189,7 @@ def _short_kind(record: Mapping[str, Any]) -> str:
 
 
 _KIND_WORDS = {"wrong shape": "shape", "wrong dtype": "dtype", "non-finite values": "non-finite",
-               "input mutated in place": "mutated", "wrong number of gradients": "grad count",
+               "input mutated in place": "mutated", "output buffer reused": "reused", "wrong number of gradients": "grad count",
                "tensor missing (None)": "None", "not a numpy array": "type"}
 
 
