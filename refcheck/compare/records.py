@@ -29,6 +29,8 @@ class CaseRun:
     results/reference/torch_at_dtype: compared-tensor name -> array (None where absent).
     rerun: ``(tensors, gradients) -> results`` runs the user's forward and backward again on other
         inputs, in the implementation's own process (None: call ``functions`` here).
+    interleaved: the results come from a forward, another forward on other inputs, then the
+        backward (as the sweep calls them), not from a forward directly followed by its backward.
     """
 
     case: Case
@@ -43,6 +45,7 @@ class CaseRun:
     mutated: list[str] = field(default_factory=list)
     gradients: dict[str, np.ndarray] = field(default_factory=dict)
     rerun: Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]] | None = None
+    interleaved: bool = False
 
     def __post_init__(self) -> None:
         if not self.gradients and self.spec.differentiable_outputs:  # an update rule has none

@@ -52,7 +52,7 @@ def state_between_calls(context: Context, tensor: str) -> str | None:
     """A gradient that is right when the backward follows its own forward directly: in the sweep
     the forward was called once more in between (on other inputs, as a network with two such layers
     does), so the backward reads what the last forward left in module or class state, not its cache."""
-    if not tensor.startswith("grad_"):
+    if not tensor.startswith("grad_") or not context.run.interleaved:
         return None
     again = context.rerun("own_forward_just_before", {}, context.dout).get(tensor)
     if again is not None and context.fixes(tensor, np.asarray(again)):

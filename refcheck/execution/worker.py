@@ -129,7 +129,7 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         raw["mutated"] += [f"forward mutated its input '{n}' in place" for n in changed_by_forward]
         if forward_only:
             return
-        _another_forward(spec, functions, tensors, hparams)
+        raw["interleaved"] = _another_forward(spec, functions, tensors, hparams)
         # An output the next call changed is a buffer the code reuses: in a network the first layer's
         # output would change under it.
         if any(isinstance(value, np.ndarray) and isinstance(results.get(name), np.ndarray)
@@ -173,7 +173,7 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
 
 
 def _another_forward(spec: LayerSpec, functions: LayerFunctions, tensors: dict[str, Any],
-                     hparams: dict[str, Any]) -> None:
+                     hparams: dict[str, Any]) -> bool:
     """Forward once more, on other inputs (the case's input in reverse order), between the case's
     forward and its backward, as a network with two layers of this kind calls them: a backward that
     reads what the last forward left in module or class state instead of its own cache gets this
@@ -181,13 +181,14 @@ def _another_forward(spec: LayerSpec, functions: LayerFunctions, tensors: dict[s
     first = spec.tensors[0]
     x = tensors.get(first)
     if not isinstance(x, np.ndarray) or x.size < 2 or not functions.backward:
-        return
+        return False
     other = {name: None if value is None else value.copy() for name, value in tensors.items()}
     other[first] = np.ascontiguousarray(x.reshape(-1)[::-1].reshape(x.shape))
     try:
         functions.forward(*[other[n] for n in spec.tensors], **hparams)
     except Exception:  # noqa: BLE001 - the case's own calls decide its verdict
         pass
+    return True
 
 
 def _state_copy(state: dict[str, Any]) -> dict[str, Any]:
@@ -254,7 +255,7 @@ def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = T
     raw: dict[str, Any] = {"case": case.id, "status": "ran", "reason": "", "results": {}, "mutated": [],
                            "backward_error": "", "backward_skipped": "", "grad_error": "", "traceback": "",
                            "selfcheck": {}, "stdout": "", "stderr": "", "frameworks": [], "origin": "",
-                           "user_seconds": 0.0}
+                           "user_seconds": 0.0, "interleaved": False}
     with capture_output() as captured:
         try:
             _run(raw, reference, case, selfcheck, forward_only, map_path)
