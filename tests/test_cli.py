@@ -100,11 +100,13 @@ def test_only_implemented_layers_run_and_the_rest_are_listed(tmp_path, capsys):
     (["--impl", "missing/file.py"], "no such file"),
     (["--layers", "relu", "--case", "relu[nope]"], "no case with id 'relu[nope]'"),
 ])
-def test_usage_errors_exit_2_and_write_nothing(tmp_path, capsys, args, message):
+def test_usage_errors_exit_2_and_write_only_the_error(tmp_path, capsys, args, message):
     code, out = run(tmp_path, *args)
     assert code == 2
     assert message in capsys.readouterr().err
-    assert not out.exists()
+    # No case was checked: --out holds the error where a CI reads the verdict, and nothing else.
+    assert sorted(path.name for path in out.iterdir()) == ["junit.xml", "summary.md"]
+    assert 'errors="1"' in (out / "junit.xml").read_text()
 
 
 def test_implementation_that_fails_to_import_exits_2_with_the_error(tmp_path, capsys):
@@ -112,7 +114,7 @@ def test_implementation_that_fails_to_import_exits_2_with_the_error(tmp_path, ca
     impl.write_text("def relu_forward(x:\n")
     code, out = run(tmp_path, "--impl", str(impl))
     assert code == 2 and "importing it raised SyntaxError" in capsys.readouterr().err
-    assert not out.exists()
+    assert "importing it raised SyntaxError" in (out / "junit.xml").read_text() and not (out / "cases.csv").exists()
 
 
 def test_bad_case_file_exits_2_naming_file_and_key(tmp_path, capsys):

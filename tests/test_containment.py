@@ -315,3 +315,28 @@ def test_a_real_ctrl_c_exits_130_and_writes_what_finished(tmp_path):
     finished = frame["case"].nunique()
     assert 0 < finished < 30  # relu has 30 cases of about a second each
     assert set(frame["status"]) == {"passed"}
+
+
+def test_a_sigterm_stops_the_run_as_ctrl_c_does_and_junit_says_it_was_interrupted(tmp_path):
+    """A CI job's timeout or `kill` sends SIGTERM to refcheck alone: what finished is written and
+    junit.xml holds an error saying the run was interrupted (it held a green verdict of the finished
+    part, or the previous run's)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "slow.py").write_text(SLOW_RELU)
+    calls, out = tmp_path / "calls.log", tmp_path / "reports"
+    process = subprocess.Popen([sys.executable, "-m", "refcheck", "run", "--impl", str(tmp_path / "slow.py"),
+                                "--no-selfcheck", "--out", str(out)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not calls.exists() or len(calls.read_text().split()) < 7):
+        time.sleep(0.1)
+    os.kill(process.pid, signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    junit = (out / "junit.xml").read_text()
+    assert "the run was interrupted" in junit and 'errors="1"' in junit
+    assert 0 < pd.read_csv(out / "cases.csv")["case"].nunique() < 30

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..specs import UsageError
@@ -17,11 +18,23 @@ __all__ = ["run_command", "where_cases"]
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from ..execution.runner import start_oracle_early
+    import signal
+
     from ..execution.safe_channel import shut_to_workers
-    from ..report.console import make_console
 
     shut_to_workers()  # the workers run the code under test as the same user
+    previous = _terminate_as_interrupt()
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..execution.runner import start_oracle_early
+    from ..report.console import make_console
+
     console = make_console()
     _check_out_folder(args.out)
     cache = _cache_dir(args)
@@ -34,6 +47,22 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         if oracle is not None:
             oracle.shutdown(wait=False, cancel_futures=True)
+
+
+def _terminate_as_interrupt() -> Any:
+    """SIGTERM (a CI job's timeout, `timeout`, `kill`) stops the run as Ctrl-C does: what finished is
+    written, marked interrupted, instead of the process ending with the last run's reports in --out.
+    Returns the handler it replaced (None when it could not install one: not the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 _REPORT_FILES = ("cases.csv", "junit.xml", "results.json", "summary.html", "summary.md")

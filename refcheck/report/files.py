@@ -271,7 +271,8 @@ def _write_report_files(out: Path, source: RecordSource, meta: Mapping[str, Any]
     # The files from the records first: meanwhile the figures are still being drawn elsewhere.
     contents: dict[str, str | bytes | Iterable[str]] = {
         "cases.csv": cases_csv_chunks(source),
-        "junit.xml": junit_chunks(source.layer_cases()),
+        "junit.xml": junit_chunks(source.layer_cases(), str(meta.get("totals", "")) if meta.get("interrupted")
+                                  else ""),
         "results.json": _results_json(full_meta, summary, source),
     }
 

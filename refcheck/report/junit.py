@@ -47,9 +47,12 @@ def junit_xml(records: Sequence[Mapping[str, Any]]) -> str:
     return "".join(junit_chunks(as_source(records).layer_cases()))
 
 
-def junit_chunks(layers: Iterable[tuple[str, Iterable[Sequence[Mapping[str, Any]]]]]) -> Iterator[str]:
+def junit_chunks(layers: Iterable[tuple[str, Iterable[Sequence[Mapping[str, Any]]]]],
+                 interrupted: str = "") -> Iterator[str]:
     """The JUnit XML document in pieces, one testsuite per layer, given layer by layer as each case's
-    records in case order (as :meth:`~refcheck.report.stream.RecordStream.layer_cases` gives them)."""
+    records in case order (as :meth:`~refcheck.report.stream.RecordStream.layer_cases` gives them).
+    ``interrupted``: the totals of a run that was stopped, written as an errored testcase so that a
+    CI reading the file never takes the finished part for the whole."""
     yield _DECLARATION
     empty = True
     for layer, records in layers:
@@ -57,6 +60,15 @@ def junit_chunks(layers: Iterable[tuple[str, Iterable[Sequence[Mapping[str, Any]
             yield '<testsuites name="refcheck">'
             empty = False
         yield ET.tostring(_suite(layer, records), encoding="unicode")
+    if interrupted:
+        if empty:
+            yield '<testsuites name="refcheck">'
+            empty = False
+        suite = ET.Element("testsuite", name="refcheck", tests="1", failures="0", errors="1", skipped="0")
+        case = ET.SubElement(suite, "testcase", classname="refcheck", name="run")
+        ET.SubElement(case, "error", message=f"the run was interrupted: {interrupted}").text = (
+            "refcheck was stopped before every case ran; this file holds the cases that finished")
+        yield ET.tostring(suite, encoding="unicode")
     yield '<testsuites name="refcheck" />' if empty else "</testsuites>"
 
 
