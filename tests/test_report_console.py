@@ -169,3 +169,26 @@ def test_prose_lines_wrap_at_words_indented_and_without_trailing_spaces():
     assert prose[0].startswith("  cross_entropy: 1 unsupported") and all(line.startswith("      ") for line in prose[1:])
     assert all(len(line) <= 60 for line in lines if "rerun:" not in line and "worst:" not in line)
     assert " ".join(line.strip() for line in prose) == text  # nothing cut inside a word
+
+
+def test_self_check_disagreements_are_said_on_the_console():
+    """A tensor that passes against torch but whose backward disagrees with its own forward (a
+    forward memoised on x alone) is said, not only written in a column nobody reads."""
+    import io
+
+    from rich.console import Console
+
+    from refcheck.report.console import print_selfcheck
+
+    stream = io.StringIO()
+    records = [{"case": "conv2d[a]", "tensor": "grad_weight", "status": "passed",
+                "selfcheck": "backward disagrees with own forward", "selfcheck_error": 1.0},
+               {"case": "rnn[c]", "tensor": "grad_hx", "status": "passed",       # a finite difference's noise
+                "selfcheck": "backward disagrees with own forward", "selfcheck_error": 1.6e-5},
+               {"case": "conv2d[a]", "tensor": "output", "status": "passed", "selfcheck": None},
+               {"case": "conv2d[b]", "tensor": "grad_weight", "status": "passed", "selfcheck": "ok"}]
+    print_selfcheck(Console(file=stream, width=200, force_terminal=False), records)
+    assert "disagrees with its own forward on 1 tensor(s) of 1 case(s), 1 of them passing" in stream.getvalue()
+    quiet = io.StringIO()
+    print_selfcheck(Console(file=quiet, width=200, force_terminal=False), records[1:])
+    assert quiet.getvalue() == ""

@@ -43,13 +43,14 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:
 
 def print_report(console, records, meta, not_implemented, verbose: bool, print_coverage_rows: bool = True,
                  report=None) -> None:
-    from ..report.console import print_coverage, print_failures, print_skips, print_summary
+    from ..report.console import print_coverage, print_failures, print_selfcheck, print_skips, print_summary
     from ..report.files import build_report
 
     report = report or build_report(records, meta, not_implemented, plots=False)
     print_summary(console, report.summary)
     print_failures(console, report.groups, verbose=verbose)
     print_skips(console, report.skips)
+    print_selfcheck(console, records)
     if print_coverage_rows and meta.get("coverage"):
         skipped = sum(row["cases"] for row in report.skips)
         print_coverage(console, meta["coverage"], skipped=skipped, checked=len({r.get("case") for r in records}) - skipped)

@@ -31,7 +31,10 @@ def _generic_point(spec: LayerSpec, tensors: Mapping[str, np.ndarray | None], rn
         wide = np.asarray(value, dtype=np.float64)
         finite = np.isfinite(wide)  # -inf in an additive mask stays -inf
         scale = np.maximum(1.0, np.abs(np.where(finite, wide, 0.0)))
-        nudged = np.where(finite, wide + rng.uniform(-1e-2, 1e-2, size=wide.shape) * scale, wide)
+        step = rng.uniform(-1e-2, 1e-2, size=wide.shape) * scale
+        if bool(np.all(wide[finite] >= 0)):
+            step = np.abs(step)  # a tensor without negative values (a target distribution) stays so
+        nudged = np.where(finite, wide + step, wide)
         if spec.name == "binary_cross_entropy" and name == "input":
             nudged = np.clip(nudged, 0.05, 0.95)
         point[name] = nudged

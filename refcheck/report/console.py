@@ -16,8 +16,8 @@ from .groups import FailureGroup
 from .tables import DISPLAY_TENSORS, OTHER
 from .tables import tensor_cell
 
-__all__ = ["make_console", "print_coverage", "print_failures", "print_prose", "print_skips", "print_summary",
-           "progress_bar"]
+__all__ = ["make_console", "print_coverage", "print_failures", "print_prose", "print_selfcheck", "print_skips",
+           "print_summary", "progress_bar"]
 
 
 def make_console() -> Console:
@@ -132,6 +132,34 @@ def print_skips(console: Console, rows: Sequence[dict[str, Any]]) -> None:
     console.print(Text(f"skipped cases: {sum(r['cases'] for r in rows)}", style="bold"))
     for row in rows:
         print_prose(console, f"{row['layer']}: {row['cases']} {row['reason']}", indent=2, style="dim")
+
+
+_CLEAR_DISAGREEMENT = 1e-3
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def print_selfcheck(console: Console, records: Any) -> None:
+    """Tensors whose backward disagrees with the implementation's own forward (finite differences),
+    most telling where they passed against torch: code whose result depends on more than its
+    inputs (a forward memoised on x alone, state from earlier calls)."""
+    # Clear disagreements only: a finite difference near a kink or a saturated tanh can cross the
+    # column's limit (1e-5) by a little on correct code.
+    disagreeing = [r for r in records if str(r.get("selfcheck") or "").startswith("backward disagrees")
+                   and _number(r.get("selfcheck_error")) >= _CLEAR_DISAGREEMENT]
+    if not disagreeing:
+        return
+    cases = {r.get("case") for r in disagreeing}
+    passing = sum(1 for r in disagreeing if r.get("status") == "passed")
+    print_prose(console, f"self-check: the backward disagrees with its own forward on {len(disagreeing)} "
+                f"tensor(s) of {len(cases)} case(s), {passing} of them passing against torch (does the result "
+                "depend on more than the inputs: a cache keyed on x alone, state from earlier calls?); see the "
+                "selfcheck column of cases.csv", style="yellow")
 
 
 def print_coverage(console: Console, rows: Sequence[dict[str, Any]], skipped: int = 0, checked: int = 1) -> None:
