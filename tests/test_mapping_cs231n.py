@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_adapters_cs231n_norm import CS231N as CS231N_NORM
 
 from refcheck.execution.implementation import load_implementation
 from refcheck.execution.sweep import check
-from test_adapters_cs231n_norm import CS231N as CS231N_NORM
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cs231n_layers.py"
 

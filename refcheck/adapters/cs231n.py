@@ -229,6 +229,8 @@ def _softmax_loss(loss_and_grad: Callable, origin: str) -> LayerFunctions:
         if input.ndim != 2:
             raise Unsupported(f"{user_name(origin)} takes (N, C) scores; this case's input is {input.shape}")
         returned = loss_and_grad(input, target)
+        if returned is None:  # an assignment stub: checked, its cases fail on the missing loss
+            return None, None
         if not isinstance(returned, tuple) or len(returned) != 2:
             raise Misfit(f"{user_name(origin)} returns {type(returned).__name__}, not (loss, dx)")
         return returned

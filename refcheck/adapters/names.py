@@ -60,7 +60,7 @@ def class_layer(name: str) -> str | None:
 def layer_named(name: str) -> str | None:
     """The layer a user probably means by ``name``: a class name (BatchNorm2d, CrossEntropyLoss), a
     layer name without its underscores (batchnorm), or a close spelling (maxpool2d)."""
-    from .objects_convnorm import CONVNORM_CLASS_FAMILIES  # noqa: PLC0415 - that module imports this one
+    from .objects_convnorm import CONVNORM_CLASS_FAMILIES  # here: that module imports this one
 
     normal = normalise(name)
     convnorm = {alias: layer for layer, aliases in CONVNORM_CLASS_FAMILIES.items() for alias in aliases}

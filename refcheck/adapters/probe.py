@@ -26,7 +26,8 @@ from ..specs import InvalidConfig, layer_spec
 from .contract import LayerFunctions, Misfit, gradient_tuple, hparams_for_call
 from .optional_tensors import fit_optional_tensors
 
-__all__ = ["ProbeOutcome", "asymmetric_probe_case", "binding_error", "leading_axes_case", "mode_probe_cases", "has_probe_case", "probe", "probe_case"]
+__all__ = ["ProbeOutcome", "asymmetric_probe_case", "binding_error", "has_probe_case", "leading_axes_case",
+           "mode_probe_cases", "probe", "probe_case"]
 
 _PROBE_PARAMS: dict[str, dict[str, Any]] = {
     "conv": {"batch": 2, "channels": (3, 4), "input_size": (11, 10), "kernel_size": 5, "bias": True},
@@ -222,8 +223,6 @@ def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
         # Called as the sweep calls it: without the trailing optional tensors it does not take.
         with _guarded():
             returned = fit_optional_tensors(functions).forward(*handed, **hparams)
-    except Misfit as error:  # the call ran; what it returned does not fit the adapter calling it
-        return ProbeOutcome(False, str(error), ran=True)
     except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, even an interrupt
         return ProbeOutcome(False, f"forward raised {type(error).__name__}: {error}", raised=_bound(error),
                             timed_out=isinstance(error, ProbeTimeout))

@@ -23,7 +23,7 @@ from ..adapters.mapping import LayerMapping, find_mapping, load_mapping
 from ..adapters.optional_tensors import fit_optional_tensors
 from ..specs import UsageError
 
-__all__ = ["BUILTIN", "ImportedCode", "Implementation", "implementation_of", "import_implementation",
+__all__ = ["BUILTIN", "Implementation", "ImportedCode", "implementation_of", "import_implementation",
            "load_implementation"]
 
 
