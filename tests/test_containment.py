@@ -291,10 +291,8 @@ def relu_backward(dout, x):
 '''
 
 
-def test_a_real_ctrl_c_exits_130_and_writes_what_finished(tmp_path):
-    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, workers included."""
-    import os
-    import signal
+def _slow_run_under_way(tmp_path, new_session: bool):
+    """`refcheck run` on the slow relu, returned once a few of its cases have finished, and its --out."""
     import subprocess
     import sys
 
@@ -302,11 +300,20 @@ def test_a_real_ctrl_c_exits_130_and_writes_what_finished(tmp_path):
     calls, out = tmp_path / "calls.log", tmp_path / "reports"
     process = subprocess.Popen([sys.executable, "-m", "refcheck", "run", "--impl", str(tmp_path / "slow.py"),
                                 "--no-selfcheck", "--out", str(out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                               stderr=subprocess.STDOUT, text=True, start_new_session=new_session)
     deadline = time.time() + 120
     # Two forward calls per case (its own, and one on other inputs before its backward): a few cases done.
     while time.time() < deadline and (not calls.exists() or len(calls.read_text().split()) < 7):
         time.sleep(0.1)
+    return process, out
+
+
+def test_a_real_ctrl_c_exits_130_and_writes_what_finished(tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, workers included."""
+    import os
+    import signal
+
+    process, out = _slow_run_under_way(tmp_path, new_session=True)
     os.killpg(process.pid, signal.SIGINT)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
@@ -323,17 +330,8 @@ def test_a_sigterm_stops_the_run_as_ctrl_c_does_and_junit_says_it_was_interrupte
     part, or the previous run's)."""
     import os
     import signal
-    import subprocess
-    import sys
 
-    (tmp_path / "slow.py").write_text(SLOW_RELU)
-    calls, out = tmp_path / "calls.log", tmp_path / "reports"
-    process = subprocess.Popen([sys.executable, "-m", "refcheck", "run", "--impl", str(tmp_path / "slow.py"),
-                                "--no-selfcheck", "--out", str(out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not calls.exists() or len(calls.read_text().split()) < 7):
-        time.sleep(0.1)
+    process, out = _slow_run_under_way(tmp_path, new_session=False)
     os.kill(process.pid, signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
