@@ -1,6 +1,7 @@
 """Which checks apply to which layer, in the order they are tried."""
 from __future__ import annotations
 
+from .activations import ACTIVATION_CHECKS, ACTIVATION_LAYERS
 from .context import Check
 from .conv import CONV2D_CHECKS
 from .conv_nd import CONV_ND_CHECKS
@@ -50,4 +51,6 @@ def checks_for(layer: str) -> list[tuple[tuple[str, ...], Check]]:
         return LOSS_CHECKS
     if layer in _WEIGHTED_LOSSES:
         return WEIGHTED_LOSS_CHECKS
+    if layer in ACTIVATION_LAYERS:
+        return ACTIVATION_CHECKS
     return _GENERIC

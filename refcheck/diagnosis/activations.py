@@ -1,0 +1,66 @@
+"""Activation mistakes in the backward, each recomputed from the case's input x and upstream
+gradient dout (float64, shapes as the input):
+
+- relu's gradient passed at 0 (``x >= 0``): torch's is 0 there;
+- tanh's and sigmoid's derivative taken at the input instead of the output (``1 - x**2`` for
+  ``1 - y**2``, ``x * (1 - x)`` for ``y * (1 - y)``);
+- softmax's (and log_softmax's) backward taken element by element, as if each output depended on
+  its own input alone (``dout * y * (1 - y)``, ``dout * (1 - y)``), without the sum over the axis;
+- leaky_relu's slope left out of the backward (``dout * (x > 0)``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .context import Check, Context
+from .generic import float32_arithmetic
+
+__all__ = ["ACTIVATION_CHECKS", "ACTIVATION_LAYERS"]
+
+ACTIVATION_LAYERS = ("relu", "leaky_relu", "tanh", "sigmoid", "softmax", "log_softmax")
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _candidates(context: Context) -> list[tuple[np.ndarray, str]]:
+    """(what the mistake's grad_input would be, its message) for this case's layer."""
+    x, dout = context.wide("input"), context.wide("dout")
+    layer = context.layer
+    if layer == "relu":
+        return [(dout * (x >= 0), "relu's gradient at 0 passed through: torch's is 0 where x == 0 (use x > 0)")]
+    if layer == "leaky_relu":
+        return [(dout * (x > 0), "slope left out of the backward: grad_input = dout * negative_slope where x < 0")]
+    if layer == "tanh":
+        return [(dout * (1 - x ** 2), "derivative taken at the input: tanh' = 1 - y**2 with y = tanh(x), "
+                                      "not 1 - x**2")]
+    if layer == "sigmoid":
+        return [(dout * x * (1 - x), "derivative taken at the input: sigmoid' = y * (1 - y) with y = sigmoid(x), "
+                                     "not x * (1 - x)")]
+    if layer in ("softmax", "log_softmax"):
+        axis = int(context.hparams.get("dim", -1) if context.hparams.get("dim") is not None else -1)
+        y = _softmax(x, axis)
+        if layer == "softmax":
+            return [(dout * y * (1 - y), "softmax backward taken element by element (dout * y * (1 - y)): each "
+                                         "output depends on every input of its axis; grad_input = y * (dout - "
+                                         "sum(dout * y, axis))")]
+        return [(dout * (1 - y), "log_softmax backward taken element by element (dout * (1 - y)): "
+                                 "grad_input = dout - y * sum(dout, axis)")]
+    return []
+
+
+def activation_backward(context: Context, tensor: str) -> str | None:
+    """grad_input equal to what one of the mistakes above gives."""
+    for candidate, message in _candidates(context):
+        if context.explains(tensor, candidate):
+            return message
+    return None
+
+
+ACTIVATION_CHECKS: list[tuple[tuple[str, ...], Check]] = [
+    (("grad_input",), activation_backward),
+    (("output", "grad_input"), float32_arithmetic),
+]

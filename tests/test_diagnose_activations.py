@@ -1,0 +1,60 @@
+"""Activation slips in the backward, each planted in an otherwise correct layer, are named by the
+diagnosis (recomputed from the case's input and upstream gradient, independently of torch)."""
+from __future__ import annotations
+
+import pytest
+
+from refcheck.execution.sweep import check
+
+MISTAKES = {
+    "relu": ('''
+def relu_forward(x):
+    return np.maximum(x, 0), x
+
+def relu_backward(dout, x):
+    return dout * (x >= 0)
+''', "relu's gradient at 0 passed through"),
+    "leaky_relu": ('''
+def leaky_relu_forward(x, *, negative_slope=0.01):
+    return np.where(x > 0, x, negative_slope * x), x
+
+def leaky_relu_backward(dout, x):
+    return dout * (x > 0)
+''', "slope left out of the backward"),
+    "tanh": ('''
+def tanh_forward(x):
+    return np.tanh(x), x
+
+def tanh_backward(dout, x):
+    return dout * (1 - x ** 2)
+''', "derivative taken at the input"),
+    "sigmoid": ('''
+def sigmoid_forward(x):
+    return 0.5 * (1 + np.tanh(0.5 * x)), x
+
+def sigmoid_backward(dout, x):
+    return dout * x * (1 - x)
+''', "derivative taken at the input"),
+    "softmax": ('''
+def softmax_forward(x, *, dim):
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    y = e / e.sum(axis=dim, keepdims=True)
+    return y, y
+
+def softmax_backward(dout, y):
+    return dout * y * (1 - y)
+''', "softmax backward taken element by element"),
+}
+
+
+@pytest.mark.parametrize("layer", list(MISTAKES))
+def test_an_activation_slip_in_the_backward_is_named(tmp_path, layer):
+    source, title = MISTAKES[layer]
+    path = tmp_path / f"{layer}_slip.py"
+    path.write_text("import numpy as np\n" + source, encoding="utf-8")
+    frame = check(str(path), [layer], quick=layer == "leaky_relu", workers=0, selfcheck=False)
+    failed = frame[(frame["status"] == "failed") & (frame["tensor"] == "grad_input")]
+    assert len(failed), layer
+    named = failed["diagnosis"].fillna("").str.startswith(title)
+    assert named.mean() >= 0.5, failed[["case", "diagnosis"]].to_string()  # the cases where it shows
+    assert set(frame.loc[frame["tensor"] == "output", "status"]) == {"passed"}
