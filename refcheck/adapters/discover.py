@@ -103,8 +103,9 @@ class _ObjectBuild:
         return self.build(layout, forms)
 
 
-def _function_candidate(functions: LayerFunctions, name: str, exact: bool) -> _Candidate:
-    return _Candidate(name, lambda layout, forms: functions, exact=exact)
+def _function_candidate(functions: LayerFunctions, name: str, exact: bool, named: bool = False,
+                        layouts: list[Layout] | None = None) -> _Candidate:
+    return _Candidate(name, lambda layout, forms: functions, exact=exact, layouts=layouts, named=named)
 
 
 def _mapping_candidate(layer: str, entry: LayerMapping, namespace: Mapping[str, Any]) -> _Candidate | None:
@@ -193,14 +194,11 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
     for module in modules:
         adapted = adapt_cs231n(module).get(layer)
         if adapted is not None:
-            candidate = _function_candidate(adapted, adapted.origin.split(": ")[-1], exact=False)
-            candidate.named = True
-            candidates.append(candidate)
-        for layer_name, adapted_course in adapt_coursera(module).items():
-            if layer_name == layer:  # probed in the course's layouts only (channels last, W (f, f, C, F))
-                course = _function_candidate(adapted_course, adapted_course.origin.split(": ")[-1], exact=False)
-                course.layouts, course.named = COURSERA_LAYOUTS[layer], True
-                candidates.append(course)
+            candidates.append(_function_candidate(adapted, user_name(adapted.origin), exact=False, named=True))
+        course = adapt_coursera(module).get(layer)
+        if course is not None:  # probed in the course's layouts only (channels last, W (f, f, C, F))
+            candidates.append(_function_candidate(course, user_name(course.origin), exact=False, named=True,
+                                                  layouts=COURSERA_LAYOUTS[layer]))
         # The later assignments' adapters fix their own layout: taken as they are, without a probe.
         later = {**adapt_cs231n_norm(module), **adapt_cs231n_seqloss(module, adapt_cs231n(module).get("linear")),
                  **adapt_objects_seqloss(module), **adapt_cs231n_optim(module), **adapt_objects_convnorm(module)}

@@ -53,7 +53,8 @@ def print_report(console, records, meta, not_implemented, verbose: bool, print_c
     print_selfcheck(console, records)
     if print_coverage_rows and meta.get("coverage"):
         skipped = sum(row["cases"] for row in report.skips)
-        print_coverage(console, meta["coverage"], skipped=skipped, checked=len({r.get("case") for r in records}) - skipped)
+        cases = len({r.get("case") for r in records})
+        print_coverage(console, meta["coverage"], skipped=skipped, checked=cases - skipped)
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -42,7 +42,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return _plan_and_run(args, console, oracle, cache)
     except UsageError as error:
-        _replace_reports_with_error(Path(args.out), str(error))
+        from ..report.files import write_error_reports
+
+        write_error_reports(Path(args.out), str(error))
         raise
     finally:
         if oracle is not None:
@@ -63,32 +65,6 @@ def _terminate_as_interrupt() -> Any:
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, interrupt)
-
-
-_REPORT_FILES = ("cases.csv", "junit.xml", "results.json", "summary.html", "summary.md")
-
-
-def _replace_reports_with_error(out: Path, message: str) -> None:
-    """A run that could not check anything (exit 2) leaves no earlier run's reports in --out to be
-    read as its own (a grading loop reusing one folder would read the last student's green
-    junit.xml): they are replaced by a junit.xml with the error and a summary.md saying it."""
-    from xml.sax.saxutils import escape, quoteattr
-
-    from ..report.files import write_atomically
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)  # a grading loop finds the error where it reads the verdict
-    except OSError:
-        return
-    for name in _REPORT_FILES:
-        (out / name).unlink(missing_ok=True)
-    first = message.splitlines()[0] if message else "refcheck could not run"
-    junit = ('<?xml version="1.0" encoding="utf-8"?>\n<testsuites name="refcheck" tests="1" failures="0" errors="1">\n'
-             '  <testsuite name="refcheck" tests="1" failures="0" errors="1">\n'
-             f'    <testcase classname="refcheck" name="run"><error message={quoteattr(first)}>{escape(message)}'
-             '</error></testcase>\n  </testsuite>\n</testsuites>\n')
-    write_atomically(out, {"junit.xml": junit,
-                           "summary.md": f"# refcheck could not run\n\n```\n{message}\n```\n\nNo case was checked (exit code 2).\n"})
 
 
 def _cache_dir(args: argparse.Namespace) -> Path | None:

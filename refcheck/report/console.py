@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .groups import FailureGroup
+from .ranking import record_number
 from .tables import DISPLAY_TENSORS, OTHER
 from .tables import tensor_cell
 
@@ -137,13 +138,6 @@ def print_skips(console: Console, rows: Sequence[dict[str, Any]]) -> None:
 _CLEAR_DISAGREEMENT = 1e-3
 
 
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
-
-
 def print_selfcheck(console: Console, records: Any) -> None:
     """Tensors whose backward disagrees with the implementation's own forward (finite differences),
     most telling where they passed against torch: code whose result depends on more than its
@@ -151,7 +145,7 @@ def print_selfcheck(console: Console, records: Any) -> None:
     # Clear disagreements only: a finite difference near a kink or a saturated tanh can cross the
     # column's limit (1e-5) by a little on correct code.
     disagreeing = [r for r in records if str(r.get("selfcheck") or "").startswith("backward disagrees")
-                   and _number(r.get("selfcheck_error")) >= _CLEAR_DISAGREEMENT]
+                   and record_number(r.get("selfcheck_error")) >= _CLEAR_DISAGREEMENT]
     if not disagreeing:
         return
     cases = {r.get("case") for r in disagreeing}

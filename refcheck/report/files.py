@@ -24,14 +24,14 @@ from .groups import FailureGroup, FailureGrouping, SkipCounting
 from .figure_drawing import FigureDrawer
 from .heatmaps import heatmap_figure
 from .html import summary_html
-from .junit import junit_chunks
+from .junit import junit_chunks, junit_error
 from .markdown import summary_markdown
 from .plots import overview_figure
 from .stream import RecordSource, as_source
 from .tables import NOT_IN_CSV, cases_csv_chunks, cases_frame, layer_summary_row, summary_frame
 
-__all__ = ["Report", "append_step_summary", "build_report", "case_figure_path", "file_mode", "load_results",
-           "write_atomically", "write_reports"]
+__all__ = ["REPORT_FILES", "Report", "append_step_summary", "build_report", "case_figure_path", "file_mode",
+           "load_results", "write_atomically", "write_error_reports", "write_reports"]
 
 
 def file_mode() -> int:
@@ -294,3 +294,22 @@ def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None)
     with open(target, "a", encoding="utf-8") as stream:
         stream.write(text.rstrip("\n") + "\n\n")
     return Path(target)
+
+
+REPORT_FILES = ("cases.csv", "junit.xml", "results.json", "summary.html", "summary.md")
+
+
+def write_error_reports(out: Path, message: str) -> None:
+    """A run that could not check anything (exit 2) leaves no earlier run's reports in ``out`` to be
+    read as its own (a grading loop reusing one folder would read the last student's green
+    junit.xml): they are replaced by a junit.xml holding the error and a summary.md saying it. The
+    folder is made if need be, so the error is where a CI reads the verdict."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    for name in REPORT_FILES:
+        (out / name).unlink(missing_ok=True)
+    write_atomically(out, {"junit.xml": junit_error(message),
+                           "summary.md": f"# refcheck could not run\n\n```\n{message}\n```\n\n"
+                                         "No case was checked (exit code 2).\n"})

@@ -10,7 +10,7 @@ from typing import Any
 
 from .stream import as_source
 
-__all__ = ["junit_chunks", "junit_xml"]
+__all__ = ["junit_chunks", "junit_error", "junit_xml"]
 
 _ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 
@@ -64,12 +64,24 @@ def junit_chunks(layers: Iterable[tuple[str, Iterable[Sequence[Mapping[str, Any]
         if empty:
             yield '<testsuites name="refcheck">'
             empty = False
-        suite = ET.Element("testsuite", name="refcheck", tests="1", failures="0", errors="1", skipped="0")
-        case = ET.SubElement(suite, "testcase", classname="refcheck", name="run")
-        ET.SubElement(case, "error", message=f"the run was interrupted: {interrupted}").text = (
-            "refcheck was stopped before every case ran; this file holds the cases that finished")
-        yield ET.tostring(suite, encoding="unicode")
+        yield ET.tostring(_run_error(f"the run was interrupted: {interrupted}", "refcheck was stopped before every "
+                                     "case ran; this file holds the cases that finished"), encoding="unicode")
     yield '<testsuites name="refcheck" />' if empty else "</testsuites>"
+
+
+def _run_error(message: str, detail: str) -> ET.Element:
+    """A testsuite of one errored testcase standing for the run itself (interrupted, or not run)."""
+    suite = ET.Element("testsuite", name="refcheck", tests="1", failures="0", errors="1", skipped="0")
+    case = ET.SubElement(suite, "testcase", classname="refcheck", name="run")
+    ET.SubElement(case, "error", message=message).text = detail
+    return suite
+
+
+def junit_error(message: str) -> str:
+    """The JUnit XML document of a run that checked nothing (exit 2): one error, the message."""
+    first = message.splitlines()[0] if message else "refcheck could not run"
+    return (_DECLARATION + '<testsuites name="refcheck">' + ET.tostring(_run_error(first, message), encoding="unicode")
+            + "</testsuites>")
 
 
 _DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SEVERITY", "cause", "error_ratio", "rank", "reason_kind"]
+__all__ = ["SEVERITY", "cause", "error_ratio", "rank", "reason_kind", "record_number"]
 
 SEVERITY = {"error": 3, "structural": 2, "numeric": 1, "passed": 0, "skipped": -1}
 
@@ -30,7 +30,7 @@ _STRUCTURAL = (
 )
 
 
-def _number(value: Any) -> float:
+def record_number(value: Any) -> float:
     """A float from a record field (None, '', 'inf' strings from JSON become nan/inf)."""
     if value is None or value == "":
         return math.nan
@@ -42,7 +42,7 @@ def _number(value: Any) -> float:
 
 def error_ratio(record: Mapping[str, Any]) -> float:
     """The record's error relative to its tolerance (nan when nothing numeric was compared)."""
-    error, allowed = _number(record.get("error_eps")), _number(record.get("tolerance_eps"))
+    error, allowed = record_number(record.get("error_eps")), record_number(record.get("tolerance_eps"))
     if math.isnan(error) or math.isnan(allowed) or allowed <= 0:
         return math.nan
     return error / allowed
