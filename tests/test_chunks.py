@@ -45,6 +45,22 @@ def test_chunk_sizes_follow_the_layers_slowest_case_and_stop_after_trouble():
     assert ChunkSizer(budget, enabled=False).size("tanh") == 1
 
 
+def test_while_nothing_has_finished_a_layers_budget_halves_with_each_timeout():
+    budget = TimeBudget(8.0)
+    assert budget.for_layer("relu") == 8.0
+    budgets = []
+    for _ in range(6):
+        budget.timed_out("relu", True)
+        budgets.append(budget.for_layer("relu"))
+    assert budgets == [4.0, 2.0, 1.0, 0.5, 0.5, 0.5]
+    assert "halved with each timeout" in budget.note("relu", 0.5)
+    budget.finished("tanh", 0.1)  # something finished: 20x the slowest finished case of the run
+    assert budget.for_layer("relu") == 2.0 and "slowest finished case of the run" in budget.note("relu", 2.0)
+    budget.finished("relu", 0.01)
+    assert budget.for_layer("relu") == 0.5 and "20x its slowest finished case" in budget.note("relu", 0.5)
+    assert budget.for_layer("tanh") == 8.0 and budget.note("tanh", 8.0) == ""
+
+
 class CountingExecutor:
     """A process pool that counts the tasks it was given."""
 

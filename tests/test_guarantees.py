@@ -137,6 +137,18 @@ def test_a_layer_that_hangs_gets_a_shortened_budget_after_its_first_timeouts(tmp
     assert set(frame[frame["dilation"] != "(2, 2)"]["status"]) == {"passed"}
 
 
+def test_a_layer_that_hangs_on_every_case_costs_a_few_timeouts_not_one_per_case(tmp_path):
+    # No case of the run ever finishes, so there is no finished case to scale the budget by.
+    code, frame = run(tmp_path, "hangs_in_workers", "--layers", "relu", "--timeout", "2", "--no-selfcheck")
+    per_case = frame.groupby("case")["reason"].first()
+    assert code == 1 and len(per_case) == 30
+    assert per_case.str.startswith("timeout: the case did not finish within").all()
+    full = per_case.str.contains("within 2 s")
+    assert full.sum() <= 8  # those submitted before the first timeout came
+    assert per_case[~full].str.contains("halved with each timeout, no case having finished yet").all()
+    assert per_case.str.contains("within 0.5 s").sum() >= len(per_case) - 12
+
+
 def test_a_run_that_checks_nothing_exits_5_and_says_why(tmp_path, capsys):
     skipped = tmp_path / "skip.py"
     skipped.write_text("import refcheck\n\ndef relu_forward(x):\n    raise refcheck.Unsupported('not today')\n\n"
