@@ -182,6 +182,10 @@ PLANTED = [
       "grad_weight": "weight gradient transposed"}, False),
     ("linear_grad_weight_transposed", LINEAR, "linear", {"grad_weight": "weight gradient transposed"}, False),
     ("linear_bias_per_sample", LINEAR, "linear", {"grad_bias": "bias gradient not summed over the batch"}, False),
+    ("conv_assigned", CONV, "conv2d", {"grad_weight": "grad_weight assigned, not accumulated: it holds only the last "
+                                       "sample's term", "grad_bias": "at the last output position"}, False),
+    ("linear_assigned", LINEAR, "linear", {"grad_weight": "grad_weight assigned, not accumulated",
+                                           "grad_bias": "grad_bias assigned, not accumulated"}, False),
     ("mse_half", MSE, "mse_loss",
      {"output": "the loss has a 1/2 factor", "grad_input": "missing factor 2 in the MSE gradient"}, False),
     ("mse_no_factor_two", MSE, "mse_loss", {"grad_input": "missing factor 2 in the MSE gradient"}, False),

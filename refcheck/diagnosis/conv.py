@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .accumulated import assigned_not_accumulated
 from .context import Check, Context
 from .generic import averaged_over_batch, bias_not_summed, float32_arithmetic, nhwc_layout
 
@@ -180,6 +181,7 @@ CONV2D_CHECKS: list[tuple[tuple[str, ...], Check]] = [
     (("output", "grad_input"), same_padding_side),
     (("grad_bias",), bias_not_summed),
     (("grad_weight",), averaged_over_batch),
+    (("grad_weight", "grad_bias"), assigned_not_accumulated),
     (("output", "grad_input"), nhwc_layout),
 ]
 """The conv2d checks in the order they are tried: (tensors each applies to, check)."""

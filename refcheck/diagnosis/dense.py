@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .accumulated import assigned_not_accumulated
 from .context import Check, Context
 from .generic import averaged_over_batch, bias_not_summed, float32_arithmetic
 
@@ -38,5 +39,6 @@ LINEAR_CHECKS: list[tuple[tuple[str, ...], Check]] = [
     (("output", "grad_input", "grad_weight"), weight_transposed),
     (("grad_bias",), bias_not_summed),
     (("grad_weight",), averaged_over_batch),
+    (("grad_weight", "grad_bias"), assigned_not_accumulated),
 ]
 """The linear checks in the order they are tried: (tensors each applies to, check)."""
