@@ -44,12 +44,53 @@ def softmax_forward(x, *, dim):
 def softmax_backward(dout, y):
     return dout * y * (1 - y)
 ''', "softmax backward taken element by element"),
+    "elu": ('''
+def elu_forward(x, *, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))), x
+
+def elu_backward(dout, x):
+    return dout * np.where(x > 0, 1.0, np.exp(np.minimum(x, 0)))
+''', "alpha left out of the backward"),
+    "elu, output": ('''
+def elu_forward(x, *, alpha=1.0):
+    y = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+    return y, (x, y)
+
+def elu_backward(dout, cache):
+    x, y = cache
+    return dout * np.where(x > 0, 1.0, y)
+''', "derivative taken as the output"),
+    "silu": ('''
+def silu_forward(x):
+    return x * 0.5 * (1 + np.tanh(0.5 * x)), x
+
+def silu_backward(dout, x):
+    return dout * 0.5 * (1 + np.tanh(0.5 * x))
+''', "product rule cut short"),
+    "softplus": ('''
+def softplus_forward(x, *, beta=1.0, threshold=20.0):
+    linear = beta * x > threshold
+    return np.where(linear, x, np.logaddexp(0, beta * x) / beta), (x, linear)
+
+def softplus_backward(dout, cache):
+    x, linear = cache
+    return dout * np.where(linear, 1.0, 0.5 * (1 + np.tanh(0.5 * x)))
+''', "beta left out of the backward"),
+    "hardtanh": ('''
+def hardtanh_forward(x, *, min_val=-1.0, max_val=1.0):
+    return np.clip(x, min_val, max_val), (x, min_val, max_val)
+
+def hardtanh_backward(dout, cache):
+    x, low, high = cache
+    return dout * ((x >= low) & (x <= high))
+''', "gradient passed at the bounds"),
 }
 
 
-@pytest.mark.parametrize("layer", list(MISTAKES))
-def test_an_activation_slip_in_the_backward_is_named(tmp_path, layer):
-    source, title = MISTAKES[layer]
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_an_activation_slip_in_the_backward_is_named(tmp_path, mistake):
+    source, title = MISTAKES[mistake]
+    layer = mistake.split(",")[0]
     path = tmp_path / f"{layer}_slip.py"
     path.write_text("import numpy as np\n" + source, encoding="utf-8")
     frame = check(str(path), [layer], quick=layer == "leaky_relu", workers=0, selfcheck=False)

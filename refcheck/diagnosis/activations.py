@@ -6,7 +6,12 @@ gradient dout (float64, shapes as the input):
   ``1 - y**2``, ``x * (1 - x)`` for ``y * (1 - y)``);
 - softmax's (and log_softmax's) backward taken element by element, as if each output depended on
   its own input alone (``dout * y * (1 - y)``, ``dout * (1 - y)``), without the sum over the axis;
-- leaky_relu's slope left out of the backward (``dout * (x > 0)``).
+- leaky_relu's slope left out of the backward (``dout * (x > 0)``);
+- elu's alpha left out of the backward (``exp(x)`` for ``alpha * exp(x)``) or its derivative taken
+  as the output (``y`` for ``y + alpha``);
+- silu's product rule cut short (``sigmoid(x)`` alone, or sigmoid's derivative alone);
+- softplus's beta left out of the backward (``sigmoid(x)`` for ``sigmoid(beta * x)``);
+- hardtanh's gradient passed at its bounds (torch's is 0 where x == min_val or x == max_val).
 """
 from __future__ import annotations
 
@@ -17,7 +22,12 @@ from .generic import float32_arithmetic
 
 __all__ = ["ACTIVATION_CHECKS", "ACTIVATION_LAYERS"]
 
-ACTIVATION_LAYERS = ("relu", "leaky_relu", "tanh", "sigmoid", "softmax", "log_softmax")
+ACTIVATION_LAYERS = ("relu", "leaky_relu", "tanh", "sigmoid", "softmax", "log_softmax", "elu", "silu", "softplus",
+                     "hardtanh")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))  # no overflow warning for large |x|
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -40,6 +50,26 @@ def _candidates(context: Context) -> list[tuple[np.ndarray, str]]:
     if layer == "sigmoid":
         return [(dout * x * (1 - x), "derivative taken at the input: sigmoid' = y * (1 - y) with y = sigmoid(x), "
                                      "not x * (1 - x)")]
+    if layer == "elu":
+        alpha = float(context.hparams.get("alpha", 1.0))
+        y = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+        return [(dout * np.where(x > 0, 1.0, np.exp(np.minimum(x, 0))),
+                 "alpha left out of the backward: elu' = alpha * exp(x) where x <= 0, not exp(x)"),
+                (dout * np.where(x > 0, 1.0, y), "derivative taken as the output where x <= 0: elu' = y + alpha "
+                                                 "(= alpha * exp(x)) there, not y")]
+    if layer == "silu":
+        s = _sigmoid(x)
+        return [(dout * s, "product rule cut short: silu(x) = x * sigmoid(x), so silu' = sigmoid(x) * (1 + x * "
+                           "(1 - sigmoid(x))), not sigmoid(x)"),
+                (dout * s * (1 - s), "sigmoid's derivative alone: silu(x) = x * sigmoid(x), so silu' = sigmoid(x) "
+                                     "* (1 + x * (1 - sigmoid(x)))")]
+    if layer == "softplus":
+        linear = float(context.hparams.get("beta", 1.0)) * x > float(context.hparams.get("threshold", 20.0))
+        return [(dout * np.where(linear, 1.0, _sigmoid(x)), "beta left out of the backward: softplus' = sigmoid(beta * x), not sigmoid(x)")]
+    if layer == "hardtanh":
+        low, high = float(context.hparams.get("min_val", -1.0)), float(context.hparams.get("max_val", 1.0))
+        return [(dout * ((x >= low) & (x <= high)), "gradient passed at the bounds: torch's is 0 where x == min_val "
+                                                    "or x == max_val (use min_val < x < max_val)")]
     if layer in ("softmax", "log_softmax"):
         axis = int(context.hparams.get("dim", -1) if context.hparams.get("dim") is not None else -1)
         y = _softmax(x, axis)
