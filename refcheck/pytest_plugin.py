@@ -178,7 +178,7 @@ class RefcheckSweep(pytest.Collector):
 
     def collect(self) -> Iterator[RefcheckLayer]:
         from .specs import RefcheckError
-        from .execution.planning import plan_isolated
+        from .execution.planning import no_cases_message, plan_isolated
         from .execution.sweep import layers_of
 
         state = self.config.stash[_STATE]
@@ -191,9 +191,7 @@ class RefcheckSweep(pytest.Collector):
             # The core names its command-line options; here they are spelled --refcheck-*.
             raise self.CollectError(_OPTION.sub(r"--refcheck-\1", f"refcheck: {error}")) from None
         if not state.plan.cases:
-            provided = ", ".join(state.plan.implementation.layers) or "nothing"
-            raise self.CollectError(f"refcheck: no cases to run: {options.impl} has none of the selected layers "
-                                    f"(it provides: {provided})")
+            raise self.CollectError(f"refcheck: {no_cases_message(state.plan)}")
         for layer in layers_of(state.plan.cases):
             cases = [case for case in state.plan.cases if case.layer == layer]
             yield RefcheckLayer.from_parent(self, name=layer, nodeid=f"refcheck/{layer}", cases=cases)

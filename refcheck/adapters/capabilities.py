@@ -13,7 +13,7 @@ from typing import Any
 
 from ..cases import ALL_SUPPORTED, Capabilities, Case
 from ..specs import layer_spec
-from .contract import LayerFunctions, unsupported_labels, unsupported_reason
+from .contract import LayerFunctions, required_by_torch, unsupported_labels, unsupported_reason
 
 __all__ = ["capabilities_of", "describe_capabilities", "unsupported_summary"]
 
@@ -91,8 +91,12 @@ def describe_capabilities(functions: LayerFunctions, values: Mapping[str, Iterab
             lines.append(f"{hyper.name}: any value" if not refused else
                          f"{hyper.name}: any value but {', '.join(repr(v) for v, _ in refused)} ({refused[0][1]})")
         elif hyper.name in functions.fixed:
+            found = "values" if hyper.name == "dim" else "shapes"  # a softmax's axis does not change its shape
             lines.append(f"{hyper.name}: {functions.fixed[hyper.name]!r} only (fixed by the code, found from output "
-                         "shapes)")
+                         f"{found})")
+        elif required_by_torch(hyper):  # torch has no default: the code fixes a value the probe could not tell
+            lines.append(f"{hyper.name}: no argument for it, and the value the code fixes could not be told from a "
+                         f"probe call: every case needs one (say it in a mapping: fixed = {{ {hyper.name} = ... }})")
         else:
             default = "torch's default" if callable(hyper.default) else repr(hyper.default)
             lines.append(f"{hyper.name}: {default} only (no argument for it)")

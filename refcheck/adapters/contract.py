@@ -17,8 +17,8 @@ from ..specs import LAYERS, LayerSpec, layer_spec
 from .cs231n_names import cs231n_owns
 
 __all__ = ["ForeignResult", "LayerFunctions", "Misfit", "accepted_keywords", "call_forward_backward", "contract_layers",
-           "gradient_tuple", "hparams_for_call", "module_label", "named_outputs", "takes_param_dict", "user_name",
-           "unsupported_labels", "unsupported_reason", "upstream_for_backward"]
+           "gradient_tuple", "hparams_for_call", "module_label", "named_outputs", "required_by_torch", "takes_param_dict",
+           "user_name", "unsupported_labels", "unsupported_reason", "upstream_for_backward"]
 
 
 class Misfit(TypeError):
@@ -150,6 +150,15 @@ def _user_name(functions: LayerFunctions) -> str:
     return user_name(functions.origin, f"{functions.layer}_forward")
 
 
+_REQUIRED_NAMES = frozenset({"kernel_size", "norm_type", "output_size", "dim"})
+
+
+def required_by_torch(hyper: Any) -> bool:
+    """torch has no default for it (a pool's kernel_size, softmax's dim): the spec's None default
+    stands for 'required', not for a value (unlike embedding's padding_idx=None)."""
+    return hyper.default is None and hyper.name in _REQUIRED_NAMES
+
+
 def _same_as(supported: Any, value: Any, hparams: Mapping[str, Any], shapes: Mapping[str, Any] | None) -> bool:
     """Whether a case value equals what the code implements (an explicit pad equal to 'same' counts)."""
     if value == supported:
@@ -176,7 +185,9 @@ def unsupported_labels(functions: LayerFunctions, hparams: Mapping[str, Any],
             if hyper.name in functions.accepted or hyper.name not in hparams:
                 continue
             supported = functions.fixed.get(hyper.name, hyper.default_for(hparams))
-            if not _same_as(supported, hparams[hyper.name], hparams, shapes):
+            if supported is None and required_by_torch(hyper):  # the value the code fixes is not known
+                labels.append(f"{hyper.name} (no argument for it)")
+            elif not _same_as(supported, hparams[hyper.name], hparams, shapes):
                 labels.append(f"{hyper.name} != {supported!r}")
     if functions.constraint is not None and not labels:
         extended = {**hparams, **{f"{name}_shape": shape for name, shape in (shapes or {}).items()}}
@@ -198,6 +209,10 @@ def unsupported_reason(functions: LayerFunctions, hparams: Mapping[str, Any],
             if hyper.name in functions.accepted or hyper.name not in hparams:
                 continue
             supported = functions.fixed.get(hyper.name, hyper.default_for(hparams))
+            if supported is None and required_by_torch(hyper):
+                return (f"unsupported: {_user_name(functions)} has no argument for {hyper.name}, which torch "
+                        f"requires, and the value it fixes is not known (say it in a mapping: fixed = "
+                        f"{{ {hyper.name} = ... }}); case needs {hyper.name}={hparams[hyper.name]!r}")
             if not _same_as(supported, hparams[hyper.name], hparams, shapes):
                 how = "fixes" if hyper.name in functions.fixed else "has no argument for"
                 return (f"unsupported: {_user_name(functions)} {how} {hyper.name} "

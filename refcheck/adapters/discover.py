@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
-from ..specs import LAYERS
+from ..specs import LAYERS, layer_spec
 from .construct import Constructor, form_choices
 from .contract import LayerFunctions, accepted_keywords, contract_layers, user_name
 from .coursera import COURSERA_LAYOUTS, adapt_coursera
@@ -219,7 +219,7 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
     if (candidate.exact and not isinstance(candidate.build, _ObjectBuild)) or not has_probe_case(layer):
         # (A layer without a probe case, a norm or a recurrent one, is taken as its adapter builds it.)
         layout = (candidate.layouts or candidate_layouts(layer))[0]
-        return with_layout(candidate.build(layout, {}), layout), "", None
+        return _with_fixed_values(with_layout(candidate.build(layout, {}), layout)), "", None
     first_reason, raised, raised_after_forward = "", None, False
     for layout in candidate.layouts or candidate_layouts(layer):
         for forms in candidate.forms:
@@ -245,6 +245,20 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
             if outcome.timed_out:  # another layout would hang as long: its cases show it, each timed
                 return None, outcome.reason, replace(functions, notes=(f"probe call: {outcome.reason}",))
     return None, first_reason, raised
+
+
+def _with_fixed_values(functions: LayerFunctions) -> LayerFunctions:
+    """Functions taken as they are, with the values their code fixes for the hyperparameters its
+    forward has no argument for (a pool without a stride argument that steps by one), found on a
+    probe call; a forward that does not fit changes nothing (its cases show why)."""
+    spec = layer_spec(functions.layer)
+    if (functions.accepted is None or set(spec.hyper_names) <= set(functions.accepted)
+            or not has_probe_case(functions.layer)):
+        return functions
+    outcome = probe(functions)
+    if not (outcome.fits or outcome.forward_fits) or not outcome.fixed:  # (a backward's mistake is a finding)
+        return functions
+    return replace(functions, fixed={**functions.fixed, **outcome.fixed})
 
 
 def _widest_forms(layer: str, candidate: _Candidate, layout: Layout, forms: Mapping[str, str],

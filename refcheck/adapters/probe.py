@@ -23,7 +23,7 @@ import numpy as np
 
 from ..cases import Case, Space, build_case, make_inputs, make_upstream_gradient
 from ..specs import InvalidConfig, layer_spec
-from .contract import LayerFunctions, Misfit, gradient_tuple, hparams_for_call
+from .contract import LayerFunctions, Misfit, gradient_tuple, hparams_for_call, required_by_torch
 from .optional_tensors import fit_optional_tensors
 
 __all__ = ["ProbeOutcome", "asymmetric_probe_case", "binding_error", "has_probe_case", "leading_axes_case",
@@ -41,11 +41,11 @@ _REQUIRED = {"kernel_size": 2, "norm_type": 2, "output_size": (4, 5), "dim": 1}
 # Values a code may fix without an argument for them, tried after torch's default.
 _FIXED_CANDIDATES: dict[str, dict[str, tuple[Any, ...]]] = {
     "conv2d": {"padding": ("same", (1, 1), (2, 2)), "stride": ((2, 2),)},
-    "max_pool2d": {"stride": ((1, 1), (2, 2)), "padding": ((1, 1),)},
-    "avg_pool2d": {"stride": ((1, 1), (2, 2)), "padding": ((1, 1),)},
+    "max_pool2d": {"stride": ((1, 1), (2, 2)), "padding": ((1, 1),), "kernel_size": ((3, 3),)},
+    "avg_pool2d": {"stride": ((1, 1), (2, 2)), "padding": ((1, 1),), "kernel_size": ((3, 3),)},
     "flatten": {"start_dim": (1,)},
-    "softmax": {"dim": (1, -1, 0)},
-    "log_softmax": {"dim": (1, -1, 0)},
+    "adaptive_avg_pool2d": {"output_size": ((1, 1),)},
+    "adaptive_max_pool2d": {"output_size": ((1, 1),)},
 }
 
 
@@ -146,12 +146,50 @@ def _fixed_values(layer: str, functions: LayerFunctions, case: Case, shape: tupl
         if functions.accepted is None or name in functions.accepted:
             continue
         for value in values:
+            found = {name: value}
+            if name == "kernel_size" and "stride" in hparams and "stride" not in functions.accepted:
+                found["stride"] = value  # torch's default stride is the kernel size
             try:
-                if tuple(spec.output_shape(case.shape_map, {**hparams, name: value})) == shape:
-                    return {name: value}
+                if tuple(spec.output_shape(case.shape_map, {**hparams, **found})) == shape:
+                    return found
             except InvalidConfig:
                 continue
     return None
+
+
+def _required_fixed(layer: str, functions: LayerFunctions, case: Case) -> dict[str, Any]:
+    """Hyperparameters torch requires (no default) that the code takes no argument for, at the
+    probe case's values: its output had their shape there, so the code fixes them (a 2x2 pool with
+    no kernel_size). softmax's dim does not show in the shape: it is told from the values."""
+    if functions.accepted is None:
+        return {}
+    fixed = {hyper.name: case.hparam_map[hyper.name] for hyper in layer_spec(layer).hypers
+             if required_by_torch(hyper) and hyper.name not in functions.accepted and hyper.name in case.hparam_map}
+    if "dim" in fixed and layer in _SOFTMAX_LIKE:
+        fixed["dim"] = _softmax_axis(layer, functions)
+    return fixed
+
+
+_SOFTMAX_LIKE = ("softmax", "log_softmax")
+
+
+def _softmax_axis(layer: str, functions: LayerFunctions) -> int:
+    """The axis a softmax (or log_softmax) without a dim argument works along, from one call on a
+    (2, 3, 4) input compared with refcheck's own along each axis; the last axis when none agrees
+    (its cases then show what the code does)."""
+    from .. import layers
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    try:
+        with _guarded():
+            output = np.asarray(functions.forward(x.copy())[0], dtype=np.float64)
+    except BaseException:  # noqa: BLE001 - the user's code may raise anything; its cases will show it
+        return -1
+    for dim in (-1, 1, 0):
+        expected = getattr(layers, f"{layer}_forward")(x, dim=dim)[0]
+        if output.shape == expected.shape and np.allclose(output, expected, rtol=1e-6, atol=1e-9):
+            return dim
+    return -1
 
 
 def binding_error(function: Any, count: int) -> str:
@@ -237,6 +275,7 @@ def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
             return ProbeOutcome(False, f"output is {_describe(output)}, {layer} gives shape {expected} here", ran=True)
         fixed = found
         case = _with_hparams(case, found)
+    fixed = {**_required_fixed(layer, functions, case), **fixed}
     if functions.backward is None:
         return ProbeOutcome(True, fixed=fixed)
     dout = make_upstream_gradient(case, shape)

@@ -79,7 +79,7 @@ def _plan_and_run(args, console, oracle, cache) -> int:  # type: ignore[no-untyp
     from rich.markup import escape
 
     from ..execution.options import check_options
-    from ..execution.planning import plan_isolated
+    from ..execution.planning import no_cases_message, plan_isolated
     from ..execution.sweep import run_plan
     from ..report.console import progress_bar
     from ..report.stream import RecordStream
@@ -111,8 +111,7 @@ def _plan_and_run(args, console, oracle, cache) -> int:  # type: ignore[no-untyp
             raise UsageError(f"--case: no case with id {unknown[0]!r} in this sweep (check --layers, --dtype, --quick)")
         plan.cases = [case for case in plan.cases if case.id in wanted]
     if not plan.cases:
-        raise UsageError("no cases to run: the implementation has none of the selected layers "
-                         f"(it provides: {', '.join(plan.implementation.layers) or 'nothing'})")
+        raise UsageError(no_cases_message(plan))
     console.print(f"refcheck {__version__}: {len(plan.cases)} cases of {len({c.layer for c in plan.cases})} layers "
                   f"for [bold]{escape(plan.implementation.name)}[/]")
     started = time.perf_counter()

@@ -24,7 +24,7 @@ from .executors import ProcessExecutor
 from .implementation import BUILTIN, implementation_reference
 from .sweep import Plan, plan_sweep
 
-__all__ = ["DetachedImplementation", "LayerSummary", "plan_isolated"]
+__all__ = ["DetachedImplementation", "LayerSummary", "no_cases_message", "plan_isolated"]
 
 PLAN_TIMEOUT = 120.0
 """Seconds allowed for loading the implementation and planning (discovery calls the user's code)."""
@@ -96,6 +96,16 @@ def plan_isolated(*args: Any, isolate: bool = True, **kwargs: Any) -> Plan:
     return _checked(value, inspect.signature(plan_sweep).bind(*args, **kwargs).arguments)
 
 
+def no_cases_message(plan: Plan) -> str:
+    """Why a plan has no case to run: the implementation has none of the selected layers, or every
+    case of those it has needs what its code does not take (each such layer's summary named)."""
+    if plan.unsupported:
+        lines = "; ".join(plan.unsupported.values())
+        return f"no cases to run: every selected case needs something the implementation does not take ({lines})"
+    return ("no cases to run: the implementation has none of the selected layers "
+            f"(it provides: {', '.join(plan.implementation.layers) or 'nothing'})")
+
+
 def _id_agrees(case: Case) -> bool:
     """The parts of the case's id that its dtype, input kind and input shape make (see case_id)."""
     parts = case.id[case.id.find("[") + 1:-1].split("-")
@@ -119,8 +129,9 @@ def _checked(plan: Plan, arguments: dict[str, Any]) -> Plan:
     plan.implementation.name = implementation_reference(impl)
     plan.implementation.map_path = str(Path(map_path).resolve()) if map_path else None
     seed = arguments.get("seed", 0)
-    spaces = {space.layer: space for space in load_spaces(arguments.get("cases"), sorted({c.layer for c in plan.cases}))}
-    for case in [*plan.cases, *plan.outside]:
+    cases = [*plan.cases, *plan.outside]  # a layer may have all of its cases outside (every one unsupported)
+    spaces = {space.layer: space for space in load_spaces(arguments.get("cases"), sorted({c.layer for c in cases}))}
+    for case in cases:
         space = spaces.get(case.layer)
         if (space is None or case.seed != case_seed(case.id, seed) or case.source != space.source
                 or case.tolerance != tuple(sorted(space.tolerance.items())) or not _id_agrees(case)):
