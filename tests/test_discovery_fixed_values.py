@@ -88,3 +88,21 @@ def test_a_layer_whose_every_case_is_unsupported_says_so(tmp_path, capsys):
     assert "changed refcheck's planning" not in error
     assert "every selected case needs something the implementation does not take" in error
     assert "kernel_size (no argument for it)" in error
+
+
+def test_a_mappings_fixed_value_applies_to_the_function_named_as_in_the_contract(tmp_path):
+    # A 5x5 pool: the probe cannot tell its kernel; the mapping says it, without naming a function.
+    path = _write(tmp_path, POOL.format(arguments="", call="kernel_size=(5, 5), stride=(5, 5)"))
+    mapping = tmp_path / "refcheck.toml"
+    mapping.write_text("[max_pool2d]\nfixed = { kernel_size = [5, 5] }\n", encoding="utf-8")
+    assert load_implementation(str(path), str(mapping)).layers["max_pool2d"].fixed["kernel_size"] == (5, 5)
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "pool.toml").write_text('[max_pool2d]\n[max_pool2d.grid]\nkernel_size = [5, 3]\ninput_size = [[10, 11]]\n'
+                                     'dtype = ["float64"]\n', encoding="utf-8")
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(path), "--map", str(mapping), "--cases", str(cases), "--out", str(out),
+                 "--no-plots"])
+    frame = pd.read_csv(out / "cases.csv")
+    ran = frame[frame["status"] != "skipped"]
+    assert code == 0 and len(ran) and set(ran["status"]) == {"passed"} and set(ran["kernel_size"]) == {"(5, 5)"}

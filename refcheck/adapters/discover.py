@@ -76,6 +76,7 @@ class _Candidate:
     exact: bool = False
     layouts: list[Layout] | None = None
     named: bool = False
+    stated: dict[str, Any] = field(default_factory=dict)  # a mapping's ``fixed``: wins over a probe's findings
 
 
 def _object_candidate(layer: str, cls: Any, entry: LayerMapping | None = None) -> _Candidate:
@@ -172,11 +173,6 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
         mapped = _mapping_candidate(layer, entry, namespace)
         if mapped is not None:
             mapped.layouts = _mapped_layouts(layer, entry)
-            fixed = dict(entry.fixed)
-            if fixed:
-                inner = mapped.build
-                fixed_build = (lambda layout, forms: replace(inner(layout, forms), fixed=fixed))
-                mapped.build = _ObjectBuild(fixed_build) if isinstance(inner, _ObjectBuild) else fixed_build
             candidates.append(mapped)
     for module in modules:
         contract = contract_layers(module).get(layer)
@@ -205,7 +201,22 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
         adapted = later.get(layer)
         if adapted is not None:
             candidates.append(_function_candidate(adapted, adapted.origin.split(": ")[-1], exact=True))
+    if entry is not None and entry.fixed:  # whichever candidate is taken: the mapping names no function then
+        for candidate in candidates:
+            _with_mapped_fixed(candidate, dict(entry.fixed))
     return candidates
+
+
+def _with_mapped_fixed(candidate: _Candidate, fixed: dict[str, Any]) -> None:
+    """The mapping's ``fixed`` values on what the candidate builds (they win over what a probe finds)."""
+    inner = candidate.build
+
+    def build(layout: Layout, forms: Mapping[str, str]) -> LayerFunctions:
+        functions = inner(layout, forms)
+        return replace(functions, fixed={**functions.fixed, **fixed})
+
+    candidate.build = _ObjectBuild(build) if isinstance(inner, _ObjectBuild) else build
+    candidate.stated = fixed
 
 
 def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str, LayerFunctions | None]:
@@ -219,7 +230,7 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
     if (candidate.exact and not isinstance(candidate.build, _ObjectBuild)) or not has_probe_case(layer):
         # (A layer without a probe case, a norm or a recurrent one, is taken as its adapter builds it.)
         layout = (candidate.layouts or candidate_layouts(layer))[0]
-        return _with_fixed_values(with_layout(candidate.build(layout, {}), layout)), "", None
+        return _with_fixed_values(with_layout(candidate.build(layout, {}), layout), candidate.stated), "", None
     first_reason, raised, raised_after_forward = "", None, False
     for layout in candidate.layouts or candidate_layouts(layer):
         for forms in candidate.forms:
@@ -232,7 +243,7 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
             if outcome.fits:
                 functions, outcome = _widest_forms(layer, candidate, layout, forms, functions, outcome)
                 functions = _flat_inputs_only(functions)
-                return replace(functions, fixed={**functions.fixed, **outcome.fixed}), "", None
+                return replace(functions, fixed={**functions.fixed, **outcome.fixed, **candidate.stated}), "", None
             first_reason = first_reason or outcome.reason
             # Checked anyway when nothing fits: preferably a layout whose forward gave the right
             # output, so that the cases show the backward's mistake, not a forward in the wrong layout.
@@ -247,7 +258,7 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
     return None, first_reason, raised
 
 
-def _with_fixed_values(functions: LayerFunctions) -> LayerFunctions:
+def _with_fixed_values(functions: LayerFunctions, stated: Mapping[str, Any]) -> LayerFunctions:
     """Functions taken as they are, with the values their code fixes for the hyperparameters its
     forward has no argument for (a pool without a stride argument that steps by one), found on a
     probe call; a forward that does not fit changes nothing (its cases show why)."""
@@ -258,7 +269,7 @@ def _with_fixed_values(functions: LayerFunctions) -> LayerFunctions:
     outcome = probe(functions)
     if not (outcome.fits or outcome.forward_fits) or not outcome.fixed:  # (a backward's mistake is a finding)
         return functions
-    return replace(functions, fixed={**functions.fixed, **outcome.fixed})
+    return replace(functions, fixed={**functions.fixed, **outcome.fixed, **stated})
 
 
 def _widest_forms(layer: str, candidate: _Candidate, layout: Layout, forms: Mapping[str, str],

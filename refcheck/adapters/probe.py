@@ -253,6 +253,10 @@ def probe(functions: LayerFunctions, case: Case | None = None) -> ProbeOutcome:
     layer = functions.layer
     spec = layer_spec(layer)
     case = case or probe_case(layer)
+    stated = {name: value for name, value in functions.fixed.items() if name in case.hparam_map
+              and functions.accepted is not None and name not in functions.accepted}
+    if stated:  # values the code is known to fix (a mapping's, torch.nn's class defaults): the case has them
+        case = _with_hparams(case, stated)
     tensors = make_inputs(case)
     hparams = hparams_for_call(functions, case.hparam_map)
     expected = tuple(spec.output_shape(case.shape_map, case.hparam_map))
