@@ -29,6 +29,7 @@ from .objects_seqloss import adapt_objects_seqloss
 from .layouts import Layout, candidate_layouts, with_layout
 from .mapping import LayerMapping
 from .mapped_convention import mapped_convention
+from .mapped_keywords import keyword_functions
 from .names import class_layer, public_names
 from .objects import BACKWARD_METHODS, FORWARD_METHODS, _PARAMETRIC, discover_layer_classes, method, object_functions
 from .probe import (ProbeOutcome, asymmetric_probe_case, has_probe_case, leading_axes_case, mode_probe_cases,
@@ -77,6 +78,7 @@ class _Candidate:
     layouts: list[Layout] | None = None
     named: bool = False
     stated: dict[str, Any] = field(default_factory=dict)  # a mapping's ``fixed``: wins over a probe's findings
+    keep: bool = False  # named by a mapping: checked in its first form even if no form fits the probe
 
 
 def _object_candidate(layer: str, cls: Any, entry: LayerMapping | None = None) -> _Candidate:
@@ -131,6 +133,12 @@ def _mapping_candidate(layer: str, entry: LayerMapping, namespace: Mapping[str, 
         functions = mapped_convention(functions, entry_forward, backward, _mapped_layouts(layer, entry))
         if entry.offsets and functions.adapter != "mapping":  # a CS231n form: its forward takes the case's keywords
             functions = replace(functions, forward=_offset(functions.forward, entry.offsets))
+        keywords = None if functions.adapter != "mapping" or not has_probe_case(layer) else keyword_functions(
+            layer, entry_forward, backward, entry.args, entry.offsets, entry.function, functions.missing)
+        if keywords is not None:  # its own keyword names or int forms: probed form by form, in the mapped layout
+            build, forms = keywords
+            layouts = _mapped_layouts(layer, entry) or candidate_layouts(layer)[:1]
+            return _Candidate(entry.function, build, forms=forms, layouts=layouts, named=True, keep=True)
         return _function_candidate(functions, entry.function, exact=True)
     return None
 
@@ -255,6 +263,10 @@ def _try(layer: str, candidate: _Candidate) -> tuple[LayerFunctions | None, str,
                     first_reason = outcome.reason
             if outcome.timed_out:  # another layout would hang as long: its cases show it, each timed
                 return None, outcome.reason, replace(functions, notes=(f"probe call: {outcome.reason}",))
+    if raised is None and candidate.keep:  # the mapping says this is the layer: its cases show what goes wrong
+        layout = (candidate.layouts or candidate_layouts(layer))[0]
+        functions = with_layout(candidate.build(layout, candidate.forms[0]), layout)
+        raised = replace(functions, notes=(f"probe call: {first_reason}",) if first_reason else ())
     return None, first_reason, raised
 
 
