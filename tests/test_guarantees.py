@@ -253,19 +253,21 @@ def test_a_backward_that_declares_itself_unsupported_never_makes_a_case_pass(tmp
     assert code == 5 and set(frame["status"]) == {"skipped"}
 
 
-@pytest.mark.parametrize("how", ["tolerance", "empty", "name"])
+@pytest.mark.parametrize("how", ["tolerance", "empty", "name", "values", "slope", "forward_only"])
 def test_a_module_that_changes_refcheck_s_planning_does_not_pass(tmp_path, capsys, how):
     """Planning loads the user's module, in a worker of its own; what it sends back is held to the
-    case files and to the command line: a widened tolerance or emptied inputs stop the run, and
-    the code run is always the module named by --impl (here, a wrong relu)."""
+    case files and to the command line: a widened tolerance, emptied inputs, or an easier input
+    kind or hyperparameter under a case's id stop the run; the code run is always the module named
+    by --impl (here, a wrong relu), and its backward is checked unless this run says otherwise."""
     module = tmp_path / "plan_tamper.py"
     module.write_text((HOSTILE / "plan_tamper.py").read_text().replace('_HOW = "tolerance"', f"_HOW = {how!r}"))
     out = tmp_path / "reports"
-    code = main(["run", "--impl", str(module), "--layers", "relu", "--quick", "--out", str(out), "--no-plots",
-                 "--no-oracle-cache"])
-    if how == "name":
+    code = main(["run", "--impl", str(module), "--layers", "leaky_relu" if how == "slope" else "relu", "--quick",
+                 "--out", str(out), "--no-plots", "--no-oracle-cache"])
+    if how in ("name", "forward_only"):
         frame = pd.read_csv(out / "cases.csv")
-        assert code == 1 and "passed" not in set(frame["status"])
+        assert code == 1 and "passed" not in set(frame.groupby("case")["status"].min())
+        assert how == "name" or "grad_input" in set(frame["tensor"])
     else:
         assert code == 2
         assert "does not match the case files" in capsys.readouterr().err

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Case", "DTYPES", "case_id", "case_seed", "format_value"]
+__all__ = ["Case", "DTYPES", "case_id", "case_seed", "format_value", "id_part"]
 
 Shape = tuple[int, ...]
 
@@ -84,10 +84,7 @@ def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None]
     or a tag for what the hyperparameters and shapes do not show (``nostats``). ``extra``: further
     parts after the shapes (a hidden size, a mask kind), for layers whose input shape does not say all.
     """
-    parts = []
-    for name, value in hparams.items():
-        prefix = _ABBREVIATIONS.get(name, name)
-        parts.append(f"{prefix}{format_value(value)}")
+    parts = [id_part(name, value) for name, value in hparams.items()]
     if kernel is not None:
         parts.append(kernel if isinstance(kernel, str) else "k" + "x".join(str(k) for k in kernel))
     if "bias" in shapes and shapes["bias"] is None:
@@ -102,6 +99,11 @@ def case_id(layer: str, hparams: dict[str, Any], shapes: dict[str, Shape | None]
         parts.append(values)
     parts.append(dtype_tag(dtype))
     return f"{layer}[{'-'.join(parts)}]"
+
+
+def id_part(name: str, value: Any) -> str:
+    """How one hyperparameter appears in a case id: stride (2, 2) -> 's2'."""
+    return f"{_ABBREVIATIONS.get(name, name)}{format_value(value)}"
 
 
 def dtype_tag(dtype: str) -> str:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..cases import Case, case_seed, load_spaces
-from ..cases.case import dtype_tag
+from ..cases.case import dtype_tag, id_part
+from ..cases.inputs import VALUE_KINDS
 from ..cases.shapes_seqloss import SEQLOSS_LAYERS
 from ..specs import LAYERS, RefcheckError, UsageError
 from .capture import capture_output
@@ -106,33 +107,62 @@ def no_cases_message(plan: Plan) -> str:
             f"(it provides: {', '.join(plan.implementation.layers) or 'nothing'})")
 
 
+_ALL_KINDS = frozenset(kind for kinds in VALUE_KINDS.values() for kind in kinds) - {"normal"}
+
+
 def _id_agrees(case: Case) -> bool:
-    """The parts of the case's id that its dtype, input kind and input shape make (see case_id)."""
+    """The case's content makes the parts of its id that case_id writes for it: the hyperparameters
+    (in order, first), the kernel, a missing bias, the output count, the input shape, the input kind
+    and the dtype; and torch takes its shapes and hyperparameters together."""
+    if case.layer not in LAYERS or case.id.partition("[")[0] != case.layer:
+        return False
+    spec = LAYERS[case.layer]
     parts = case.id[case.id.find("[") + 1:-1].split("-")
-    if parts[-1] != dtype_tag(case.dtype):
+    if parts[-1] != dtype_tag(case.dtype) or case.values not in VALUE_KINDS.get(case.layer, ()):
         return False
-    if case.values != "normal" and case.values not in parts:
+    kinds = [part for part in parts if part in _ALL_KINDS]
+    if kinds != ([] if case.values == "normal" else [case.values]):
         return False
-    shape = case.shape_map.get("input")
-    if shape and case.layer not in SEQLOSS_LAYERS and not LAYERS[case.layer].is_update_rule:
-        return "x".join(str(size) for size in shape) in parts
+    hparams = case.hparam_map
+    try:
+        written = [id_part(name, value) for name, value in case.hparams
+                   if spec.hyper(name).in_id_at_default or value != spec.hyper(name).default_for(hparams)]
+        spec.output_shapes(case.shape_map, hparams)
+    except Exception:  # noqa: BLE001 - a hyperparameter the layer lacks, shapes torch would refuse
+        return False
+    inner, prefix = case.id[case.id.find("[") + 1:-1], "-".join(written)
+    if written and not (inner == prefix or inner.startswith(prefix + "-")):  # (a negative value holds a '-')
+        return False
+    shapes = case.shape_map
+    if case.layer in SEQLOSS_LAYERS or spec.is_update_rule:
+        return True
+    weight, input_shape = shapes.get("weight"), shapes.get("input")
+    if input_shape and "x".join(str(size) for size in input_shape) not in parts:
+        return False
+    if "bias" in shapes and ("nobias" in parts or "noaffine" in parts) != (shapes["bias"] is None):
+        return False
+    if spec.family == "conv" and case.layer == "conv2d" and weight is not None:
+        if "k" + "x".join(str(k) for k in weight[2:]) not in parts or f"o{weight[0]}" not in parts:
+            return False
     return True
 
 
 def _checked(plan: Plan, arguments: dict[str, Any]) -> Plan:
     """The plan made in the implementation's process, held to what this process knows: the code
-    to run is the one named here (not a name the plan carries), and each case's seed, tolerance
-    and source are those of its id and of the case files, and its id names its dtype, input kind
-    and input shape. A module that changes refcheck's planning from inside its process cannot
-    loosen the tolerance or swap the inputs that way."""
+    to run is the one named here (not a name the plan carries), whether gradients are checked is
+    this run's option, each case's seed, tolerance and source are those of its id and of the case
+    files, and its content makes its id (hyperparameters, shapes, input kind, dtype). A module that
+    changes refcheck's planning from inside its process cannot loosen the tolerance, skip the
+    backward, or run an easier configuration under a case's id that way."""
     impl, map_path = arguments.get("impl"), arguments.get("map_path")
     plan.implementation.name = implementation_reference(impl)
     plan.implementation.map_path = str(Path(map_path).resolve()) if map_path else None
+    plan.forward_only = bool(arguments.get("forward_only", False))
     seed = arguments.get("seed", 0)
     cases = [*plan.cases, *plan.outside]  # a layer may have all of its cases outside (every one unsupported)
     spaces = {space.layer: space for space in load_spaces(arguments.get("cases"), sorted({c.layer for c in cases}))}
     for case in cases:
-        space = spaces.get(case.layer)
+        space = spaces.get(case.layer) if isinstance(case, Case) else None
         if (space is None or case.seed != case_seed(case.id, seed) or case.source != space.source
                 or case.tolerance != tuple(sorted(space.tolerance.items())) or not _id_agrees(case)):
             raise UsageError(f"--impl {impl!r}: the plan made while loading it does not match the case files "

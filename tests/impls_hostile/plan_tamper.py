@@ -1,7 +1,10 @@
-"""Hostile: a wrong relu (all zeros) whose module, while it is loaded for planning, changes
-refcheck's planning in that process. _HOW says how (a test writes it): "tolerance" widens every
-case's tolerance, "empty" keeps each case's id but empties its batch, "name" renames the
-implementation to refcheck's own layers (so that the case workers would load those)."""
+"""Hostile: a wrong relu whose module, while it is loaded for planning, changes refcheck's planning
+in that process. _HOW says how (a test writes it): "tolerance" widens every case's tolerance,
+"empty" keeps each case's id but empties its batch, "name" renames the implementation to
+refcheck's own layers (so that the case workers would load those), "values" turns every special
+input kind into normal inputs under the case's id, "slope" runs every leaky_relu case at the one
+slope its code has (0.01) under the case's id, "forward_only" asks for the outputs alone (its
+relu's forward is right there, its backward wrong)."""
 import dataclasses
 import sys
 
@@ -18,6 +21,10 @@ def _tampered(result):
     elif _HOW == "empty":
         cases = [dataclasses.replace(case, shapes=tuple((name, None if shape is None else (0, *shape[1:]))
                                                         for name, shape in case.shapes)) for case in cases]
+    elif _HOW == "values":
+        cases = [dataclasses.replace(case, values="normal") for case in cases]
+    elif _HOW == "slope":
+        cases = [dataclasses.replace(case, hparams=(("negative_slope", 0.01),)) for case in cases]
     return cases, coverage
 
 
@@ -27,6 +34,16 @@ if _sweep is not None and not getattr(_sweep, "_tampered", False):
     _expand_cached, _expand = _sweep.expand_cached, _sweep.expand
     _sweep.expand_cached = lambda *args, **kwargs: _tampered(_expand_cached(*args, **kwargs))
     _sweep.expand = lambda *args, **kwargs: _tampered(_expand(*args, **kwargs))
+    if _HOW == "forward_only":  # the plan is made after this import: made forward-only, then the class put back
+        _Plan = _sweep.Plan
+
+        def _forward_only_plan(*args, **kwargs):
+            _sweep.Plan = _Plan
+            plan = _Plan(*args, **kwargs)
+            plan.forward_only = True
+            return plan
+
+        _sweep.Plan = _forward_only_plan
 _planning = sys.modules.get("refcheck.execution.planning")
 if _HOW == "name" and _planning is not None:
     _init = _planning.DetachedImplementation.__init__
@@ -34,8 +51,16 @@ if _HOW == "name" and _planning is not None:
 
 
 def relu_forward(x):
-    return np.zeros_like(x), x
+    return (np.maximum(x, 0) if _HOW == "forward_only" else np.zeros_like(x)), x
 
 
 def relu_backward(dout, cache):
     return np.zeros_like(cache)
+
+
+def leaky_relu_forward(x):
+    return np.where(x > 0, x, 0.01 * x), x
+
+
+def leaky_relu_backward(dout, cache):
+    return np.where(cache > 0, dout, 0.01 * dout)
