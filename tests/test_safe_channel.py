@@ -116,3 +116,59 @@ def test_refcheck_run_s_process_is_shut_to_other_processes_of_the_user():
               "assert shut_to_workers()\nprint(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "0"  # PR_GET_DUMPABLE: not dumpable
+
+
+class _Sized:
+    """Pickles as a call of ``kind`` with ``argument``: memory of the sender's choosing if obeyed."""
+
+    def __init__(self, kind, argument):
+        self.kind, self.argument = kind, argument
+
+    def __reduce__(self):
+        return self.kind, (self.argument,)
+
+
+@pytest.mark.parametrize("payload", [_Sized(bytearray, 1 << 40), _Sized(bytes, 1 << 40), _Sized(list, range(1 << 40)),
+                                     _Sized(int, "not a number")],
+                         ids=["bytearray(count)", "bytes(count)", "list(range)", "int raises"])
+def test_a_message_that_would_allocate_or_raise_on_reading_is_refused(payload):
+    with pytest.raises(RefusedMessage):
+        safe_loads(pickle.dumps({"results": {"output": payload}}))
+
+
+def test_an_array_message_cannot_ask_for_memory_before_its_data():
+    from numpy._core.multiarray import _reconstruct
+
+    with pytest.raises(RefusedMessage, match=r"shape \(1099511627776,\)"):
+        safe_loads(pickle.dumps(_Calls(_reconstruct, np.ndarray, (1 << 40,), b"b")))
+    for array in (np.arange(12.0).reshape(3, 4).T, np.array(3.5, np.float32), np.arange(4, dtype=">f8")):
+        for protocol in (4, 5):
+            data = pickle.dumps(array, protocol=protocol)
+            read, expected = safe_loads(data), pickle.loads(data)
+            assert read.dtype == expected.dtype and read.shape == array.shape and np.array_equal(read, array)
+
+
+@pytest.mark.parametrize("how, reason", [
+    ("seconds", "the worker's result for this case cannot be read (its user_seconds is 'fast')"),
+    ("results", "the worker's result for this case cannot be read (its results are not a dict"),
+    ("status", "the worker's result for this case cannot be read (its status is 'passed')"),
+    ("unreadable", "refused: the worker running the case sent back something other than plain results (a "
+                   "worker's message could not be read: ValueError"),
+])
+def test_a_forged_result_is_that_case_s_error_and_the_run_reports_the_rest(tmp_path, how, reason):
+    module = tmp_path / "forged_result.py"
+    module.write_text((HOSTILE / "forged_result.py").read_text().replace('_HOW = "seconds"', f"_HOW = {how!r}"))
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(module), "--layers", "relu", "--out", str(out), "--no-plots", "--workers", "1",
+                 "--timeout", "20"])
+    frame = pd.read_csv(out / "cases.csv")
+    forged = frame[frame["input_shape"] == "(7,)"]
+    if how == "unreadable":
+        # An unreadable message costs the pool: the first case a new worker runs loads the module,
+        # which forges only the cases after it (that one is run as it is, and passes).
+        assert set(forged["status"]) == {"error", "passed"}
+        forged = forged[forged["status"] == "error"]
+    assert code == 1 and len(forged) and set(forged["status"]) == {"error"}
+    assert forged["reason"].str.startswith(reason).all(), forged["reason"].iloc[0]
+    assert set(frame.loc[frame["input_shape"] != "(7,)", "status"]) == {"passed"}
+    assert (out / "junit.xml").exists() and (out / "summary.md").exists()

@@ -120,26 +120,49 @@ class ProcessExecutor:
         else:
             raise ValueError(f"unknown executor kind {kind!r}")
         self.pool = self._new_pool()
+        self._futures: list[Future] = []  # of the current pool, not yet done
         self.restarts = 0
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, timeout: float | None = None, **kwargs: Any) -> Future:
         timeout = timeout if timeout is not None else self.timeout
         try:
-            return self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
+            future = self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
         except RuntimeError:
             if not _broken(self.pool):
                 raise
+            self._replace_broken_pool()
+            future = self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
+        self._futures = [f for f in self._futures if not f.done()] + [future]
+        return future
+
+    def reap_broken(self) -> None:
+        """If the pool has given up, fail what it still holds and start a new one (see below); the
+        runner calls this while it waits, since a pool that gave up may never answer again."""
+        if _broken(self.pool):
+            self._replace_broken_pool()
+
+    def _replace_broken_pool(self) -> None:
         # pebble gives up on the whole pool when a worker dies while it knows of no task running there
-        # (idle, or before its task's start reached this process), and abandons every task in flight
-        # (their futures raise BrokenProcessPool; the runner runs those cases again). A new pool.
+        # (idle, or before its task's start reached this process), or when a message from a worker
+        # cannot be read, and abandons every task in flight (their futures raise BrokenProcessPool;
+        # the runner runs those cases again). Tasks it had queued but not yet handed out, or handed
+        # out after it gave up, are never answered: they fail here the same way. A new pool.
+        from concurrent.futures.process import BrokenProcessPool
+
         broken, self.pool = self.pool, self._new_pool()
         self.restarts += 1
         broken.stop()
+        for future in self._futures:
+            if not future.done():
+                try:
+                    future.set_exception(BrokenProcessPool("the pool gave up before this task was answered"))
+                except Exception:  # noqa: BLE001, S110 - answered meanwhile
+                    pass
+        self._futures = []
         try:
             broken.join(timeout=10)
         except TimeoutError:  # its threads end on their own; the sweep does not wait for them
             pass
-        return self.pool.schedule(fn, args=args, kwargs=kwargs, timeout=timeout)
 
     def worker_pids(self) -> list[int]:
         """The pool's worker processes now (pebble's own record of them; none when it has none)."""

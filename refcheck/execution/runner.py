@@ -26,11 +26,14 @@ from .executors import Executor, InlineExecutor, ProcessExecutor
 from .failures import failure_records, pool_lost, worker_died
 from .frameworks import MappedFrameworks
 from .judge import judge, judged_tensors
+from .result_schema import malformed
 from .limits import default_memory_limit, format_size
 from .options import CheckOptions
 from .worker import rerun_implementation, run_implementation, run_implementations
 
 __all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run_cases", "start_oracle_early"]
+
+_REAP_SECONDS = 1.0  # how often a sweep waiting on its workers looks for a pool that gave up
 
 Record = dict[str, Any]
 
@@ -78,8 +81,8 @@ class Pending:
     oracle_index: int | None = None
     run_again: bool = False  # already run again alone after its pool gave up
 
-    def raw(self) -> dict[str, Any]:
-        result = self.implementation.result()
+    def raw(self, answer: Callable[[Future], Any] = Future.result) -> dict[str, Any]:
+        result = answer(self.implementation)
         return result if self.index is None else result[self.index]
 
 
@@ -169,7 +172,7 @@ class CaseChecker:
                 self._torch_threads = use_one_thread()
             pending.oracle = self.oracle_executor.submit(compute_references, [pending.case], self.options.oracle_cache)
             pending.oracle_index = 0
-        outcome, reference, at_dtype = pending.oracle.result()[pending.oracle_index]
+        outcome, reference, at_dtype = self._answer(pending.oracle)[pending.oracle_index]
         if outcome != "ok":
             raise OracleFailure(reference)
         self.cache.remember(pending.case, reference, at_dtype)
@@ -185,15 +188,24 @@ class CaseChecker:
         self._look_for_frameworks()
         outcomes = [self._outcome(pending) for pending in pendings]
         ahead = self._compared_ahead(pendings, outcomes)
-        return [outcome if isinstance(outcome, list) else self._judged(pending, *outcome, comparisons)
+        return [outcome if isinstance(outcome, list) else self._judged_safely(pending, *outcome, comparisons)
                 for pending, outcome, comparisons in zip(pendings, outcomes, ahead)]
+
+    def _judged_safely(self, pending: Pending, raw: dict[str, Any], reference: Any, at_dtype: Any,
+                       comparisons: dict[str, TensorComparison]) -> list[Record]:
+        """:meth:`_judged`, with whatever the worker's result makes it raise as the case's error."""
+        try:
+            return self._judged(pending, raw, reference, at_dtype, comparisons)
+        except Exception as error:  # noqa: BLE001 - a result shaped by the code under test
+            return status_records(pending.case, "error", f"the worker's result for this case cannot be judged "
+                                                         f"({type(error).__name__}: {error})")
 
     def _outcome(self, pending: Pending) -> list[Record] | tuple[dict[str, Any], Any, Any]:
         """The case's records when it failed before judging (its worker, the oracle), else what
         judging needs: the worker's result, the float64 reference and torch's result at the dtype."""
         case = pending.case
         try:
-            raw = pending.raw()
+            raw = pending.raw(self._answer)
         except (Exception, KeyboardInterrupt) as error:
             if pool_lost(error) and not pending.run_again:
                 # The pool gave up with this case in flight, whoever's worker died: run it again, alone.
@@ -202,6 +214,10 @@ class CaseChecker:
                 return self._outcome(pending)
             self.budget.timed_out(case.layer, isinstance(error, (concurrent.futures.TimeoutError, TimeoutError)))
             return failure_records(case, error, pending.timeout, self._failure_note(error, pending))
+        wrong = malformed(raw, case.id)
+        if wrong:  # the code under test replaced what its worker sends: this case's error, not the run's
+            return status_records(case, "error", f"the worker's result for this case cannot be read ({wrong}): "
+                                                 "the code under test changed what refcheck's worker sends back")
         self.budget.finished(case.layer, raw.get("user_seconds", 0.0))
         if self._frameworks.found and raw.get("status") == "ran":
             raw["frameworks"] = sorted(set(raw.get("frameworks", [])) | self._frameworks.found)
@@ -213,6 +229,20 @@ class CaseChecker:
                 detail = str(error) if isinstance(error, OracleFailure) else f"{type(error).__name__}: {error}"
                 return status_records(case, "error", f"internal error: the oracle failed: {detail}")
         return raw, reference, at_dtype
+
+    def _answer(self, future: Future) -> Any:
+        """``future.result()``, looking every _REAP_SECONDS for a pool that gave up (a task it holds
+        would never be answered)."""
+        while not future.done():
+            concurrent.futures.wait([future], timeout=_REAP_SECONDS)
+            if not future.done():
+                self.reap_broken()
+        return future.result()
+
+    def reap_broken(self) -> None:
+        """Fail the tasks of a pool that gave up, and start a new one (see ProcessExecutor)."""
+        for executor in (self.executor, self._oracle_executor):
+            getattr(executor, "reap_broken", lambda: None)()
 
     def _look_for_frameworks(self) -> None:
         """Frameworks mapped into the implementation's workers, seen from here (their own check can
@@ -235,7 +265,11 @@ class CaseChecker:
                                         case.dtype, case.tolerance_map))
                 owners.append((position, tensor))
         ahead: list[dict[str, TensorComparison]] = [{} for _ in pendings]
-        for (position, tensor), comparison in zip(owners, compare_passing(items)):
+        try:
+            passing = compare_passing(items)
+        except Exception:  # noqa: BLE001 - a result the vectorized path cannot take: each is judged alone
+            passing = [None] * len(items)
+        for (position, tensor), comparison in zip(owners, passing):
             if comparison is not None:
                 ahead[position][tensor] = comparison
         return ahead
@@ -374,7 +408,10 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
                     in_flight[pendings[0].implementation] = pendings
             if not in_flight:
                 continue
-            done, _ = concurrent.futures.wait(list(in_flight), return_when=concurrent.futures.FIRST_COMPLETED)
+            done, _ = concurrent.futures.wait(list(in_flight), timeout=_REAP_SECONDS,
+                                              return_when=concurrent.futures.FIRST_COMPLETED)
+            if not done:  # a pool that gave up answers nothing more: what it held fails, to be run again
+                checker.reap_broken()
             for future in done:
                 finished(future)
     except KeyboardInterrupt:

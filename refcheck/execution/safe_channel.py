@@ -91,6 +91,33 @@ _SUBSTITUTES = {
 }
 
 
+# Containers a message may build by a call (older protocols): from data the message holds, never
+# from a count (``bytearray(10**10)`` is 30 bytes of pickle) or a lazy range.
+_MATERIAL = (bytes, bytearray, str, list, tuple, set, frozenset, dict)
+_SIZED = frozenset({"bytes", "bytearray", "list", "tuple", "set", "frozenset", "dict"})
+
+
+def _from_data(name: str) -> Any:
+    kind = getattr(builtins, name)
+
+    def build(*args: Any) -> Any:
+        if not all(isinstance(arg, _MATERIAL) for arg in args):
+            raise RefusedMessage(f"a worker's message would build a {name} from a {type(args[0]).__name__}")
+        return kind(*args)
+
+    return build
+
+
+def _empty_array(subtype: Any, shape: Any, dtype: Any) -> Any:
+    """numpy's ``_reconstruct`` as numpy's own pickles call it: an empty array that the message's
+    state then fills (a larger one would be memory of the sender's choosing)."""
+    import numpy as np
+
+    if subtype is not np.ndarray or tuple(shape) != (0,):
+        raise RefusedMessage(f"a worker's message would build an array of shape {shape!r} before its data")
+    return np.ndarray.__new__(np.ndarray, (0,), dtype)
+
+
 class RefusedMessage(pickle.PicklingError):
     """A worker's message would build something outside the protocol. A PicklingError so that
     pebble treats it as an unpicklable message (it gives up on the pool, failing its tasks)."""
@@ -98,6 +125,10 @@ class RefusedMessage(pickle.PicklingError):
 
 class _ProtocolUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and name in _SIZED:
+            return _from_data(name)
+        if module in ("numpy._core.multiarray", "numpy.core.multiarray") and name == "_reconstruct":
+            return _empty_array
         if module == "builtins" and (name in _BUILTIN_TYPES or _is_builtin_exception(name)):
             return super().find_class(module, name)
         if name in _ALLOWED.get(module, ()):
@@ -125,8 +156,17 @@ def _is_builtin_exception(name: str) -> bool:
 
 
 def safe_loads(data: bytes) -> Any:
-    """pickle.loads, building nothing outside the worker protocol (else :class:`RefusedMessage`)."""
-    return _ProtocolUnpickler(io.BytesIO(data)).load()
+    """pickle.loads, building nothing outside the worker protocol (else :class:`RefusedMessage`).
+
+    Whatever else reading the message raises (``int('abc')``, a MemoryError, a recursion too deep)
+    is a refusal too: an exception of another kind would end pebble's thread that reads results,
+    and the run would wait for them for ever."""
+    try:
+        return _ProtocolUnpickler(io.BytesIO(data)).load()
+    except RefusedMessage:
+        raise
+    except Exception as error:  # noqa: BLE001 - a message shaped by the code under test
+        raise RefusedMessage(f"a worker's message could not be read: {type(error).__name__}: {error}") from None
 
 
 class _RestrictedReader:
