@@ -12,7 +12,6 @@ import concurrent.futures
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 from ..cases import Case
@@ -26,9 +25,10 @@ from .executors import Executor, InlineExecutor, ProcessExecutor
 from .failures import failure_records, pool_lost, worker_died
 from .frameworks import MappedFrameworks
 from .judge import judge, judged_tensors
-from .result_schema import malformed
 from .limits import default_memory_limit, format_size
 from .options import CheckOptions
+from .pending import OracleFailure, Pending, SweepResult, compute_references
+from .result_schema import malformed
 from .worker import rerun_implementation, run_implementation, run_implementations
 
 __all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run_cases", "start_oracle_early"]
@@ -36,54 +36,6 @@ __all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run
 _REAP_SECONDS = 1.0  # how often a sweep waiting on its workers looks for a pool that gave up
 
 Record = dict[str, Any]
-
-
-@dataclass
-class SweepResult:
-    """Records in case order; ``interrupted`` when Ctrl-C stopped the sweep (records hold what finished).
-
-    With a ``stream`` the records went to it as cases finished and ``records`` is empty.
-    """
-
-    records: list[Record]
-    interrupted: bool = False
-    finished: int = 0
-    total: int = 0
-    stream: RecordStream | None = None
-
-
-def compute_references(cases: list[Case], cache_dir: str | None) -> list[tuple[str, Any, Any]]:
-    """torch's results for cases, in the oracle's process (torch is imported there, never here):
-    per case ("ok", reference, at_dtype) or ("error", "TypeName: message", None)."""
-    from ..oracle import compute_references as compute
-
-    return compute(cases, cache_dir)
-
-
-class OracleFailure(RuntimeError):
-    """torch failed on a case; the message is the oracle's own "TypeName: message"."""
-
-
-@dataclass
-class Pending:
-    """A submitted case: the implementation's future and the oracle's (or its cached results).
-
-    The futures of worker tasks hold a list (one item per case of the chunk) and the indexes say
-    which is this case's; an in-process run's implementation future holds the case's own result.
-    """
-
-    case: Case
-    implementation: Future
-    timeout: float | None
-    oracle: Future | None = None
-    cached: tuple[dict, dict] | None = None
-    index: int | None = None
-    oracle_index: int | None = None
-    run_again: bool = False  # already run again alone after its pool gave up
-
-    def raw(self, answer: Callable[[Future], Any] = Future.result) -> dict[str, Any]:
-        result = answer(self.implementation)
-        return result if self.index is None else result[self.index]
 
 
 def _one_blas_thread() -> Any:
