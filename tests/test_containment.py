@@ -24,6 +24,7 @@ from refcheck.execution.runner import run_cases
 from refcheck.execution.sweep import check, plan_sweep
 
 IMPLS = Path(__file__).parent / "impls"
+HOSTILE = Path(__file__).parent / "impls_hostile"
 
 # Small spaces so each sweep takes about a second: every relu case has a distinct (shape, dtype),
 # so a fixture can misbehave on exactly one case.
@@ -338,3 +339,26 @@ def test_a_sigterm_stops_the_run_as_ctrl_c_does_and_junit_says_it_was_interrupte
     junit = (out / "junit.xml").read_text()
     assert "the run was interrupted" in junit and 'errors="1"' in junit
     assert 0 < pd.read_csv(out / "cases.csv")["case"].nunique() < 30
+
+
+def test_the_memory_limit_cannot_be_lifted_by_the_code_under_test(tmp_path):
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(HOSTILE / "limit_raiser.py"), "--layers", "relu", "--quick", "--out", str(out),
+                 "--no-plots", "--memory-limit", "300MB", "--workers", "1"])
+    frame = pd.read_csv(out / "cases.csv")
+    lifted = frame[frame["input_shape"] == "(7,)"]
+    assert code == 1 and len(lifted) and set(lifted["status"]) == {"error"}
+    assert lifted["reason"].str.contains("MemoryError").all()
+
+
+def test_a_flood_of_output_stops_at_the_file_size_limit(tmp_path):
+    from refcheck.execution.limits import OUTPUT_FILE_LIMIT
+
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(HOSTILE / "output_flood.py"), "--layers", "relu", "--quick", "--out", str(out),
+                 "--no-plots", "--workers", "1"])
+    records = json.loads((out / "results.json").read_text())["records"]
+    flooded = [r["stdout"] for r in records if r["case"] == "relu[7-near_max-f32]"]
+    assert code == 0 and flooded
+    left_out = [int(re.search(r"\[\.\.\. (\d+) bytes left out", text).group(1)) for text in flooded]
+    assert all(100e6 < size <= OUTPUT_FILE_LIMIT for size in left_out), left_out

@@ -417,3 +417,20 @@ def test_an_output_buffer_the_next_call_overwrites_fails_and_is_named(tmp_path):
     assert set(sizable["status"]) == {"failed"}
     assert sizable["reason"].str.startswith("output buffer reused").all()
     assert sizable["diagnosis"].str.contains("return a new array on every call").all()
+
+
+def test_a_process_the_code_under_test_detaches_does_not_outlive_the_run(tmp_path):
+    # Left alone it would rewrite junit.xml as all passed once the run has written it (its relu is wrong).
+    import os
+    import shutil
+
+    module = tmp_path / "detaches.py"
+    shutil.copy(HOSTILE / "detaches.py", module)
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(module), "--layers", "relu", "--quick", "--out", str(out), "--no-plots"])
+    pids = [int(path.read_text()) for path in tmp_path.glob("detached-*.pid")]
+    assert code == 1 and len(pids) >= 2  # the planning worker's and at least one case worker's
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert 'failures="0"' not in (out / "junit.xml").read_text()

@@ -1,7 +1,9 @@
-"""torch's processes start before planning only when torch will surely be needed."""
+"""torch's processes start before planning only when torch will surely be needed, and otherwise
+before the sweep's first task when the cache lacks a case (never while the user's code runs)."""
 from __future__ import annotations
 
-from refcheck.execution.runner import CheckOptions, run_cases, start_oracle_early
+from refcheck.execution.oracle_pool import start_oracle_early
+from refcheck.execution.runner import CheckOptions, run_cases
 from refcheck.execution.sweep import plan_sweep
 
 
@@ -19,3 +21,19 @@ def test_the_oracle_starts_early_for_an_empty_cache_and_its_results_fill_it(tmp_
     assert start_oracle_early(2, str(cache)) is None  # the cache has results now: torch may not be needed
     late = run_cases(None, cases, CheckOptions(workers=2, oracle_cache=str(cache))).records
     assert [(r["case"], r["tensor"], r["error_eps"]) for r in late] == [(r["case"], r["tensor"], r["error_eps"]) for r in early]
+
+
+def test_a_sweep_whose_cache_lacks_a_case_starts_the_oracle_before_its_first_task(tmp_path, monkeypatch):
+    import refcheck.execution.runner as runner
+
+    cache = tmp_path / "cache"
+    cases = plan_sweep(layers="relu", quick=True).cases
+    run_cases(None, cases[:2], CheckOptions(workers=2, oracle_cache=str(cache)))  # the cache holds two cases
+    started = []
+    real = runner.start_oracle
+    monkeypatch.setattr(runner, "start_oracle", lambda workers: started.append(workers) or real(workers))
+    assert {r["status"] for r in run_cases(None, cases[:2], CheckOptions(workers=2, oracle_cache=str(cache))).records} \
+        == {"passed"}
+    assert started == []  # every case cached: no torch
+    records = run_cases(None, cases, CheckOptions(workers=2, oracle_cache=str(cache))).records
+    assert started == [2] and {r["status"] for r in records} == {"passed"}

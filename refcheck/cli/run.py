@@ -20,9 +20,11 @@ __all__ = ["run_command", "where_cases"]
 def run_command(args: argparse.Namespace) -> int:
     import signal
 
+    from ..execution.leftovers import adopt_orphans
     from ..execution.safe_channel import shut_to_workers
 
     shut_to_workers()  # the workers run the code under test as the same user
+    adopt_orphans()  # what they detach stays below this process, to be stopped (leftovers.py)
     previous = _terminate_as_interrupt()
     try:
         return _run(args)
@@ -32,7 +34,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..execution.runner import start_oracle_early
+    from ..execution.oracle_pool import start_oracle_early
     from ..report.console import make_console
 
     console = make_console()
@@ -78,6 +80,7 @@ def _cache_dir(args: argparse.Namespace) -> Path | None:
 def _plan_and_run(args, console, oracle, cache) -> int:  # type: ignore[no-untyped-def]
     from rich.markup import escape
 
+    from ..execution.leftovers import stop_leftovers
     from ..execution.options import check_options
     from ..execution.planning import no_cases_message, plan_isolated
     from ..execution.sweep import run_plan
@@ -90,6 +93,8 @@ def _plan_and_run(args, console, oracle, cache) -> int:  # type: ignore[no-untyp
     plan = plan_isolated(args.impl, args.layers, args.cases, dtypes=args.dtype, quick=args.quick, seed=args.seed,
                          map_path=args.map, forward_only=args.forward_only, isolate=args.workers > 0,
                          expansion_cache=expansions)
+    # Nothing the module started while it was loaded outlives its planning worker.
+    stop_leftovers()
     args.named = {}  # case id -> its --where text, for the rerun commands
     if args.where:
         plan.cases = where_cases(args.layers, args.where, args.cases, args.seed)
@@ -132,6 +137,7 @@ _STATUS_ORDER = {"error": 0, "failed": 1, "passed": 2, "skipped": 3}
 
 
 def _report_run(args, console, plan, result, stream, counts, started, cache) -> int:  # type: ignore[no-untyped-def]
+    from ..execution.leftovers import stop_leftovers
     from ..report import append_step_summary, write_reports
     from ..report.console import print_coverage, print_prose
     from ..report.files import build_report
@@ -154,6 +160,9 @@ def _report_run(args, console, plan, result, stream, counts, started, cache) -> 
     report = build_report(stream, meta, plan.not_implemented, plots=not args.no_plots, figures_cache=figures)
     if not args.no_plots and not result.interrupted:
         draw_failing_cases(console, args.impl, plan.cases, stream, options, Path(args.out), groups=report.groups)
+    # Nothing the code under test started outlives the sweep: it could rewrite the reports once
+    # written, or keep this run's output open for ever.
+    stop_leftovers()
     paths = write_reports(args.out, stream, meta, plan.not_implemented, plots=not args.no_plots, report=report)
     print_report(console, stream, meta, plan.not_implemented, args.verbose, print_coverage_rows=False, report=report)
     skipped = counts.get("skipped", 0)

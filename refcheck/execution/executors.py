@@ -53,20 +53,33 @@ class InlineExecutor:
 
 
 def _implementation_worker_start(memory_limit: int | None) -> None:
-    from .limits import set_memory_limit
+    from .limits import set_file_size_limit, set_memory_limit
     from .worker import mark_worker
 
     mark_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is refcheck's to handle, not the user's code's
+    set_file_size_limit()
     if memory_limit:
         set_memory_limit(memory_limit)
 
 
-def _oracle_worker_start() -> None:
+def _oracle_worker_start(shut: Any = None) -> None:
+    from .safe_channel import shut_to_workers
+
+    # First of all: the implementation's workers, same user, must not open this process's pipes
+    # through /proc (and write a message of their own to either end). ``shut`` hears of it.
+    shut_to_workers()
+    if shut is not None:
+        shut.release()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from ..oracle import oracle_worker_start
 
     oracle_worker_start()
+
+
+ORACLE_TIMEOUT = 300.0
+"""Seconds an oracle task may take (torch on a chunk of cases takes well under one): a stopped or
+hung oracle process becomes error rows rather than a run that never ends."""
 
 
 def _guard_against_recursion() -> None:
@@ -114,9 +127,14 @@ class ProcessExecutor:
                 max_workers=workers, initializer=_implementation_worker_start, initargs=(memory_limit,),
                 context=_forkserver()))
         elif kind == "oracle":
-            # spawn: the forkserver must never hold torch, the oracle's workers always do.
-            self._new_pool = lambda: pebble.ProcessPool(
-                max_workers=workers, initializer=_oracle_worker_start, context=multiprocessing.get_context("spawn"))
+            # spawn: the forkserver must never hold torch, the oracle's workers always do. Their
+            # messages are read as the implementation's are: a message written into their pipes
+            # by another process must not run anything here.
+            self.timeout = ORACLE_TIMEOUT if timeout is None else timeout
+            spawn = multiprocessing.get_context("spawn")
+            self.shut = spawn.Semaphore(0)  # released by each worker once it is shut to other processes
+            self._new_pool = lambda: restrict_results(pebble.ProcessPool(
+                max_workers=workers, initializer=_oracle_worker_start, initargs=(self.shut,), context=spawn))
         else:
             raise ValueError(f"unknown executor kind {kind!r}")
         self.pool = self._new_pool()

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import re
 
-__all__ = ["default_memory_limit", "format_size", "parse_size", "set_memory_limit"]
+__all__ = ["OUTPUT_FILE_LIMIT", "default_memory_limit", "format_size", "parse_size", "set_file_size_limit",
+           "set_memory_limit"]
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
           "g": 1024**3, "gb": 1024**3, "gib": 1024**3, "t": 1024**4, "tb": 1024**4, "tib": 1024**4}
@@ -55,11 +56,30 @@ def _address_space() -> int:
 
 
 def set_memory_limit(limit: int) -> None:
-    """Allow this process ``limit`` bytes of address space beyond what it holds now."""
+    """Allow this process ``limit`` bytes of address space beyond what it holds now. The hard limit
+    too: the code under test, running in this process, cannot raise the limit again."""
     import resource
 
     allowed = _address_space() + limit
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         allowed = min(allowed, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (allowed, hard))
+    resource.setrlimit(resource.RLIMIT_AS, (allowed, allowed))
+
+
+OUTPUT_FILE_LIMIT = 256 * 1024 * 1024
+"""The largest file a worker may write (its captured output among them): a flood of output stops
+there instead of filling the disk."""
+
+
+def set_file_size_limit(limit: int = OUTPUT_FILE_LIMIT) -> None:
+    """Files this process writes stop growing at ``limit`` bytes (writes past it fail with EFBIG
+    rather than killing the process), soft and hard."""
+    import resource
+    import signal
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

@@ -27,11 +27,12 @@ from .frameworks import MappedFrameworks
 from .judge import judge, judged_tensors
 from .limits import default_memory_limit, format_size
 from .options import CheckOptions
+from .oracle_pool import start_oracle
 from .pending import OracleFailure, Pending, SweepResult, compute_references
 from .result_schema import malformed
 from .worker import rerun_implementation, run_implementation, run_implementations
 
-__all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run_cases", "start_oracle_early"]
+__all__ = ["CaseChecker", "CheckOptions", "SweepResult", "failure_records", "run_cases"]
 
 _REAP_SECONDS = 1.0  # how often a sweep waiting on its workers looks for a pool that gave up
 
@@ -278,22 +279,6 @@ class CaseChecker:
             self._oracle_executor.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
-def _ready() -> bool:
-    return True
-
-
-def start_oracle_early(workers: int, cache_dir: str | None) -> Executor | None:
-    """The oracle's processes, started now when torch will surely be needed (no cache, or a cache
-    with no result in it: a first run), so that they load torch while the sweep is planned; else
-    None (they start on the first cache miss). The caller shuts the executor down."""
-    if workers <= 0 or (cache_dir is not None and OracleCache(cache_dir).has_entries()):
-        return None
-    executor = ProcessExecutor(max(1, workers), None, kind="oracle")
-    for _ in range(max(1, workers)):
-        executor.submit(_ready)  # each process loads torch in its start-up
-    return executor
-
-
 def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOptions | None = None, *,
               executor: Executor | None = None, on_case: Callable[[Case, list[Record]], None] | None = None,
               stream: RecordStream | None = None, oracle_executor: Executor | None = None) -> SweepResult:
@@ -305,6 +290,22 @@ def run_cases(reference: str | None, cases: Sequence[Case], options: CheckOption
     A bounded window of cases is in flight at once (each submitted with the budget its layer has
     then). Ctrl-C stops the workers and returns what has finished, with ``interrupted=True``.
     """
+    options = options or CheckOptions()
+    started = None
+    if (oracle_executor is None and executor is None and options.workers > 0 and cases
+            and (options.oracle_cache is None or OracleCache(options.oracle_cache).any_missing(list(cases)))):
+        # torch will be needed: its processes start before the implementation's workers do.
+        oracle_executor = started = start_oracle(options.workers)
+    try:
+        return _run_cases(reference, cases, options, executor, on_case, stream, oracle_executor)
+    finally:
+        if started is not None:  # every case is judged (or the run was stopped): nothing left to wait for
+            started.shutdown(cancel_futures=True)
+
+
+def _run_cases(reference: str | None, cases: Sequence[Case], options: CheckOptions, executor: Executor | None,
+               on_case: Callable[[Case, list[Record]], None] | None, stream: RecordStream | None,
+               oracle_executor: Executor | None) -> SweepResult:
     checker = CaseChecker(reference, options, executor=executor, oracle_executor=oracle_executor)
     window = max(2, 2 * getattr(checker.executor, "capacity", checker.options.workers) + 2)
     sizer = ChunkSizer(checker.budget, enabled=not isinstance(checker.executor, InlineExecutor))

@@ -164,6 +164,24 @@ class OracleCache:
         except sqlite3.Error:
             return False
 
+    def any_missing(self, cases: list[Case]) -> bool:
+        """Whether some case has no entry (looked up by key alone, without reading the entries)."""
+        keys = list(dict.fromkeys(_key(case) for case in cases))
+        on_disk = [key for key in keys if key not in self._memory]
+        database = self._database(create=False) if on_disk else None
+        if on_disk and database is None:
+            return True
+        try:
+            for start in range(0, len(on_disk), 500):
+                batch = on_disk[start:start + 500]
+                found = database.execute(f"SELECT COUNT(*) FROM entries WHERE key IN ({','.join('?' * len(batch))})",
+                                         batch).fetchone()[0]
+                if found < len(batch):
+                    return True
+        except sqlite3.Error:
+            return True
+        return False
+
     def load(self, case: Case) -> tuple[Results, Results] | None:
         return self.load_many([case])[0]
 

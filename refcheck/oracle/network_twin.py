@@ -99,4 +99,4 @@ def twin_trajectory(model: Any, arrays: Mapping[str, np.ndarray], dtype: str, re
     torch.set_num_threads(1)
     reference = _trajectory(model, arrays, "float64", reg)
     at_dtype = reference if dtype == "float64" else _trajectory(model, arrays, dtype, reg)
-    return {"reference": reference, "at_dtype": at_dtype, "torch_version": torch.__version__}
+    return {"reference": reference, "at_dtype": at_dtype, "torch_version": str(torch.__version__)}
