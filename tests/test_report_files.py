@@ -213,3 +213,42 @@ def test_a_case_figure_draws_values_near_float64s_limits(magnitude):
     results = {"output": -reference["output"]}
     png = case_figure("flatten[near-limits]", results, reference, ["output"], {"output": (0, 0, 0, 0)})
     assert png.startswith(b"\x89PNG") and len(png) > 1000
+
+
+NHWC_TWICE_BIASED = '''
+from refcheck.layers import conv2d_backward as _backward, conv2d_forward as _forward
+
+
+def my_conv(x, w, b, *, stride, padding, dilation, groups):
+    """NHWC activations and (kh, kw, C, F) kernels, as the mapping says; the bias is added twice."""
+    out, cache = _forward(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), b, stride=stride, padding=padding,
+                          dilation=dilation, groups=groups)
+    if b is not None:
+        out = out + b[None, :, None, None]
+    return out.transpose(0, 2, 3, 1), cache
+
+
+def my_conv_back(dout, cache):
+    dx, dw, db = _backward(dout.transpose(0, 3, 1, 2), cache)
+    return dx.transpose(0, 2, 3, 1), dw.transpose(2, 3, 1, 0), db
+'''
+
+
+def test_the_figures_of_a_mapped_implementation_run_it_as_its_mapping_says(tmp_path, capsys):
+    # The figure of a failing case, and `refcheck show`, ran the code without its mapping: "no figure".
+    code = tmp_path / "mylayers.py"
+    code.write_text(NHWC_TWICE_BIASED, encoding="utf-8")
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('[conv2d]\nfunction = "my_conv"\nbackward = "my_conv_back"\nlayout = "NHWC"\n'
+                       'weight_layout = "(kh, kw, C, F)"\n', encoding="utf-8")
+    out = tmp_path / "reports"
+    assert main(["run", "--impl", str(code), "--map", str(mapping), "--layers", "conv2d", "--quick",
+                 "--out", str(out)]) == 1
+    assert "no figure" not in capsys.readouterr().out
+    figures = list((out / "cases").iterdir())
+    assert len(figures) == 1 and figures[0].read_bytes().startswith(PNG)
+    frame = pd.read_csv(out / "cases.csv")
+    case_id = frame[frame["status"] == "failed"]["case"].iloc[0]
+    assert main(["show", case_id, "--impl", str(code), "--map", str(mapping), "--out", str(tmp_path / "shown")]) == 1
+    printed = capsys.readouterr().out
+    assert "output: failed" in printed and "grad_weight: passed" in printed and "figure:" in printed

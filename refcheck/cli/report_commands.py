@@ -15,6 +15,8 @@ FIGURES_PER_RUN = 12
 
 
 def add_report_commands(commands: argparse._SubParsersAction) -> None:
+    from ..execution.options import MAP_HELP
+
     report = commands.add_parser("report", help="re-render a report folder from its results.json",
                                  description="Write summary.md, summary.html, junit.xml, cases.csv and the plots "
                                              "again from DIR/results.json, without rerunning anything.")
@@ -39,6 +41,7 @@ def add_report_commands(commands: argparse._SubParsersAction) -> None:
     show.add_argument("--cases", metavar="DIR", help="folder of case files (default: the built-in cases)")
     show.add_argument("--seed", type=int, default=0, help="base seed of the generated inputs (default: 0)")
     show.add_argument("--out", metavar="DIR", default="reports", help="where the figure goes (default: ./reports)")
+    show.add_argument("--map", metavar="FILE", default=None, help=MAP_HELP)
 
 
 def print_report(console, records, meta, not_implemented, verbose: bool, print_coverage_rows: bool = True,
@@ -98,27 +101,29 @@ def diff_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.regressed else EXIT_OK
 
 
-def _find_case(impl: str | None, case_id: str, cases_dir: str | None, seed: int):
-    from ..execution.sweep import plan_sweep
+def _find_case(impl: str | None, case_id: str, cases_dir: str | None, seed: int, map_path: str | None = None):
+    from ..execution.planning import plan_isolated
     from ..specs import LAYERS
 
     layer = case_id.split("[", 1)[0]
     if layer not in LAYERS:
         raise UsageError(f"{case_id!r}: not a case id (it should start with a layer name, e.g. conv2d[...])")
     for quick in (False, True):
-        plan = plan_sweep(impl, [layer], cases_dir, quick=quick, seed=seed)
-        found = [case for case in plan.cases if case.id == case_id]
+        # Planned in a worker, as `refcheck run` plans: the user's module is never loaded here.
+        plan = plan_isolated(impl, [layer], cases_dir, quick=quick, seed=seed, map_path=map_path)
+        found = [case for case in [*plan.cases, *plan.outside] if case.id == case_id]
         if found:
             return found[0]
     raise UsageError(f"no case with id {case_id!r} in this sweep (check --cases and --seed)")
 
 
-def _case_figure(impl: str | None, case, failing: list[str], worst: dict, executor=None) -> tuple[bytes, list[str]]:
+def _case_figure(impl: str | None, case, failing: list[str], worst: dict, executor=None,
+                 map_path: str | None = None) -> tuple[bytes, list[str]]:
     """Run one case (in an implementation worker) and draw it; returns the PNG and the tensors drawn."""
     from ..execution.case_arrays import case_arrays
     from ..report.plots import case_figure
 
-    results, reference = case_arrays(impl, case, executor=executor)
+    results, reference = case_arrays(impl, case, executor=executor, map_path=map_path)
     tensors = [t for t in failing if t in reference] or [t for t in reference if reference[t] is not None]
     return case_figure(case.id, results, reference, tensors, worst), tensors
 
@@ -147,7 +152,8 @@ def draw_failing_cases(console, impl, cases, records, options, out: Path, groups
                 worst[r["tensor"]] = None
         try:
             contents[case_figure_path(group.case)], _ = _case_figure(impl, by_id[group.case],
-                                                                     [r["tensor"] for r in rows], worst, executor)
+                                                                     [r["tensor"] for r in rows], worst, executor,
+                                                                     map_path=options.get("map"))
         except Exception as error:  # a figure is an extra: the report is written regardless
             console.print(f"no figure for {group.case}: {type(error).__name__}: {error}", markup=False)
     if executor is not None:
@@ -163,8 +169,8 @@ def show_command(args: argparse.Namespace) -> int:
     from ..report.files import write_atomically
     from ..report.plots import case_figure
 
-    case = _find_case(args.impl, args.case, args.cases, args.seed)
-    results, reference = case_arrays(args.impl, case)
+    case = _find_case(args.impl, args.case, args.cases, args.seed, args.map)
+    results, reference = case_arrays(args.impl, case, map_path=args.map)
     failing, worst = [], {}
     for tensor, expected in reference.items():
         if expected is None:
