@@ -189,7 +189,15 @@ class Constructor:
         return getattr(self.factory, "__qualname__", repr(self.factory))
 
     def build(self, values: Mapping[str, Any]) -> Any:
-        return self.factory(**self.arguments(values))
+        arguments = self.arguments(values)
+        try:
+            return self.factory(**arguments)
+        except TypeError as error:
+            # A ``**kwargs`` constructor that hands them on to a base that does not take torch's
+            # names (a Keras-style Layer(name, dtype)): built again with its own arguments alone.
+            if not self.takes_kwargs or "unexpected keyword argument" not in str(error):
+                raise
+        return self.factory(**{name: value for name, value in arguments.items() if name in self.targets})
 
 
 def form_choices(constructor: Constructor, limit: int = 16) -> list[dict[str, str]]:

@@ -57,16 +57,19 @@ TORCH_CLASS_NAMES = {
 }
 _LOSSES = frozenset({"mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy"})
 _PARAMETRIC = frozenset({"conv2d", "linear"})
-FORWARD_METHODS = ("forward", "forward_pass", "forward_propagation", "fprop", "__call__")
+FORWARD_METHODS = ("forward", "forward_pass", "forward_propagation", "fprop", "__call__", "call")
 BACKWARD_METHODS = ("backward", "backward_pass", "backward_propagation", "backprop", "bprop")
 # torch.nn's class defaults where they differ from torch.nn.functional's (nn.Flatten starts at 1).
 NN_DEFAULTS: dict[str, dict[str, Any]] = {"flatten": {"start_dim": 1}}
 
 
 def method(cls: Any, names: tuple[str, ...]) -> str | None:
-    """The first of ``names`` that ``cls`` defines as a callable (``__call__`` only if defined by cls)."""
+    """The first of ``names`` that ``cls`` defines as a callable (``__call__`` only if the class or a
+    base of its own defines it, as a Keras-style ``Layer`` base does around ``call``; every class
+    is callable through its metaclass)."""
     for name in names:
-        if name == "__call__" and "__call__" not in vars(cls):
+        if name == "__call__" and not any("__call__" in vars(base) for base in getattr(cls, "__mro__", (cls,))
+                                          if base is not object):
             continue
         if callable(getattr(cls, name, None)):
             return name
