@@ -99,3 +99,29 @@ def test_an_activation_slip_in_the_backward_is_named(tmp_path, mistake):
     named = failed["diagnosis"].fillna("").str.startswith(title)
     assert named.mean() >= 0.5, failed[["case", "diagnosis"]].to_string()  # the cases where it shows
     assert set(frame.loc[frame["tensor"] == "output", "status"]) == {"passed"}
+
+
+@pytest.mark.parametrize("layer", ["softmax", "log_softmax"])
+def test_an_exp_taken_without_subtracting_the_max_is_named_where_it_overflows(tmp_path, layer):
+    take = "np.log(y)" if layer == "log_softmax" else "y"
+    path = tmp_path / f"{layer}_unshifted.py"
+    path.write_text(f'''import numpy as np
+
+def {layer}_forward(x, *, dim):
+    e = np.exp(x)
+    y = e / e.sum(axis=dim, keepdims=True)
+    return {take}, (y, dim)
+
+def {layer}_backward(dout, cache):
+    y, dim = cache
+    if {layer == "softmax"}:
+        return y * (dout - (dout * y).sum(axis=dim, keepdims=True))
+    return dout - y * dout.sum(axis=dim, keepdims=True)
+''', encoding="utf-8")
+    # In worker processes: this suite turns the overflow's RuntimeWarning into an error in-process.
+    frame = check(str(path), [layer], workers=1, selfcheck=False)
+    failed = frame[(frame["status"] == "failed") & (frame["tensor"] == "output")]
+    assert len(failed) and failed["reason"].str.contains("non-finite").all()
+    named = failed["diagnosis"].fillna("").str.startswith("exp taken without subtracting the max")
+    assert named.all(), failed.loc[~named, ["case", "reason", "diagnosis"]].to_string()
+    assert set(frame.loc[~frame["case"].isin(failed["case"]), "status"]) == {"passed"}

@@ -11,7 +11,9 @@ gradient dout (float64, shapes as the input):
   as the output (``y`` for ``y + alpha``);
 - silu's product rule cut short (``sigmoid(x)`` alone, or sigmoid's derivative alone);
 - softplus's beta left out of the backward (``sigmoid(x)`` for ``sigmoid(beta * x)``);
-- hardtanh's gradient passed at its bounds (torch's is 0 where x == min_val or x == max_val).
+- hardtanh's gradient passed at its bounds (torch's is 0 where x == min_val or x == max_val);
+- softmax's and log_softmax's exp taken without subtracting the max first: inf, nan or -inf on
+  large inputs where torch's result is finite.
 """
 from __future__ import annotations
 
@@ -82,6 +84,36 @@ def _candidates(context: Context) -> list[tuple[np.ndarray, str]]:
     return []
 
 
+def _unshifted(context: Context) -> np.ndarray:
+    """softmax (log_softmax) computed as written in a textbook, exp(x) / sum(exp(x)) without the
+    max subtracted first, in the case's dtype: inf or nan where exp overflows, -inf where the
+    ratio underflows."""
+    axis = int(context.hparams.get("dim", -1) if context.hparams.get("dim") is not None else -1)
+    x = context.wide("input").astype(context.dtype)
+    with np.errstate(all="ignore"):
+        e = np.exp(x)
+        y = e / e.sum(axis=axis, keepdims=True)
+        return np.log(y) if context.layer == "log_softmax" else y
+
+
+def exp_overflow(context: Context, tensor: str) -> str | None:
+    """Non-finite values where torch's are finite, where the unshifted formula has them too."""
+    if context.layer not in ("softmax", "log_softmax"):
+        return None
+    output, reference = context.result("output"), context.reference("output")
+    if output is None or reference is None or np.shape(output) != np.shape(reference):
+        return None
+    bad = ~np.isfinite(np.asarray(output, dtype=np.float64))
+    naive_bad = ~np.isfinite(_unshifted(context))
+    if not bad.any() or not np.isfinite(reference).all() or (bad & ~naive_bad).any():
+        return None
+    result = context.result(tensor)
+    if tensor != "output" and (result is None or np.isfinite(np.asarray(result, dtype=np.float64)).all()):
+        return None
+    return (f"exp taken without subtracting the max: it overflows, or its ratio underflows, on large inputs; "
+            f"subtract the max along dim first ({context.layer}(x) equals {context.layer}(x - max(x)))")
+
+
 def activation_backward(context: Context, tensor: str) -> str | None:
     """grad_input equal to what one of the mistakes above gives."""
     for candidate, message in _candidates(context):
@@ -91,6 +123,7 @@ def activation_backward(context: Context, tensor: str) -> str | None:
 
 
 ACTIVATION_CHECKS: list[tuple[tuple[str, ...], Check]] = [
+    (("output", "grad_input"), exp_overflow),
     (("grad_input",), activation_backward),
     (("output", "grad_input"), float32_arithmetic),
 ]
