@@ -37,3 +37,45 @@ def test_a_sweep_whose_cache_lacks_a_case_starts_the_oracle_before_its_first_tas
     assert started == []  # every case cached: no torch
     records = run_cases(None, cases, CheckOptions(workers=2, oracle_cache=str(cache))).records
     assert started == [2] and {r["status"] for r in records} == {"passed"}
+
+
+def test_the_results_of_an_oracle_started_again_during_the_run_are_refused():
+    # A worker can kill an oracle process (same user) and race its replacement's start-up for its pipes.
+    import os
+    import signal
+    import time
+
+    from refcheck.execution.oracle_pool import start_oracle
+
+    oracle = start_oracle(2)
+    try:
+        os.kill(oracle.worker_pids()[0], signal.SIGKILL)
+        time.sleep(1)  # pebble gives up on a pool whose idle worker died: a new one starts at the next task
+        cases = plan_sweep(layers="relu", quick=True).cases
+        records = run_cases(None, cases, CheckOptions(workers=1, oracle_cache=None), oracle_executor=oracle).records
+    finally:
+        oracle.shutdown(cancel_futures=True)
+    assert {r["status"] for r in records} == {"error"}
+    assert all("torch's processes were started again during the run" in r["reason"] for r in records)
+
+
+def test_a_stopped_oracle_ends_in_error_rows_not_a_run_that_never_ends(monkeypatch):
+    import os
+    import signal
+
+    import refcheck.execution.runner as runner
+    from refcheck.execution.oracle_pool import start_oracle
+
+    monkeypatch.setattr(runner, "ORACLE_TIMEOUT", 3.0)
+    oracle = start_oracle(1)
+    try:
+        for pid in oracle.worker_pids():
+            os.kill(pid, signal.SIGSTOP)
+        cases = plan_sweep(layers="relu", quick=True).cases[:2]
+        records = run_cases(None, cases, CheckOptions(workers=1, oracle_cache=None), oracle_executor=oracle).records
+    finally:
+        for pid in oracle.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        oracle.shutdown(cancel_futures=True)
+    assert {r["status"] for r in records} == {"error"}
+    assert all("torch's process did not answer within 3 s" in r["reason"] for r in records)

@@ -140,6 +140,7 @@ class ProcessExecutor:
         self.pool = self._new_pool()
         self._futures: list[Future] = []  # of the current pool, not yet done
         self.restarts = 0
+        self.first_pids: set[int] | None = None  # see replaced()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, timeout: float | None = None, **kwargs: Any) -> Future:
         timeout = timeout if timeout is not None else self.timeout
@@ -181,6 +182,12 @@ class ProcessExecutor:
             broken.join(timeout=10)
         except TimeoutError:  # its threads end on their own; the sweep does not wait for them
             pass
+
+    def replaced(self) -> bool:
+        """Whether the pool started processes other than those it had when ``first_pids`` was taken
+        (a worker that died was replaced, or the pool was)."""
+        first = self.first_pids
+        return first is not None and (self.restarts > 0 or not set(self.worker_pids()) <= first)
 
     def worker_pids(self) -> list[int]:
         """The pool's worker processes now (pebble's own record of them; none when it has none)."""

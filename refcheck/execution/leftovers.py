@@ -12,12 +12,15 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["adopt_orphans", "descendants", "stop_leftovers"]
 
 _PR_SET_CHILD_SUBREAPER = 36
+_ROUNDS = 100  # of looking for descendants that appeared since the last look
+_REAP_SECONDS = 2.0  # at most, for the killed processes to be gone
 
 
 def adopt_orphans() -> bool:
@@ -71,14 +74,57 @@ def stop_leftovers(keep: Iterable[int] = ()) -> list[int]:
     import multiprocessing.resource_tracker  # noqa: F401
 
     spared = set(keep) | _own_helpers()
+    # Stopped first, until no new one appears: a process that forks and lets its parent exit, again
+    # and again, has a new pid each time (it stays a descendant: this process is its subreaper).
+    stopped: list[int] = []
+    for _ in range(_ROUNDS):
+        fresh = [pid for pid in descendants() if pid not in spared and pid not in stopped]
+        if not fresh:
+            break
+        for pid in fresh:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
     killed = []
-    for pid in descendants():
-        if pid in spared:
-            continue
+    for pid in stopped:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
-    for pid in killed:
+    # Reaped as they die: a killed process whose parent was killed too is adopted here, a zombie,
+    # a moment later (a kill is delivered asynchronously).
+    waiting, deadline = set(stopped), time.monotonic() + _REAP_SECONDS
+    while waiting and time.monotonic() < deadline:
+        for pid in list(waiting):
+            state = _state(pid)
+            if state == "Z":
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, os.WNOHANG)
+            if state == "" or (state == "Z" and not Path(f"/proc/{pid}").exists()):
+                waiting.discard(pid)
+        if waiting:
+            time.sleep(0.005)
+    for pid in _zombie_children() - spared:  # those that exited between two looks, adopted here
         with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, 0)
+            os.waitpid(pid, os.WNOHANG)
     return killed
+
+
+def _zombie_children() -> set[int]:
+    """This process's children that have exited and wait to be reaped (a /proc scan: a zombie is
+    not always listed among a task's children)."""
+    me, found = str(os.getpid()), set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if fields[0] == "Z" and fields[1] == me:
+                    found.add(int(entry.name))
+    return found
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (R, S, T, Z...), '' if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""

@@ -31,6 +31,9 @@ def start_oracle(workers: int) -> ProcessExecutor:
         executor.submit(_ready)  # the pool starts its processes on its first task
     for _ in range(count):
         executor.shut.acquire(timeout=_SHUT_SECONDS)
+    # Its processes from now on: one started later (a worker killed and replaced) starts beside the
+    # user's code, and its results are refused (CaseChecker._reference).
+    executor.first_pids = set(executor.worker_pids())
     return executor
 
 

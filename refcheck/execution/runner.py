@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import sys
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -21,7 +22,7 @@ from ..oracle import OracleCache
 from ..report.stream import RecordStream
 from .budget import TimeBudget
 from .chunks import ChunkSizer, next_chunk
-from .executors import Executor, InlineExecutor, ProcessExecutor
+from .executors import ORACLE_TIMEOUT, Executor, InlineExecutor, ProcessExecutor
 from .failures import failure_records, pool_lost, worker_died
 from .frameworks import MappedFrameworks
 from .judge import judge, judged_tensors
@@ -125,7 +126,13 @@ class CaseChecker:
                 self._torch_threads = use_one_thread()
             pending.oracle = self.oracle_executor.submit(compute_references, [pending.case], self.options.oracle_cache)
             pending.oracle_index = 0
-        outcome, reference, at_dtype = self._answer(pending.oracle)[pending.oracle_index]
+        answers = self._answer(pending.oracle, limit=ORACLE_TIMEOUT)
+        replaced = getattr(self._oracle_executor, "replaced", lambda: False)()
+        if replaced:  # a process started while the user's code ran: its pipes were open to that code
+            raise OracleFailure("torch's processes were started again during the run (one was killed or died), "
+                                "while the code under test was running beside them: their results are not "
+                                "trusted; run again")
+        outcome, reference, at_dtype = answers[pending.oracle_index]
         if outcome != "ok":
             raise OracleFailure(reference)
         self.cache.remember(pending.case, reference, at_dtype)
@@ -183,13 +190,17 @@ class CaseChecker:
                 return status_records(case, "error", f"internal error: the oracle failed: {detail}")
         return raw, reference, at_dtype
 
-    def _answer(self, future: Future) -> Any:
+    def _answer(self, future: Future, limit: float | None = None) -> Any:
         """``future.result()``, looking every _REAP_SECONDS for a pool that gave up (a task it holds
-        would never be answered)."""
+        would never be answered); past ``limit`` seconds, a TimeoutError (a task whose process was
+        stopped is never started, so the pool's own timeout never runs)."""
+        deadline = None if limit is None else time.monotonic() + limit
         while not future.done():
             concurrent.futures.wait([future], timeout=_REAP_SECONDS)
             if not future.done():
                 self.reap_broken()
+            if not future.done() and deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"torch's process did not answer within {limit:g} s")
         return future.result()
 
     def reap_broken(self) -> None:

@@ -1,6 +1,6 @@
-"""Hostile: a right relu whose module, wherever it is loaded, detaches a process of its own (a double
-fork and setsid) that would outlive the run, then rewrite its junit.xml as all passed; each such
-process writes its pid to a file beside this module first."""
+"""Hostile: a wrong relu whose module, wherever refcheck's workers load it, detaches a process of its
+own (a double fork and setsid) that would outlive the run, then rewrite its junit.xml as all passed;
+each such process writes its pid to a file beside this module first."""
 import os
 import time
 
