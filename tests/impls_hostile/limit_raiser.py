@@ -1,7 +1,5 @@
-"""Hostile: a right relu that, on its 1-D cases, first lifts its process's limits to their hard
-values (the memory limit refcheck sets, and the largest file it may write), then allocates 1 GB and
-writes 320 MB to its standard output."""
-import os
+"""Hostile: a right relu that, on its 1-D cases, first lifts its memory limit to the hard limit
+(refcheck sets the soft one), then allocates 1 GB."""
 import resource
 
 import numpy as np
@@ -9,16 +7,9 @@ import numpy as np
 
 def relu_forward(x):
     if x.ndim == 1:
-        for limit in (resource.RLIMIT_AS, resource.RLIMIT_FSIZE):
-            _soft, hard = resource.getrlimit(limit)
-            resource.setrlimit(limit, (hard, hard))
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
         np.ones(1 << 27)  # 1 GB
-        chunk = b"x" * (1 << 20)
-        for _ in range(320):
-            try:
-                os.write(1, chunk)
-            except OSError:
-                break
     return np.maximum(x, 0), x
 
 
