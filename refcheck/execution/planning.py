@@ -167,4 +167,22 @@ def _checked(plan: Plan, arguments: dict[str, Any]) -> Plan:
                 or case.tolerance != tuple(sorted(space.tolerance.items())) or not _id_agrees(case)):
             raise UsageError(f"--impl {impl!r}: the plan made while loading it does not match the case files "
                              f"(case {case.id!r}): its module changed refcheck's planning")
+    _holds_every_case(plan, cases, arguments, impl)
     return plan
+
+
+def _holds_every_case(plan: Plan, cases: list[Case], arguments: dict[str, Any], impl: Any) -> None:
+    """Every case of the full sweep of the plan's layers (expanded here, by refcheck's own layers,
+    which take every value) is in the plan: to run, or outside the code's supported space (then
+    reported as not supported). A module that drops the cases its code would fail stops the run."""
+    layers = sorted({case.layer for case in cases})
+    if not layers:
+        return
+    full = plan_sweep(None, layers, arguments.get("cases"), dtypes=arguments.get("dtypes"),
+                      quick=arguments.get("quick", False), seed=arguments.get("seed", 0),
+                      expansion_cache=arguments.get("expansion_cache"))
+    held = {case.id for case in cases}
+    missing = [case.id for case in full.cases if case.id not in held]
+    if missing:
+        raise UsageError(f"--impl {impl!r}: the plan made while loading it leaves out {len(missing)} case(s) of the "
+                         f"case files (first {missing[0]!r}): its module changed refcheck's planning")
