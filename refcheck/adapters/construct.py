@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 __all__ = ["ALIASES", "BIAS_ARGUMENTS", "LEARNING_RATE_ARGUMENTS", "WEIGHT_ARGUMENTS", "Constructor",
            "plain_name"]
 
@@ -224,7 +222,3 @@ def form_choices(constructor: Constructor, limit: int = 16) -> list[dict[str, st
                for combination in itertools.product(*[forms for _, forms in options])]
     choices.sort(key=lambda choice: sum(forms.index(choice[t]) for t, forms in options))
     return choices[:limit] or [{}]
-
-
-def zeros_like_bias(weight: np.ndarray, count: int) -> np.ndarray:
-    return np.zeros(count, dtype=weight.dtype)

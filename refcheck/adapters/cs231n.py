@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
@@ -33,20 +33,13 @@ import numpy as np
 
 from ..specs import Unsupported
 from .contract import LayerFunctions, Misfit, user_name
+from .optional_tensors import BiasCache, zeros_for_missing_bias
 
 __all__ = ["FORMS_BY_LAYER", "adapt_cs231n", "conv_param_for", "pool_param_for"]
 
 # Suffix preference when a module has several variants: the learner's own naive version first
 # (CS231n ships the fast ones ready-made), then an unsuffixed name.
 _SUFFIX_PREFERENCE = ("naive", "", "fast")
-
-
-@dataclass(frozen=True)
-class _Cache:
-    """The user's cache plus what the adapter must remember between forward and backward."""
-
-    inner: Any
-    has_bias: bool
 
 
 def _square(value: Any) -> int | None:
@@ -151,22 +144,16 @@ def _transposed(array: Any) -> Any:
     return array.T if isinstance(array, np.ndarray) and array.ndim == 2 else array
 
 
-def _zeros_for_missing_bias(bias: np.ndarray | None, weight: np.ndarray, count: int | None = None) -> np.ndarray:
-    """CS231n layers always add a bias: a missing one is passed as ``count`` zeros (default: the
-    weight's first axis) of the weight's dtype."""
-    return bias if bias is not None else np.zeros(weight.shape[0] if count is None else count, dtype=weight.dtype)
-
-
 def _conv(forward: Callable, backward: Callable, origin: str) -> LayerFunctions:
     def conv2d_forward(x, weight, bias, *, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
         hparams = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
         conv_param = conv_param_for(hparams, weight.shape)
         if isinstance(conv_param, str):
             raise ValueError(f"{user_name(origin)}: {conv_param} ({hparams})")
-        out, cache = forward(x, weight, _zeros_for_missing_bias(bias, weight), conv_param)
-        return out, _Cache(cache, bias is not None)
+        out, cache = forward(x, weight, zeros_for_missing_bias(bias, weight), conv_param)
+        return out, BiasCache(cache, bias is not None)
 
-    def conv2d_backward(dout, cache: _Cache):
+    def conv2d_backward(dout, cache: BiasCache):
         grad_input, grad_weight, grad_bias = backward(dout, cache.inner)
         return grad_input, grad_weight, grad_bias if cache.has_bias else None
 
@@ -204,10 +191,10 @@ def _affine(forward: Callable, backward: Callable, origin: str) -> LayerFunction
         # bias has out_features values whichever layout the weight was found in (weight (in, out)
         # code gets it transposed back here).
         outputs = weight.size // max(1, int(np.prod(x.shape[1:])))
-        out, cache = forward(x, weight.T, _zeros_for_missing_bias(bias, weight, outputs))
-        return out, _Cache(cache, bias is not None)
+        out, cache = forward(x, weight.T, zeros_for_missing_bias(bias, weight, outputs))
+        return out, BiasCache(cache, bias is not None)
 
-    def linear_backward(dout, cache: _Cache):
+    def linear_backward(dout, cache: BiasCache):
         grad_input, grad_weight, grad_bias = backward(dout, cache.inner)
         return grad_input, _transposed(grad_weight), grad_bias if cache.has_bias else None
 

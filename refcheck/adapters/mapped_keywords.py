@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from ..specs import layer_spec
 from .construct import Constructor, form_choices
 from .contract import LayerFunctions, gradient_tuple
 from .layouts import WEIGHT_AXES, Layout
+from .optional_tensors import BiasCache, zeros_for_missing_bias
 
 __all__ = ["keyword_functions"]
 
@@ -48,18 +48,18 @@ def keyword_functions(layer: str, forward: Callable[..., Any], backward: Callabl
 
         def keyword_forward(*tensors: Any, **hparams: Any) -> Any:
             tensors = list(tensors)
-            zeros = always_bias and len(tensors) > 2 and tensors[2] is None
-            if zeros:
+            has_bias = not (always_bias and len(tensors) > 2 and tensors[2] is None)
+            if not has_bias:
                 weight = np.asarray(tensors[1])
-                tensors[2] = np.zeros(weight.shape[outputs], dtype=weight.dtype)
+                tensors[2] = zeros_for_missing_bias(None, weight, weight.shape[outputs])
             out, cache = forward(*tensors, **called.arguments(hparams))
-            return out, _Cache(cache, zeros)
+            return out, BiasCache(cache, has_bias)
 
         def keyword_backward(dout: Any, cache: Any) -> Any:
-            if not isinstance(cache, _Cache):  # not from keyword_forward: as the user's code gets it
+            if not isinstance(cache, BiasCache):  # not from keyword_forward: as the user's code gets it
                 return backward(dout, cache)
             grads = backward(dout, cache.inner)
-            return (*gradient_tuple(grads)[:2], None) if cache.zero_bias else grads
+            return grads if cache.has_bias else (*gradient_tuple(grads)[:2], None)
 
         constraint = called.unsupported if any(f in ("int", "numeric pair") for f in chosen.values()) else None
         return LayerFunctions(layer, keyword_forward, None if backward is None else keyword_backward,
@@ -67,14 +67,6 @@ def keyword_functions(layer: str, forward: Callable[..., Any], backward: Callabl
                               constraint=constraint)
 
     return build, [f for f in forms if "chw" not in f.values()]
-
-
-@dataclass
-class _Cache:
-    """The user's cache, and whether the forward was given a zero bias in place of none."""
-
-    inner: Any
-    zero_bias: bool
 
 
 def _always_adds_bias(layer: str, forward: Callable[..., Any]) -> bool:

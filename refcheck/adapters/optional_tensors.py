@@ -8,13 +8,15 @@ the way a hyperparameter forward does not accept is supported only at its defaul
 from __future__ import annotations
 
 import inspect
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from ..specs import Unsupported, layer_spec
 from .contract import LayerFunctions, user_name
 
-__all__ = ["fit_optional_tensors", "positional_capacity"]
+__all__ = ["BiasCache", "fit_optional_tensors", "positional_capacity", "zeros_for_missing_bias"]
 
 
 def positional_capacity(function: Any) -> int | None:
@@ -51,3 +53,18 @@ def fit_optional_tensors(functions: LayerFunctions) -> LayerFunctions:
         return inner(*tensors[:capacity], **hparams)
 
     return replace(functions, forward=forward)
+
+
+@dataclass(frozen=True)
+class BiasCache:
+    """The user's cache, and whether the case had a bias: code that always adds one was given
+    zeros in its place (:func:`zeros_for_missing_bias`), and its bias gradient is then dropped."""
+
+    inner: Any
+    has_bias: bool
+
+
+def zeros_for_missing_bias(bias: np.ndarray | None, weight: np.ndarray, count: int | None = None) -> np.ndarray:
+    """``bias``, or for code that always adds one, ``count`` zeros (default: the weight's first
+    axis) of the weight's dtype."""
+    return bias if bias is not None else np.zeros(weight.shape[0] if count is None else count, dtype=weight.dtype)
