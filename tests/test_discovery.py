@@ -290,6 +290,72 @@ def test_a_bug_in_the_nhwc_conv_is_found_in_the_torch_layout(tmp_path):
     assert statuses(frame, "grad_input") == {"passed"} and statuses(frame, "output") == {"passed"}
 
 
+RECORDING_CONV = """
+import numpy as np
+
+
+class Conv2D:
+    # numpy-ml's style: parameters built on the first forward, each forward's input and
+    # pre-activation appended to lists that backward walks.
+
+    def __init__(self, out_ch, kernel_shape, stride=1):
+        self.out_ch, self.kernel_shape, self.stride = out_ch, kernel_shape, stride
+        self.parameters = {"W": None, "b": None}
+        self.is_initialized = False
+        self.X = []
+
+    def _init_params(self, X):
+        fr, fc = self.kernel_shape
+        W = np.random.randn(fr, fc, X.shape[3], self.out_ch).astype(X.dtype)
+        self.parameters = {"W": W, "b": np.zeros((1, 1, 1, self.out_ch), dtype=X.dtype)}
+        self.gradients = {"W": np.zeros_like(self.parameters["W"]), "b": np.zeros_like(self.parameters["b"])}
+        self.derived_variables = {"Z": [], "out_rows": []}
+        self.is_initialized = True
+
+    def forward(self, X):
+        if not self.is_initialized:
+            self._init_params(X)
+        W, b, s = self.parameters["W"], self.parameters["b"], self.stride
+        fr, fc = W.shape[:2]
+        n, h, w, c = X.shape
+        oh, ow = (h - fr) // s + 1, (w - fc) // s + 1
+        out = np.zeros((n, oh, ow, W.shape[3]), dtype=X.dtype)
+        for i in range(oh):
+            for j in range(ow):
+                out[:, i, j, :] = np.einsum("nhwc,hwcf->nf", X[:, i * s:i * s + fr, j * s:j * s + fc, :], W)
+        self.X.append(X)
+        self.derived_variables["Z"].append(out + b)
+        self.derived_variables["out_rows"].append(oh)
+        return out + b
+
+    def backward(self, dLdy):
+        if not isinstance(dLdy, list):
+            dLdy = [dLdy]
+        W, s = self.parameters["W"], self.stride
+        fr, fc = W.shape[:2]
+        dXs = []
+        for dy, X in zip(dLdy, self.X):
+            dX = np.zeros_like(X)
+            for i in range(dy.shape[1]):
+                for j in range(dy.shape[2]):
+                    patch = X[:, i * s:i * s + fr, j * s:j * s + fc, :]
+                    self.gradients["W"] += np.einsum("nhwc,nf->hwcf", patch, dy[:, i, j, :])
+                    dX[:, i * s:i * s + fr, j * s:j * s + fc, :] += np.einsum("hwcf,nf->nhwc", W, dy[:, i, j, :])
+            self.gradients["b"] += dy.sum(axis=(0, 1, 2), keepdims=True)
+            dXs.append(dX)
+        return dXs[0] if len(self.X) == 1 else dXs
+"""
+
+
+def test_a_lazily_built_layer_that_records_each_forward_in_lists_is_checked_on_one_forward(tmp_path):
+    # Its first forward builds the parameters and is run again with the case's: the record of
+    # that first call is taken back, so backward sees the checked call alone (a list otherwise).
+    path = write(tmp_path, "recording.py", RECORDING_CONV)
+    frame = refcheck.check(str(path), ["conv2d"], quick=True, workers=0, selfcheck=False)
+    assert len(frame) > 10
+    assert statuses(frame) == {"passed"}
+
+
 # --- single-sample layers, forward-only functions, misspellings ------------------------------------
 
 SINGLE_SAMPLE_POOL = """

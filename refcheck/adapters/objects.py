@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..specs import Unsupported
+from .call_records import list_lengths, take_back_one_call
 from .construct import LEARNING_RATE_ARGUMENTS, Constructor, plain_name
 from .contract import LayerFunctions, accepted_keywords, user_name
 from .layouts import TORCH_LAYOUT, WEIGHT_AXES, Layout
@@ -189,9 +190,12 @@ def object_functions(layer: str, constructor: Constructor, layout: Layout = TORC
         bias_copy = np.array(bias, copy=True) if bias is not None else np.zeros(count, dtype=weight.dtype)
         obj = build({**sizes, **hparams, "weight": weight_copy, "bias": bias_copy, "bias_flag": bias is not None})
         slots = _place(obj, weight_copy, bias_copy, memo, parameter_names)
+        records = list_lengths(obj)
         output = getattr(obj, forward_name)(x)
         if slots["weight"] is not None and slots["weight"].read(obj) is not weight_copy:
-            # Initialised its parameters in forward (lazily): write them back and run forward again.
+            # Initialised its parameters in forward (lazily): write them back and run forward again,
+            # without what the first call recorded for backward.
+            take_back_one_call(obj, records)
             _place(obj, weight_copy, bias_copy, memo, parameter_names)
             output = getattr(obj, forward_name)(x)
         return output, _ObjectCache(obj, bias is not None, weight_copy.copy(), bias_copy.copy(), slots)
