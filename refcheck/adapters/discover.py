@@ -24,6 +24,7 @@ from .cs231n import adapt_cs231n
 from .cs231n_norm import adapt_cs231n_norm
 from .cs231n_optim import adapt_cs231n_optim
 from .cs231n_seqloss import adapt_cs231n_seqloss
+from .derivatives import adapt_derivatives
 from .objects_convnorm import CONVNORM_CLASS_FAMILIES, adapt_objects_convnorm, convnorm_class_functions
 from .objects_seqloss import adapt_objects_seqloss
 from .layouts import Layout, candidate_layouts, with_layout
@@ -203,6 +204,9 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
         if course is not None:  # probed in the course's layouts only (channels last, W (f, f, C, F))
             candidates.append(_function_candidate(course, user_name(course.origin), exact=False, named=True,
                                                   layouts=COURSERA_LAYOUTS[layer]))
+        derived = adapt_derivatives(module).get(layer)
+        if derived is not None:  # an activation and its derivative (or the course's (dA, cache) backward)
+            candidates.append(_function_candidate(derived, user_name(derived.origin), exact=False, named=True))
         # The later assignments' adapters fix their own layout: taken as they are, without a probe.
         later = {**adapt_cs231n_norm(module), **adapt_cs231n_seqloss(module, adapt_cs231n(module).get("linear")),
                  **adapt_objects_seqloss(module), **adapt_cs231n_optim(module), **adapt_objects_convnorm(module)}
@@ -372,6 +376,10 @@ def discover(modules: list[ModuleType], mapping: Mapping[str, LayerMapping] | No
             # It fits by name or signature but fails on the probe: check it, so the failure shows.
             found.layers[layer] = fallback
         found.rejected += [r for r in misfits if r.name != fallback_name]
+        if layer in found.layers and found.layers[layer].adapter == "derivative":
+            # Its class without a backward, or its bare (A, cache) forward, is what was used.
+            found.rejected = [r for r in found.rejected if r.layer != layer]
+            continue
         for module in modules:
             if callable(getattr(module, f"{layer}_backward", None)) and not callable(
                     getattr(module, f"{layer}_forward", None)):

@@ -22,6 +22,7 @@ _ADAPTERS = {
     "object": "a class: a new object per case, forward then backward",
     "mapping": "as your mapping file says",
     "coursera": "deeplearning.ai-style functions (channels last, hparameters dict, bias (1, 1, 1, n_C))",
+    "derivative": "an activation and its derivative: backward is dout times the derivative",
     "mapping, cs231n": "named by your mapping file, called as CS231n-style functions (param dicts, cache-based backward)",
 }
 
