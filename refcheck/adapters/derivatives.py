@@ -24,6 +24,7 @@ passed by name (or alias) to the forward and, if it takes them, to the derivativ
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -35,6 +36,7 @@ from ..specs import layer_spec
 from .construct import ALIASES, plain_name
 from .contract import LayerFunctions
 from .names import CLASS_FAMILIES, normalise
+from .probe import _guarded
 
 __all__ = ["ELEMENTWISE", "adapt_derivatives"]
 
@@ -104,7 +106,7 @@ def _of_output(forward: Callable[[np.ndarray], Any], derivative: Callable[[np.nd
         return value.shape in (slope.shape, (1, *slope.shape)) and np.allclose(value.reshape(slope.shape), slope,
                                                                                rtol=1e-3, atol=1e-4)
     try:
-        with np.errstate(all="ignore"):
+        with _guarded(), np.errstate(all="ignore"):  # a hang or an os._exit here stops the probe alone
             step = 1e-5
             slope = (np.asarray(forward(_PROBE + step), dtype=float)
                      - np.asarray(forward(_PROBE - step), dtype=float)).reshape(_PROBE.shape) / (2 * step)
@@ -112,8 +114,8 @@ def _of_output(forward: Callable[[np.ndarray], Any], derivative: Callable[[np.nd
                 return False
             if agrees(np.asarray(forward(_PROBE.copy()), dtype=float).reshape(_PROBE.shape), slope):
                 return True
-    except Exception:  # noqa: BLE001 - the user's code on a probe: its cases will show what it does
-        pass
+    except (Exception, SystemExit):  # noqa: BLE001 - the user's code on a probe: its cases will show it
+        return plain_name(_first_argument(derivative)) in _OUTPUT_NAMES
     return plain_name(_first_argument(derivative)) in _OUTPUT_NAMES
 
 
@@ -237,6 +239,7 @@ def _class_functions(layer: str, cls: type, forward_name: str, derivative_name: 
                       f"{cls.__name__}.{forward_name} with {cls.__name__}.{derivative_name}")
 
 
+@functools.lru_cache(maxsize=64)  # asked once per layer by discovery: the probes run once per module
 def adapt_derivatives(module: ModuleType) -> dict[str, LayerFunctions]:
     """The elementwise activations ``module`` writes with derivatives, by layer (functions first)."""
     return {**_class_pairs(module), **_function_pairs(module)}
