@@ -6,8 +6,10 @@ signature does not take the arguments is still left out (a misfit, not a finding
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from refcheck.cli import main
 from refcheck.execution.implementation import load_implementation
 from refcheck.execution.sweep import check
 
@@ -127,3 +129,46 @@ def test_a_loss_stub_returning_none_is_checked(tmp_path):
     rows = _rows(path, "cross_entropy")
     output = rows[rows["tensor"] == "output"]
     assert len(output) and set(output["status"]) == {"failed"} and output["reason"].str.contains("is None").all()
+
+
+def test_what_the_import_and_the_probe_calls_print_is_not_in_a_case_s_captured_output(tmp_path):
+    # A class is probed in the worker's process when it loads the module: those calls printed
+    # into the first case's output, as if that case had called forward several times.
+    path = tmp_path / "printing.py"
+    path.write_text(PRINTING_RELU)
+    out = tmp_path / "reports"
+    main(["run", "--impl", str(path), "--layers", "relu", "--quick", "--out", str(out), "--no-plots",
+          "--workers", "1", "--no-selfcheck"])
+    records = json.loads((out / "results.json").read_text())["records"]
+    outputs = {record["case"]: record.get("stdout") for record in records}
+    assert len(outputs) > 3 and len(set(outputs.values())) == 1  # the first case's as the others'
+    assert all("forward called" in text and "imported" not in text for text in outputs.values())
+
+
+def test_what_a_module_that_fails_to_load_printed_is_in_its_error_row(tmp_path):
+    from refcheck.adapters.probe import probe_case
+    from refcheck.execution.worker import run_implementation
+
+    path = tmp_path / "broken.py"
+    # Written to the file descriptor, as a worker's print is (pytest holds sys.stdout here).
+    path.write_text(PRINTING_RELU + 'import os\nos.write(1, b"loading weights")\nraise RuntimeError("no weights file")\n')
+    raw = run_implementation(str(path), probe_case("relu"), selfcheck=False)
+    assert raw["status"] == "error" and "no weights file" in raw["reason"]
+    assert "loading weights" in raw["stdout"]
+
+
+PRINTING_RELU = '''
+import numpy as np
+
+print("module imported")
+
+
+class ReLU:
+    def forward(self, x):
+        print("forward called")
+        self.x = x
+        return np.maximum(x, 0)
+
+    def backward(self, dout):
+        return dout * (self.x > 0)
+'''

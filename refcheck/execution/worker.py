@@ -275,13 +275,30 @@ def run_implementations(reference: str | None, cases: list[Case], **options: Any
 
 def _run(raw: dict[str, Any], reference: str | None, case: Case, selfcheck: bool, forward_only: bool,
          map_path: str | None) -> None:
-    implementation = _implementation(reference, map_path, case.layer)
+    implementation = _loaded(reference, map_path, case.layer)
     # The case's own time, without loading the module (a fresh worker pays that once).
     started = time.perf_counter()
     try:
         _run_loaded(raw, implementation, case, selfcheck, forward_only)
     finally:
         raw["user_seconds"] = time.perf_counter() - started
+
+
+def _loaded(reference: str | None, map_path: str | None, layer: str) -> Implementation:
+    """:func:`_implementation`, with what the module's import and discovery's probe calls print
+    kept out of the case's captured output (which is its own calls'); printed into it when loading
+    fails, since the case's error row is then about the loading."""
+    failure: BaseException | None = None
+    with capture_output() as loading:
+        try:
+            implementation = _implementation(reference, map_path, layer)
+        except BaseException as error:  # noqa: BLE001 - raised again below, after the output
+            failure = error
+    if failure is not None:
+        for fd, text in ((1, loading.stdout), (2, loading.stderr)):
+            os.write(fd, text.encode(errors="replace"))
+        raise failure
+    return implementation
 
 
 def _run_loaded(raw: dict[str, Any], implementation: Implementation, case: Case, selfcheck: bool,
