@@ -189,14 +189,15 @@ def object_functions(layer: str, constructor: Constructor, layout: Layout = TORC
         weight_copy = np.array(weight, copy=True)
         bias_copy = np.array(bias, copy=True) if bias is not None else np.zeros(count, dtype=weight.dtype)
         obj = build({**sizes, **hparams, "weight": weight_copy, "bias": bias_copy, "bias_flag": bias is not None})
-        slots = _place(obj, weight_copy, bias_copy, memo, parameter_names)
+        without_bias = bias is None and constructor.takes("bias_flag")
+        slots = _place(obj, weight_copy, bias_copy, memo, parameter_names, without_bias)
         records = list_lengths(obj)
         output = getattr(obj, forward_name)(x)
         if slots["weight"] is not None and slots["weight"].read(obj) is not weight_copy:
             # Initialised its parameters in forward (lazily): write them back and run forward again,
             # without what the first call recorded for backward.
             take_back_one_call(obj, records)
-            _place(obj, weight_copy, bias_copy, memo, parameter_names)
+            _place(obj, weight_copy, bias_copy, memo, parameter_names, without_bias)
             output = getattr(obj, forward_name)(x)
         return output, _ObjectCache(obj, bias is not None, weight_copy.copy(), bias_copy.copy(), slots)
 
@@ -240,15 +241,27 @@ def _hyperparameters(layer: str) -> frozenset[str]:
 
 
 def _place(obj: Any, weight: np.ndarray, bias: np.ndarray, memo: dict[str, Slot | None],
-           names: Mapping[str, str]) -> dict[str, Slot | None]:
-    """Write the parameters where ``obj`` keeps them (found once, then remembered)."""
+           names: Mapping[str, str], built_without_bias: bool = False) -> dict[str, Slot | None]:
+    """Write the parameters where ``obj`` keeps them (found once, then remembered).
+
+    A slot found holding None (an object built without a bias, or not initialised yet) says
+    nothing of what it holds otherwise (an array, a Parameter): it is looked for again next time.
+    An object ``built_without_bias`` (its constructor told so) whose bias is None gets none
+    written; otherwise a case without bias writes zeros (code that always adds one, or fills its
+    parameters lazily)."""
     slots = {}
     for which, value in (("weight", weight), ("bias", bias)):
         key = f"parameter {which}"
+        found = memo.get(key)
         if key not in memo:
-            memo[key] = Slot.parse(names[which]) if which in names else find_parameter(obj, which, value.size)
-        slot = memo[key] or Slot(which)
-        existing = slot.read(obj) if memo[key] is not None else None
+            found = Slot.parse(names[which]) if which in names else find_parameter(obj, which, value.size)
+            if found is None or which in names or found.read(obj) is not None:
+                memo[key] = found
+        if which == "bias" and built_without_bias and found is not None and found.read(obj) is None:
+            slots[which] = None
+            continue
+        slot = found or Slot(which)
+        existing = slot.read(obj) if found is not None else None
         shaped = value.reshape(existing.shape) if isinstance(existing, np.ndarray) and existing.size == value.size \
             and which == "bias" else value
         slot.write(obj, shaped)
