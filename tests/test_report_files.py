@@ -252,3 +252,13 @@ def test_the_figures_of_a_mapped_implementation_run_it_as_its_mapping_says(tmp_p
     assert main(["show", case_id, "--impl", str(code), "--map", str(mapping), "--out", str(tmp_path / "shown")]) == 1
     printed = capsys.readouterr().out
     assert "output: failed" in printed and "grad_weight: passed" in printed and "figure:" in printed
+
+
+def test_show_of_a_case_whose_forward_raises_says_what_it_raised_where(tmp_path, capsys):
+    code = tmp_path / "raising.py"
+    code.write_text("import numpy as np\n\n\ndef relu_forward(x):\n    raise ValueError('no relu yet')\n\n\n"
+                    "def relu_backward(dout, cache):\n    return dout\n")
+    assert main(["show", "relu[4x5-f32]", "--impl", str(code), "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "relu[4x5-f32]: error: forward raised ValueError: no relu yet" in out
+    assert f'File "{code}", line 5, in relu_forward' in out

@@ -164,13 +164,19 @@ def draw_failing_cases(console, impl, cases, records, options, out: Path, groups
 
 def show_command(args: argparse.Namespace) -> int:
     from ..compare import compare_tensor
-    from ..execution.case_arrays import case_arrays
+    from ..execution.case_arrays import CaseDidNotRun, case_arrays
     from ..report import case_figure_path
     from ..report.files import write_atomically
     from ..report.plots import case_figure
 
     case = _find_case(args.impl, args.case, args.cases, args.seed, args.map)
-    results, reference = case_arrays(args.impl, case, map_path=args.map)
+    try:
+        results, reference = case_arrays(args.impl, case, map_path=args.map)
+    except CaseDidNotRun as error:  # an error row of the sweep: what it raised, where in the user's code
+        print(f"{case.id}: error: {error.reason}")
+        if error.traceback:
+            print(error.traceback.rstrip())
+        return EXIT_FAILED
     failing, worst = [], {}
     for tensor, expected in reference.items():
         if expected is None:

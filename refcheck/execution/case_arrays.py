@@ -15,7 +15,15 @@ from ..specs import UsageError
 from .executors import Executor, ProcessExecutor
 from .worker import run_implementation
 
-__all__ = ["case_arrays"]
+__all__ = ["CaseDidNotRun", "case_arrays"]
+
+
+class CaseDidNotRun(RuntimeError):
+    """The implementation's forward or backward raised, timed out or ended its worker on the case."""
+
+    def __init__(self, reason: str, traceback: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.traceback = reason, traceback
 
 
 def case_arrays(impl_reference: str | None, case: Case, *, executor: Executor | None = None,
@@ -23,7 +31,7 @@ def case_arrays(impl_reference: str | None, case: Case, *, executor: Executor | 
     """Run one case: ``(results, reference)``, both keyed ``output``, ``grad_<tensor>``.
 
     ``executor``: an implementation executor to reuse (default: a one-worker pool for this call).
-    A layer the implementation lacks is a UsageError; a case whose forward fails is a RuntimeError.
+    A layer the implementation lacks is a UsageError; a case that did not run is :class:`CaseDidNotRun`.
     """
     from ..oracle import compute_reference  # torch, on this (trusted) side only
 
@@ -38,6 +46,6 @@ def case_arrays(impl_reference: str | None, case: Case, *, executor: Executor | 
     if raw["status"] == "skipped" and raw["reason"].startswith("not implemented"):
         raise UsageError(raw["reason"].removeprefix("not implemented: "))
     if raw["status"] != "ran":
-        raise RuntimeError(raw["reason"])
+        raise CaseDidNotRun(raw["reason"], raw.get("traceback", ""))
     reference, _ = compute_reference(case)
     return raw["results"], reference
