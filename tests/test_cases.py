@@ -239,6 +239,16 @@ def test_quick_sweep_is_smaller_with_the_same_coverage(spaces):
     assert coverage.complete
 
 
+def test_quick_sweep_holds_each_input_kind_at_each_dtype_the_full_sweep_holds(spaces):
+    # What overflows (large values) does so in float32 only: a quick subset that held 'large' in
+    # float64 alone passed a softmax without max subtraction that the full sweep fails.
+    for name, space in spaces.items():
+        full, _ = expand(space)
+        quick, _ = expand(space, quick=True)
+        kinds = lambda cases: {(case.values, case.dtype) for case in cases}  # noqa: E731
+        assert kinds(quick) == kinds(full), name
+
+
 # --- malformed case files -------------------------------------------------------------------
 
 

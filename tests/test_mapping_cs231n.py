@@ -80,9 +80,11 @@ def test_renamed_cs231n_functions_pass_what_they_can_run(renamed):
     ran = frame[frame["status"] != "skipped"]
     assert (ran["status"] == "passed").all(), ran.loc[ran["status"] != "passed", ["case", "tensor", "reason"]]
     assert set(ran["layer"]) == set(LAYERS)
-    # The weighted cross-entropy cases are skipped naming the user's function.
-    weighted = frame[(frame["layer"] == "cross_entropy") & (frame["status"] == "skipped")]
-    assert weighted["reason"].str.contains("xent takes no weight tensor").all() and len(weighted)
+    # A loss without class weights gets no weighted case: planned without them (named in the
+    # "not supported" line), the cases that run hold the coverage.
+    entropy = frame[frame["layer"] == "cross_entropy"]
+    assert len(entropy) and not entropy["case"].str.contains(r"-w\d").any()
+    assert (entropy["status"] != "skipped").all()
 
 
 def test_a_spatial_batchnorm_under_its_own_name_gets_the_4d_cases(tmp_path):

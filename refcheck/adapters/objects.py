@@ -38,6 +38,7 @@ from ..specs import Unsupported
 from .call_records import list_lengths, take_back_one_call
 from .construct import LEARNING_RATE_ARGUMENTS, Constructor, plain_name
 from .contract import LayerFunctions, accepted_keywords, user_name
+from .optional_tensors import refusing_tensors
 from .layouts import TORCH_LAYOUT, WEIGHT_AXES, Layout
 from .names import class_layer
 from .params import GRADIENT_NAMES, Slot, find_gradient, find_parameter
@@ -215,8 +216,12 @@ def object_functions(layer: str, constructor: Constructor, layout: Layout = TORC
                               gradient_names.get("bias", ()), learning_rate, notes) if cache.has_bias else None
         return grad_input, grad_weight, grad_bias
 
+    constraint = _form_constraint(constructor)
+    named = accepted_keywords(cls)
+    if layer in _LOSSES and named is not None and "weight" not in named:
+        constraint = refusing_tensors(constraint, ("weight",), f"{user_name(origin)} takes no {{}} keyword")
     functions = LayerFunctions(layer, forward, backward, accepted=accepted, origin=origin, adapter="object",
-                               fixed=NN_DEFAULTS.get(layer, {}), constraint=_form_constraint(constructor))
+                               fixed=NN_DEFAULTS.get(layer, {}), constraint=constraint)
     object.__setattr__(functions, "notes", notes)  # filled in as gradients are recovered
     return functions
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from ..specs import Unsupported, layer_spec
 from .contract import LayerFunctions, user_name
+from .optional_tensors import refusing_tensors
 from .holders import holder_gradient, set_array
 from .objects import WEIGHT_GRAD_ATTRIBUTES
 
@@ -84,7 +85,11 @@ def _adapt(layer: str, factory: Callable[..., Any]) -> LayerFunctions:
         return factory(**{k: v for k, v in candidates.items() if keywords is None or k in keywords})
 
     if spec.family == "loss":
-        return LayerFunctions(layer, *_loss(construct, keywords, origin), accepted=accepted, origin=origin)
+        refuses_weight = keywords is not None and "weight" not in keywords
+        constraint = refusing_tensors(None, ("weight",), f"{user_name(origin)} takes no {{}} keyword") \
+            if refuses_weight else None
+        return LayerFunctions(layer, *_loss(construct, keywords, origin), accepted=accepted, origin=origin,
+                              constraint=constraint)
     if layer in _PARAMETERS:
         return LayerFunctions(layer, *_parametric(layer, construct), accepted=accepted, origin=origin)
 

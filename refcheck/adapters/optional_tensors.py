@@ -2,12 +2,15 @@
 
 A layer may gain an optional tensor after its others (cross_entropy's and binary_cross_entropy's
 ``weight``). A forward written without it, ``cross_entropy_forward(input, target, *, reduction)``,
-still runs every case where that tensor is None; a case that has one is skipped as unsupported,
-the way a hyperparameter forward does not accept is supported only at its default.
+still runs every case where that tensor is None; a case that has one is outside what it supports,
+the way a hyperparameter forward does not accept is supported only at its default: planning leaves
+such cases out (named in the "not supported" line), so that the cases that do run hold the sweep's
+coverage (a case run into a skip held values no other case checked).
 """
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,7 +19,7 @@ import numpy as np
 from ..specs import Unsupported, layer_spec
 from .contract import LayerFunctions, user_name
 
-__all__ = ["BiasCache", "fit_optional_tensors", "positional_capacity", "zeros_for_missing_bias"]
+__all__ = ["BiasCache", "fit_optional_tensors", "positional_capacity", "refusing_tensors", "zeros_for_missing_bias"]
 
 
 def positional_capacity(function: Any) -> int | None:
@@ -52,7 +55,25 @@ def fit_optional_tensors(functions: LayerFunctions) -> LayerFunctions:
                 raise Unsupported(f"{user_name(functions.origin, functions.layer + '_forward')} takes no {name} tensor; this case has one")
         return inner(*tensors[:capacity], **hparams)
 
-    return replace(functions, forward=forward)
+    who = user_name(functions.origin, functions.layer + "_forward")
+    return replace(functions, forward=forward,
+                   constraint=refusing_tensors(functions.constraint, missing, f"{who} takes no {{}} tensor"))
+
+
+def refusing_tensors(constraint: Callable[[Mapping[str, Any]], str | None] | None, names: Iterable[str],
+                     reason: str) -> Callable[[Mapping[str, Any]], str | None]:
+    """``constraint`` (or none) that also refuses a case giving any of the tensors ``names``
+    (``reason`` formatted with the tensor's name), read from the ``<name>_shape`` entries that
+    :func:`~refcheck.adapters.contract.unsupported_labels` adds."""
+    names = tuple(names)
+
+    def refusing(hparams: Mapping[str, Any]) -> str | None:
+        for name in names:
+            if hparams.get(f"{name}_shape") is not None:
+                return reason.format(name)
+        return constraint(hparams) if constraint is not None else None
+
+    return refusing
 
 
 @dataclass(frozen=True)

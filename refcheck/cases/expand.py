@@ -300,11 +300,21 @@ def expand(space: Space, *, quick: bool = False, base_seed: int = 0,
     return _covering_subset(chosen, _restricted(space, capabilities)), coverage
 
 
+def _kind_at_dtype(choice: Mapping[str, Any]) -> set[tuple[tuple[str, Any], ...]]:
+    """The (input kind, dtype) pair of a choice: a quick subset holds each that the sweep holds,
+    since what overflows or underflows (large, tiny, near-max values) does so at one precision."""
+    if "values" in choice and "dtype" in choice:
+        return {(("values", choice["values"]), ("dtype", choice["dtype"]))}
+    return set()
+
+
 def _covering_subset(chosen: list[tuple[Case, dict[str, Any]]], space: Space) -> list[Case]:
-    """The fewest cases (greedily) whose values and pairs cover all that ``chosen`` covers, in the
-    order of ``chosen``."""
-    items = [_items_of(choice, space) for _, choice in chosen]
-    wanted = set(_required_items(space)) & set().union(*items) if items else set()
+    """The fewest cases (greedily) whose values and pairs cover all that ``chosen`` covers (each
+    input kind at each dtype too), in the order of ``chosen``."""
+    items = [_items_of(choice, space) | _kind_at_dtype(choice) for _, choice in chosen]
+    held = set().union(*items) if items else set()
+    wanted = (set(_required_items(space)) & held) | {item for item in held if len(item) == 2 and item[0][0] == "values"
+                                                     and item[1][0] == "dtype"}
     picked: set[int] = set()
     while wanted:
         best = max(range(len(chosen)), key=lambda i: (len(items[i] & wanted), -i))
