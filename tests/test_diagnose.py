@@ -419,3 +419,32 @@ def test_a_small_formula_mistake_is_not_called_float32_arithmetic(tmp_path):
     assert (failed["values"] == "near_constant").any()
     assert not failed["diagnosis"].fillna("").str.contains("float32 arithmetic").any(), \
         failed.loc[failed["diagnosis"].fillna("").str.contains("float32"), ["case", "tensor", "diagnosis"]].to_string()
+
+
+CS231N_AFFINE = '''
+import numpy as np
+
+
+def affine_forward(x, w, b):
+    return x.reshape(x.shape[0], -1) @ w + b, (x, w, b)
+
+
+def affine_backward(dout, cache):
+    x, w, b = cache
+    dx = (dout @ w.T).reshape(x.shape)
+    dw = DW
+    return dx, dw, dout.sum(axis=0)
+'''
+
+
+def test_a_transposed_weight_gradient_is_told_in_the_user_s_own_layout(tmp_path):
+    # CS231n's w is (in, out): the advice is x.T @ dout there, not torch's dout.T @ x (the very
+    # mistake), and the layout it names is the user's, not that of the adapter's boundary.
+    path = tmp_path / "affine.py"
+    path.write_text(CS231N_AFFINE.replace("DW", "dout.T @ x.reshape(x.shape[0], -1)"))
+    assert load_implementation(str(path)).layers["linear"].layout == "weight (in, out)"
+    frame = check(str(path), ["linear"], workers=1, selfcheck=False)
+    told = frame.loc[(frame["tensor"] == "grad_weight") & (frame["status"] == "failed"), "diagnosis"].dropna()
+    assert len(told) and told.str.contains("x.T @ dout, not dout.T @ x", regex=False).all()
+    path.write_text(CS231N_AFFINE.replace("DW", "x.reshape(x.shape[0], -1).T @ dout"))
+    assert set(check(str(path), ["linear"], quick=True, workers=1, selfcheck=False)["status"]) <= {"passed", "skipped"}

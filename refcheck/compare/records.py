@@ -46,6 +46,7 @@ class CaseRun:
     gradients: dict[str, np.ndarray] = field(default_factory=dict)
     rerun: Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]] | None = None
     interleaved: bool = False
+    origin: str = ""  # the implementation as reports name it, layout included ("...; layout weight (in, out)")
 
     def __post_init__(self) -> None:
         if not self.gradients and self.spec.differentiable_outputs:  # an update rule has none

@@ -20,6 +20,9 @@ def weight_transposed(context: Context, tensor: str) -> str | None:
         result = context.result(tensor)
         transposed = context.reference(tensor).T
         if result is not None and result.shape == transposed.shape and context.explains(tensor, transposed):
+            if "weight (in, out)" in context.run.origin:  # the user's weight is (in, out): say it in those terms
+                return ("weight gradient transposed: return it as (in_features, out_features) like your weight, "
+                        "i.e. x.T @ dout, not dout.T @ x")
             return ("weight gradient transposed: return grad_weight as (out_features, in_features) like the weight, "
                     "i.e. dout.T @ x, not x.T @ dout")
         return None

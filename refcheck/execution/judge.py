@@ -125,7 +125,7 @@ def _add_diagnosis(case: Case, raw: dict[str, Any], reference: dict[str, Any], t
     run = CaseRun(case, LAYERS[case.layer], None, make_inputs(case), next(iter(gradients.values()), None),
                   dict(case.hparam_map), results=dict(raw["results"]), reference=reference,
                   torch_at_dtype=torch_at_dtype, mutated=list(raw["mutated"]), gradients=gradients, rerun=rerun,
-                  interleaved=bool(raw.get("interleaved")))
+                  interleaved=bool(raw.get("interleaved")), origin=str(raw.get("origin", "")))
     try:
         findings = diagnose(run)
     except Exception:  # a diagnosis is a hint: it must never turn a failure into a crash
