@@ -192,3 +192,29 @@ def test_self_check_disagreements_are_said_on_the_console():
     quiet = io.StringIO()
     print_selfcheck(Console(file=quiet, width=200, force_terminal=False), records[1:])
     assert quiet.getvalue() == ""
+
+
+def test_the_self_check_line_says_which_side_is_wrong():
+    """Disagreeing gradients that fail against torch, or pass where the output fails, are a wrong
+    backward or a wrong forward: the hidden-state question was asked of every failing run."""
+    import io
+
+    from rich.console import Console
+
+    from refcheck.report.console import print_selfcheck
+
+    def said(records):
+        stream = io.StringIO()
+        print_selfcheck(Console(file=stream, width=300, force_terminal=False), records)
+        return stream.getvalue()
+
+    disagrees = {"selfcheck": "backward disagrees with own forward", "selfcheck_error": 1.0}
+    wrong_backward = [{"case": "a", "tensor": "output", "status": "passed"},
+                      {"case": "a", "tensor": "grad_input", "status": "failed", **disagrees}]
+    wrong_forward = [{"case": "b", "tensor": "output", "status": "failed"},
+                     {"case": "b", "tensor": "grad_input", "status": "passed", **disagrees}]
+    assert "all of them failing against torch too: the backward is not the derivative" in said(wrong_backward)
+    assert "1 of them passing against torch in cases whose output fails: the forward is what is wrong" \
+        in said(wrong_forward)
+    for text in (said(wrong_backward), said(wrong_forward)):
+        assert "cache keyed on x alone" not in text

@@ -149,11 +149,18 @@ def print_selfcheck(console: Console, records: Any) -> None:
     if not disagreeing:
         return
     cases = {r.get("case") for r in disagreeing}
-    passing = sum(1 for r in disagreeing if r.get("status") == "passed")
+    wrong_forward = {r.get("case") for r in records if r.get("tensor") == "output" and r.get("status") == "failed"}
+    passing = [r for r in disagreeing if r.get("status") == "passed"]
+    hidden = sum(1 for r in passing if r.get("case") not in wrong_forward)
+    if hidden:  # right against torch, forward too, yet not the derivative of its own forward
+        why = (f"{hidden} of them passing against torch with a passing forward (does the result depend on more "
+               "than the inputs: a cache keyed on x alone, state from earlier calls?)")
+    elif passing:  # the gradients are right: it is the forward that they are not the derivative of
+        why = f"{len(passing)} of them passing against torch in cases whose output fails: the forward is what is wrong"
+    else:  # failing against torch too: the self-check only confirms where the mistake is
+        why = "all of them failing against torch too: the backward is not the derivative of this forward"
     print_prose(console, f"self-check: the backward disagrees with its own forward on {len(disagreeing)} "
-                f"tensor(s) of {len(cases)} case(s), {passing} of them passing against torch (does the result "
-                "depend on more than the inputs: a cache keyed on x alone, state from earlier calls?); see the "
-                "selfcheck column of cases.csv", style="yellow")
+                f"tensor(s) of {len(cases)} case(s), {why}; see the selfcheck column of cases.csv", style="yellow")
 
 
 def print_coverage(console: Console, rows: Sequence[dict[str, Any]], skipped: int = 0, checked: int = 1) -> None:
