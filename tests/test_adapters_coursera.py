@@ -121,3 +121,19 @@ def test_a_planted_mistake_fails_on_its_tensor(tmp_path, old, new, tensor):
                   selfcheck=False)
     assert (frame.loc[frame["tensor"] == tensor, "status"] == "failed").any()
     assert set(frame.loc[frame["tensor"] == "output", "status"]) == {"passed"}
+
+
+def test_course_code_that_raises_on_every_probe_is_checked_in_the_course_s_layout(tmp_path):
+    # The course's own `Z + float(b)` raises under numpy 2 (b is (1, 1, 1)): it fits no layout,
+    # and its cases showed the CS231n call's IndexError (NCHW arrays into channels-last code)
+    # instead of its own TypeError.
+    as_scalar = ("\n\ndef as_scalar(b):  # numpy 2's float() of a (1, 1, 1) array\n    if np.ndim(b):\n"
+                 "        raise TypeError('only 0-dimensional arrays can be converted to Python scalars')\n"
+                 "    return float(b)\n")
+    broken = COURSE.replace("+ b[0, 0, 0, :]", "+ as_scalar(b)") + as_scalar
+    path = _module(tmp_path, broken)
+    conv = load_implementation(str(path)).layers["conv2d"]
+    assert conv.adapter == "coursera" and conv.layout.startswith("NHWC")
+    frame = check(str(path), ["conv2d"], quick=True, workers=0, selfcheck=False)
+    errors = frame[frame["status"] == "error"]
+    assert len(errors) and errors["reason"].str.contains("TypeError").all()

@@ -197,13 +197,19 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
                 seen.append(cls)
                 candidates.append(_object_candidate(layer, cls))
     for module in modules:
+        styles = []
         adapted = adapt_cs231n(module).get(layer)
         if adapted is not None:
-            candidates.append(_function_candidate(adapted, user_name(adapted.origin), exact=False, named=True))
+            styles.append(_function_candidate(adapted, user_name(adapted.origin), exact=False, named=True))
         course = adapt_coursera(module).get(layer)
         if course is not None:  # probed in the course's layouts only (channels last, W (f, f, C, F))
-            candidates.append(_function_candidate(course, user_name(course.origin), exact=False, named=True,
-                                                  layouts=COURSERA_LAYOUTS[layer]))
+            styles.append(_function_candidate(course, user_name(course.origin), exact=False, named=True,
+                                              layouts=COURSERA_LAYOUTS[layer]))
+            if _written_for_the_course(module, course):
+                # Its arguments carry the course's names: when neither style fits the probe, its
+                # cases should show its own error in the course's layout, not the CS231n call's.
+                styles.reverse()
+        candidates += styles
         derived = adapt_derivatives(module).get(layer)
         if derived is not None:  # an activation and its derivative (or the course's (dA, cache) backward)
             candidates.append(_function_candidate(derived, user_name(derived.origin), exact=False, named=True))
@@ -217,6 +223,15 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
         for candidate in candidates:
             _with_mapped_fixed(candidate, dict(entry.fixed))
     return candidates
+
+
+def _written_for_the_course(module: ModuleType, course: LayerFunctions) -> bool:
+    """Whether the course's function takes the course's argument names (``A_prev``, ``hparameters``)."""
+    try:
+        names = set(inspect.signature(getattr(module, user_name(course.origin))).parameters)
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return bool(names & {"A_prev", "hparameters"})
 
 
 def _with_mapped_fixed(candidate: _Candidate, fixed: dict[str, Any]) -> None:
