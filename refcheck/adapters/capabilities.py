@@ -8,14 +8,14 @@ it are summarised in one line per layer (:func:`unsupported_summary`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..cases import ALL_SUPPORTED, Capabilities, Case
 from ..specs import layer_spec
 from .contract import LayerFunctions, required_by_torch, unsupported_labels, unsupported_reason
 
-__all__ = ["capabilities_of", "describe_capabilities", "unsupported_summary"]
+__all__ = ["capabilities_of", "describe_capabilities", "unsupported_summary", "value_check"]
 
 
 def capabilities_of(functions: LayerFunctions) -> Capabilities:
@@ -25,13 +25,7 @@ def capabilities_of(functions: LayerFunctions) -> Capabilities:
     if takes_all and functions.constraint is None and not functions.fixed:
         return ALL_SUPPORTED
 
-    def value_supported(name: str, value: Any) -> bool:
-        if functions.accepted is None or name in functions.accepted:
-            return True
-        if name in functions.fixed:
-            return value == functions.fixed[name] or functions.fixed[name] == "same"
-        default = spec.hyper(name).default
-        return callable(default) or value == default
+    value_supported = value_check(functions.layer, functions.accepted, functions.fixed)
 
     def case_reason(case: Case) -> str | None:
         try:
@@ -40,6 +34,23 @@ def capabilities_of(functions: LayerFunctions) -> Capabilities:
             return None
 
     return Capabilities(value_supported, case_reason)
+
+
+def value_check(layer: str, accepted: frozenset[str] | None, fixed: Mapping[str, Any]
+                ) -> Callable[[str, Any], bool]:
+    """``(hyperparameter, value) -> supported`` from what a forward accepts and the values its code
+    fixes: plain data, so that it can be rebuilt outside the process that loaded the code."""
+    spec = layer_spec(layer)
+
+    def value_supported(name: str, value: Any) -> bool:
+        if accepted is None or name in accepted:
+            return True
+        if name in fixed:
+            return value == fixed[name] or fixed[name] == "same"
+        default = spec.hyper(name).default
+        return callable(default) or value == default
+
+    return value_supported
 
 
 def _refused(functions: LayerFunctions, hyper: Any, values: Iterable[Any]) -> list[tuple[Any, str]]:

@@ -38,6 +38,10 @@ class LayerSummary:
     layer: str
     description: str
     origin: str = ""
+    # What its forward takes and the values its code fixes (see LayerFunctions): what `refcheck
+    # fuzz` draws from, rebuilt here (refcheck.adapters.capabilities.value_check).
+    accepted: frozenset[str] | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,7 +56,8 @@ class DetachedImplementation:
 
 def _detached(plan: Plan) -> Plan:
     implementation = plan.implementation
-    layers = {name: LayerSummary(name, functions.description, functions.origin)
+    layers = {name: LayerSummary(name, functions.description, functions.origin, functions.accepted,
+                                 dict(functions.fixed))
               for name, functions in implementation.layers.items()}
     summary = DetachedImplementation(implementation.name, layers, getattr(implementation, "map_path", None))
     return dataclasses.replace(plan, implementation=summary)
