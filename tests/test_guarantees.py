@@ -253,7 +253,8 @@ def test_a_backward_that_declares_itself_unsupported_never_makes_a_case_pass(tmp
     assert code == 5 and set(frame["status"]) == {"skipped"}
 
 
-@pytest.mark.parametrize("how", ["tolerance", "empty", "name", "values", "slope", "forward_only", "drop"])
+@pytest.mark.parametrize("how", ["tolerance", "empty", "name", "values", "slope", "forward_only", "drop",
+                                 "drop_layer", "swap_layer"])
 def test_a_module_that_changes_refcheck_s_planning_does_not_pass(tmp_path, capsys, how):
     """Planning loads the user's module, in a worker of its own; what it sends back is held to the
     case files and to the command line: a widened tolerance, emptied inputs, or an easier input
@@ -262,7 +263,8 @@ def test_a_module_that_changes_refcheck_s_planning_does_not_pass(tmp_path, capsy
     module = tmp_path / "plan_tamper.py"
     module.write_text((HOSTILE / "plan_tamper.py").read_text().replace('_HOW = "tolerance"', f"_HOW = {how!r}"))
     out = tmp_path / "reports"
-    code = main(["run", "--impl", str(module), "--layers", "leaky_relu" if how == "slope" else "relu", "--quick",
+    layers = {"slope": "leaky_relu", "drop_layer": "relu,leaky_relu"}.get(how, "relu")
+    code = main(["run", "--impl", str(module), "--layers", layers, "--quick",
                  "--out", str(out), "--no-plots", "--no-oracle-cache"])
     if how in ("name", "forward_only"):
         frame = pd.read_csv(out / "cases.csv")
@@ -271,7 +273,8 @@ def test_a_module_that_changes_refcheck_s_planning_does_not_pass(tmp_path, capsy
     else:
         assert code == 2
         error = capsys.readouterr().err
-        assert ("leaves out" if how == "drop" else "does not match the case files") in error
+        expected = {"drop": "leaves out", "drop_layer": "leaves out", "swap_layer": "which --layers does not name"}
+        assert expected.get(how, "does not match the case files") in error
 
 
 def test_a_framework_hidden_from_the_worker_s_own_check_is_seen_from_outside(tmp_path):
@@ -436,3 +439,32 @@ def test_a_process_the_code_under_test_detaches_does_not_outlive_the_run(tmp_pat
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert 'failures="0"' not in (out / "junit.xml").read_text()
+
+
+def test_case_files_changed_while_the_module_is_loaded_stop_the_run(tmp_path, capsys):
+    """A module that, while it is loaded for planning, widens a tolerance in the case files (which
+    this process reads after planning, and its user can write) stops the run."""
+    import shutil
+
+    from refcheck.cases.spaces import default_cases_dir
+
+    cases = tmp_path / "cases"
+    shutil.copytree(default_cases_dir(), cases)
+    module = tmp_path / "widens.py"
+    module.write_text(f'''
+import numpy as np
+
+with open({str(cases / "activations.toml")!r}, "a") as file:
+    file.write("\\\\n[relu.tolerance]\\\\nfloat32 = 1e300\\\\nfloat64 = 1e300\\\\n")
+
+
+def relu_forward(x):
+    return np.abs(x), x
+
+
+def relu_backward(dout, cache):
+    return dout * np.sign(cache)
+''')
+    code = main(["run", "--impl", str(module), "--layers", "relu", "--cases", str(cases), "--quick",
+                 "--out", str(tmp_path / "reports"), "--no-plots", "--no-oracle-cache"])
+    assert code == 2 and "the case files changed while it was loaded" in capsys.readouterr().err

@@ -9,6 +9,7 @@ layer was checked as, but no function of the user's. The built-in layers are pla
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import inspect
 import traceback
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from ..specs import LAYERS, RefcheckError, UsageError
 from .capture import capture_output
 from .executors import ProcessExecutor
 from .implementation import BUILTIN, implementation_reference
-from .sweep import Plan, plan_sweep
+from .sweep import Plan, parse_list, plan_sweep
 
 __all__ = ["DetachedImplementation", "LayerSummary", "no_cases_message", "plan_isolated"]
 
@@ -82,6 +83,8 @@ def plan_isolated(*args: Any, isolate: bool = True, **kwargs: Any) -> Plan:
     impl = args[0] if args else kwargs.get("impl")
     if not isolate or impl in (None, BUILTIN):
         return plan_sweep(*args, **kwargs)
+    arguments = inspect.signature(plan_sweep).bind(*args, **kwargs).arguments
+    case_files = _case_files_digest(arguments.get("cases"))
     executor = ProcessExecutor(1, PLAN_TIMEOUT, kind="implementation")
     try:
         kind, value = executor.submit(_plan_in_worker, args, kwargs).result()
@@ -97,9 +100,28 @@ def plan_isolated(*args: Any, isolate: bool = True, **kwargs: Any) -> Plan:
         raise UsageError(f"--impl {impl!r}: loading and planning did not finish: {what}") from None
     finally:
         executor.shutdown()
+    if _case_files_digest(arguments.get("cases")) != case_files:
+        raise UsageError(f"--impl {impl!r}: the case files changed while it was loaded: its module changed "
+                         "refcheck's planning (a file of yours that it can write, refcheck's own included)")
     if kind == "usage":
         raise UsageError(value)
-    return _checked(value, inspect.signature(plan_sweep).bind(*args, **kwargs).arguments)
+    return _checked(value, arguments)
+
+
+def _case_files_digest(folder: str | Path | None) -> str:
+    """A digest of the case files (names and bytes) that plans and checks read: the module is
+    loaded between the two readings, and may write files its user can."""
+    from ..cases.spaces import default_cases_dir
+
+    root = Path(folder) if folder is not None else default_cases_dir()
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.toml")) if root.is_dir() else []:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"unreadable")
+    return digest.hexdigest()
 
 
 def no_cases_message(plan: Plan) -> str:
@@ -165,6 +187,12 @@ def _checked(plan: Plan, arguments: dict[str, Any]) -> Plan:
     plan.forward_only = bool(arguments.get("forward_only", False))
     seed = arguments.get("seed", 0)
     cases = [*plan.cases, *plan.outside]  # a layer may have all of its cases outside (every one unsupported)
+    requested = parse_list(arguments.get("layers"), tuple(LAYERS), "--layers")
+    planned = {case.layer for case in cases if isinstance(case, Case)}
+    if requested is not None and not planned <= set(requested):
+        raise UsageError(f"--impl {impl!r}: the plan made while loading it has cases of "
+                         f"{', '.join(sorted(planned - set(requested)))}, which --layers does not name: "
+                         "its module changed refcheck's planning")
     spaces = {space.layer: space for space in load_spaces(arguments.get("cases"), sorted({c.layer for c in cases}))}
     for case in cases:
         space = spaces.get(case.layer) if isinstance(case, Case) else None
@@ -172,15 +200,17 @@ def _checked(plan: Plan, arguments: dict[str, Any]) -> Plan:
                 or case.tolerance != tuple(sorted(space.tolerance.items())) or not _id_agrees(case)):
             raise UsageError(f"--impl {impl!r}: the plan made while loading it does not match the case files "
                              f"(case {case.id!r}): its module changed refcheck's planning")
-    _holds_every_case(plan, cases, arguments, impl)
+    _holds_every_case(plan, cases, arguments, impl, requested)
     return plan
 
 
-def _holds_every_case(plan: Plan, cases: list[Case], arguments: dict[str, Any], impl: Any) -> None:
-    """Every case of the full sweep of the plan's layers (expanded here, by refcheck's own layers,
-    which take every value) is in the plan: to run, or outside the code's supported space (then
-    reported as not supported). A module that drops the cases its code would fail stops the run."""
-    layers = sorted({case.layer for case in cases})
+def _holds_every_case(plan: Plan, cases: list[Case], arguments: dict[str, Any], impl: Any,
+                      requested: list[str] | None) -> None:
+    """Every case of the full sweep of the layers named by ``--layers`` (without it, of the plan's
+    layers), expanded here by refcheck's own layers, which take every value, is in the plan: to
+    run, or outside the code's supported space (then reported as not supported). A module that
+    drops the cases its code would fail, or a whole layer, stops the run."""
+    layers = sorted(requested if requested is not None else {case.layer for case in cases})
     if not layers:
         return
     full = plan_sweep(None, layers, arguments.get("cases"), dtypes=arguments.get("dtypes"),

@@ -4,7 +4,9 @@ in that process. _HOW says how (a test writes it): "tolerance" widens every case
 refcheck's own layers (so that the case workers would load those), "values" turns every special
 input kind into normal inputs under the case's id, "slope" runs every leaky_relu case at the one
 slope its code has (0.01) under the case's id, "forward_only" asks for the outputs alone (its
-relu's forward is right there, its backward wrong), "drop" leaves out every case of special inputs."""
+relu's forward is right there, its backward wrong), "drop" leaves out every case of special inputs,
+"drop_layer" leaves out the (wrong) relu's layer, "swap_layer" plans the (right) leaky_relu's cases
+in place of the relu's that --layers asks for."""
 import dataclasses
 import sys
 
@@ -46,6 +48,11 @@ if _sweep is not None and not getattr(_sweep, "_tampered", False):
             return plan
 
         _sweep.Plan = _forward_only_plan
+if _sweep is not None and _HOW in ("drop_layer", "swap_layer") and not getattr(_sweep, "_layers_tampered", False):
+    _sweep._layers_tampered = True
+    _load_spaces = _sweep.load_spaces
+    _sweep.load_spaces = lambda cases, chosen: _load_spaces(
+        cases, [layer for layer in chosen if layer != "relu"] if _HOW == "drop_layer" else ["leaky_relu"])
 _planning = sys.modules.get("refcheck.execution.planning")
 if _HOW == "name" and _planning is not None:
     _init = _planning.DetachedImplementation.__init__
