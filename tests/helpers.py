@@ -42,3 +42,17 @@ def numeric_gradient(
         lower = loss(shifted)
         gradient[index] = (upper - lower) / (2 * step)
     return gradient
+
+
+def adapter_skip_source(name: str = "skip") -> str:
+    """Module source defining ``name(reason)``, which raises refcheck's Unsupported as one of its
+    adapters does (from a file of refcheck's package): the runtime skip of a case an adapter cannot
+    express. Raised by the user's code itself, Unsupported is an error row instead."""
+    return (
+        "import os as _os\n"
+        "import refcheck as _refcheck\n"
+        f"_adapter = {{'Unsupported': _refcheck.Unsupported}}\n"
+        f"exec(compile('def {name}(reason):\\n    raise Unsupported(reason)\\n', "
+        "_os.path.join(_os.path.dirname(_refcheck.__file__), 'adapters', 'contract.py'), 'exec'), _adapter)\n"
+        f"{name} = _adapter[{name!r}]\n"
+    )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import adapter_skip_source
 
 from refcheck.cli import main
 
@@ -151,13 +152,13 @@ def test_a_layer_that_hangs_on_every_case_costs_a_few_timeouts_not_one_per_case(
 
 def test_a_run_that_checks_nothing_exits_5_and_says_why(tmp_path, capsys):
     skipped = tmp_path / "skip.py"
-    skipped.write_text("import refcheck\n\ndef relu_forward(x):\n    raise refcheck.Unsupported('not today')\n\n"
+    skipped.write_text(adapter_skip_source() + "\ndef relu_forward(x):\n    skip('not today')\n\n"
                        "def relu_backward(dout, cache):\n    return dout\n")
     out = tmp_path / "nothing"
     assert main(["run", "--impl", str(skipped), "--out", str(out), "--quick"]) == 5
-    # relu's quick sweep: one case per input kind (normal, zeros, near_max, tiny, mixed_magnitudes)
+    # relu's quick sweep: each input kind (normal, zeros, near_max, tiny, mixed_magnitudes) at each dtype
     printed = capsys.readouterr().out
-    assert "nothing was checked: all 5 cases were skipped (unsupported: not today (5 cases))" in printed
+    assert "nothing was checked: all 10 cases were skipped (unsupported: not today (10 cases))" in printed
     assert "coverage: NONE, every planned case was skipped" in printed and "coverage: complete" not in printed
     assert (out / "cases.csv").exists()
 
@@ -241,8 +242,8 @@ def test_a_module_that_exits_while_loading_is_a_usage_error(tmp_path, capsys):
 
 
 def test_a_backward_that_declares_itself_unsupported_never_makes_a_case_pass(tmp_path):
-    """refcheck's Unsupported raised by a backward skips the case (its gradients are unchecked),
-    however right its outputs: a run of nothing else checks nothing and exits 5."""
+    """refcheck's Unsupported raised by the code's own backward is an error, however right its
+    outputs (only refcheck's adapters say what is not supported)."""
     module = tmp_path / "no_gradients.py"
     module.write_text("import numpy as np\nfrom refcheck.specs import Unsupported\n\n"
                       "def relu_forward(x):\n    return np.maximum(x, 0), x\n\n"
@@ -250,7 +251,8 @@ def test_a_backward_that_declares_itself_unsupported_never_makes_a_case_pass(tmp
     code = main(["run", "--impl", str(module), "--layers", "relu", "--quick", "--out", str(tmp_path / "out"),
                  "--no-plots"])
     frame = pd.read_csv(tmp_path / "out" / "cases.csv")
-    assert code == 5 and set(frame["status"]) == {"skipped"}
+    assert code == 1 and "passed" not in set(frame.groupby("case")["status"].min())
+    assert set(frame.loc[frame["tensor"] == "grad_input", "status"]) == {"error"}
 
 
 @pytest.mark.parametrize("how", ["tolerance", "empty", "name", "values", "slope", "forward_only", "drop",
@@ -468,3 +470,24 @@ def relu_backward(dout, cache):
     code = main(["run", "--impl", str(module), "--layers", "relu", "--cases", str(cases), "--quick",
                  "--out", str(tmp_path / "reports"), "--no-plots", "--no-oracle-cache"])
     assert code == 2 and "the case files changed while it was loaded" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_code_that_raises_refcheck_s_unsupported_does_not_pass_a_layer_it_names(tmp_path, capsys, forged):
+    """Unsupported raised by the code itself is an error row (only refcheck's adapters say a case
+    is not supported); raised as if from refcheck's own files, its layer is skipped, and a layer
+    named by --layers with nothing checked exits 5 even when the others pass."""
+    module = tmp_path / "raises_unsupported.py"
+    module.write_text((HOSTILE / "raises_unsupported.py").read_text().replace("_FORGED = False", f"_FORGED = {forged}"))
+    out = tmp_path / "reports"
+    code = main(["run", "--impl", str(module), "--layers", "conv2d,relu", "--quick", "--out", str(out), "--no-plots",
+                 "--no-oracle-cache"])
+    frame = pd.read_csv(out / "cases.csv")
+    conv = frame[frame["layer"] == "conv2d"]
+    assert set(frame.loc[frame["layer"] == "relu", "status"]) == {"passed"}
+    if forged:
+        assert code == 5 and set(conv["status"]) == {"skipped"}
+        assert "nothing was checked of conv2d, which --layers names" in capsys.readouterr().out
+    else:
+        assert code == 1 and set(conv["status"]) == {"error"}
+        assert conv["reason"].str.contains("raised refcheck's Unsupported, which only refcheck's adapters raise").all()

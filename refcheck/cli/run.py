@@ -122,11 +122,14 @@ def _plan_and_run(args, console, oracle, cache) -> int:  # type: ignore[no-untyp
     started = time.perf_counter()
     checking = check_options(vars(args), args.oracle_cache or str(default_cache_dir()))
     counts: dict[str, int] = {}
+    args.checked_layers = set()  # layers with a case not skipped
     with RecordStream(args.out) as stream:  # records on disk as cases finish; the reports read them back
         with progress_bar(console, len(plan.cases)) as advance:
             def on_case(case, records) -> None:  # type: ignore[no-untyped-def]
                 status = min((r["status"] for r in records), key=lambda s: _STATUS_ORDER.get(s, 4), default="skipped")
                 counts[status] = counts.get(status, 0) + 1
+                if status != "skipped":
+                    args.checked_layers.add(case.layer)
                 advance(case, records)
 
             result = run_plan(plan, checking, on_case=on_case, stream=stream, oracle_executor=oracle)
@@ -180,6 +183,13 @@ def _report_run(args, console, plan, result, stream, counts, started, cache) -> 
         return EXIT_FAILED
     if not counts.get("passed", 0):
         console.print(_nothing_checked(stream), markup=False, soft_wrap=True)
+        return EXIT_NOTHING_CHECKED
+    named = [layer.strip() for layer in (args.layers or "").split(",") if layer.strip()]
+    unchecked = [layer for layer in named if layer not in args.checked_layers]
+    if unchecked:  # a grader who names a layer needs it checked: all of its cases skipped is no pass
+        console.print(f"nothing was checked of {', '.join(unchecked)}, which --layers names: every case of "
+                      f"{'it' if len(unchecked) == 1 else 'them'} was skipped; exit code {EXIT_NOTHING_CHECKED}",
+                      markup=False, soft_wrap=True)
         return EXIT_NOTHING_CHECKED
     return EXIT_OK
 

@@ -148,6 +148,10 @@ def _call(raw: dict[str, Any], spec: LayerSpec, functions: LayerFunctions, tenso
         raw["mutated"] += [f"backward mutated the input '{n}' in place" for n in spec.tensors
                            if n not in changed_by_forward and _changed(tensors[n], handed[n])]
     except Unsupported as error:
+        if not _raised_by_refcheck(error):
+            raw.update(status="error", reason=f"{phase} raised {_USER_UNSUPPORTED}: {error}",
+                       traceback=traceback.format_exc())
+            return
         if phase == "backward":  # the outputs are still compared (the case is skipped, see judge)
             raw["backward_skipped"] = f"unsupported: {error}"
         else:
@@ -218,7 +222,11 @@ def _call_steps(raw: dict[str, Any], spec: LayerSpec, step: Any, tensors: dict[s
         try:
             returned = step(handed["param"], handed["grad"], handed["state"], **hparams)
         except Unsupported as error:
-            raw.update(status="skipped", reason=f"unsupported: {error}")
+            if _raised_by_refcheck(error):
+                raw.update(status="skipped", reason=f"unsupported: {error}")
+            else:
+                raw.update(status="error", reason=f"step {index} raised {_USER_UNSUPPORTED}: {error}",
+                           traceback=traceback.format_exc())
             return
         except BaseException as error:  # noqa: BLE001 - the user's code may raise anything, exits included
             reraise_if_real_interrupt(error)
@@ -241,6 +249,23 @@ def _call_steps(raw: dict[str, Any], spec: LayerSpec, step: Any, tensors: dict[s
     for name in spec.outputs:
         if name.startswith("state_"):
             results[name] = plain(state.get(name.removeprefix("state_")))
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_USER_UNSUPPORTED = ("refcheck's Unsupported, which only refcheck's adapters raise (a case your code cannot take "
+                     "is told by its signature or a mapping's fixed, and is then left out when planning)")
+
+
+def _raised_by_refcheck(error: BaseException) -> bool:
+    """Whether an Unsupported was raised in refcheck's own code (an adapter that cannot express the
+    case), not in the user's: code that raised it itself would skip every case it chose."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None:
+        return False
+    path = os.path.abspath(frame.tb_frame.f_code.co_filename)
+    return path.startswith(_PACKAGE + os.sep)
 
 
 def run_implementation(reference: str | None, case: Case, *, selfcheck: bool = True,
