@@ -262,3 +262,31 @@ def test_show_of_a_case_whose_forward_raises_says_what_it_raised_where(tmp_path,
     out = capsys.readouterr().out
     assert "relu[4x5-f32]: error: forward raised ValueError: no relu yet" in out
     assert f'File "{code}", line 5, in relu_forward' in out
+
+
+def test_a_folder_where_a_report_goes_is_replaced_and_a_failed_write_leaves_no_older_report(tmp_path, monkeypatch):
+    # Code under test made cases.csv a folder and planted a passing junit.xml: the rename of
+    # cases.csv failed, and the planted junit.xml was left as the run's verdict.
+    import os
+
+    from refcheck.report.files import write_atomically
+
+    (tmp_path / "cases.csv").mkdir()
+    (tmp_path / "cases.csv" / "inside").write_text("x")
+    (tmp_path / "junit.xml").write_text("<planted passing verdict/>")
+    written = write_atomically(tmp_path, {"cases.csv": "a,b\n", "junit.xml": "<real/>"})
+    assert (tmp_path / "cases.csv").read_text() == "a,b\n" and written["junit.xml"].read_text() == "<real/>"
+
+    (tmp_path / "junit.xml").write_text("<planted passing verdict/>")
+    real_replace = os.replace
+
+    def failing_replace(source, target):
+        if str(target).endswith("cases.csv"):
+            raise OSError("the disk is full")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        write_atomically(tmp_path, {"cases.csv": "c,d\n", "junit.xml": "<real/>"})
+    assert not (tmp_path / "junit.xml").exists() and not (tmp_path / "cases.csv").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

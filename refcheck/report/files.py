@@ -8,10 +8,12 @@ everything, times included, and is enough to render the rest again (``load_resul
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -102,13 +104,33 @@ def write_atomically(out: Path, contents: Mapping[str, str | bytes | Iterable[st
                     for piece in data:
                         stream.write(piece.encode("utf-8"))
             os.chmod(temporary, file_mode())  # mkstemp's files are private; a report follows the umask
-        for name, temporary in staged.items():
-            os.replace(temporary, out / name)
+        replaced = set()
+        try:
+            for name, temporary in staged.items():
+                if (out / name).is_dir() and not (out / name).is_symlink():
+                    shutil.rmtree(out / name)  # a folder where a report goes: a file cannot replace it
+                os.replace(temporary, out / name)
+                replaced.add(name)
+        except BaseException:
+            # No earlier (or planted) report outlives a failed write beside this run's files.
+            for name in staged:
+                if name not in replaced:
+                    with contextlib.suppress(OSError):
+                        _clear(out / name)
+            raise
     finally:
         for temporary in staged.values():
             if os.path.exists(temporary):
                 os.unlink(temporary)
     return {name: out / name for name in staged}
+
+
+def _clear(target: Path) -> None:
+    """Remove what stands where a report goes (a file, a link or a folder)."""
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    elif target.is_symlink() or target.exists():
+        target.unlink()
 
 
 def _then(first: Mapping[str, Any], then: Callable[[], Mapping[str, Any]] | None) -> Iterator[tuple[str, Any]]:
