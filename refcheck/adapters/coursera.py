@@ -20,6 +20,7 @@ through unchanged apart from db's shape, so a mistake in the user's code is stil
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
@@ -30,7 +31,7 @@ from .contract import LayerFunctions, user_name
 from .cs231n import conv_param_for
 from .layouts import Layout
 
-__all__ = ["COURSERA_LAYOUTS", "adapt_coursera"]
+__all__ = ["COURSERA_LAYOUTS", "adapt_coursera", "written_for_the_course"]
 
 # The course's layouts: channels last, W as (f, f, n_C_prev, n_C).
 COURSERA_LAYOUTS = {"conv2d": [Layout("NHWC", "(kh, kw, C, F)")], "max_pool2d": [Layout("NHWC")],
@@ -130,3 +131,12 @@ def adapt_coursera(module: ModuleType) -> dict[str, LayerFunctions]:
         adapted["max_pool2d"] = _pool("max_pool2d", pool_forward, pool_backward, "max", "coursera: pool_forward")
         adapted["avg_pool2d"] = _pool("avg_pool2d", pool_forward, pool_backward, "average", "coursera: pool_forward")
     return adapted
+
+
+def written_for_the_course(module: ModuleType, course: LayerFunctions) -> bool:
+    """Whether the course's function takes the course's argument names (``A_prev``, ``hparameters``)."""
+    try:
+        names = set(inspect.signature(getattr(module, user_name(course.origin))).parameters)
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return bool(names & {"A_prev", "hparameters"})

@@ -19,7 +19,7 @@ from typing import Any
 from ..specs import LAYERS, layer_spec
 from .construct import Constructor, form_choices
 from .contract import LayerFunctions, accepted_keywords, contract_layers, user_name
-from .coursera import COURSERA_LAYOUTS, adapt_coursera
+from .coursera import COURSERA_LAYOUTS, adapt_coursera, written_for_the_course
 from .cs231n import adapt_cs231n
 from .cs231n_norm import adapt_cs231n_norm
 from .cs231n_optim import adapt_cs231n_optim
@@ -205,7 +205,7 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
         if course is not None:  # probed in the course's layouts only (channels last, W (f, f, C, F))
             styles.append(_function_candidate(course, user_name(course.origin), exact=False, named=True,
                                               layouts=COURSERA_LAYOUTS[layer]))
-            if _written_for_the_course(module, course):
+            if written_for_the_course(module, course):
                 # Its arguments carry the course's names: when neither style fits the probe, its
                 # cases should show its own error in the course's layout, not the CS231n call's.
                 styles.reverse()
@@ -223,15 +223,6 @@ def _candidates(layer: str, modules: list[ModuleType], namespace: Mapping[str, A
         for candidate in candidates:
             _with_mapped_fixed(candidate, dict(entry.fixed))
     return candidates
-
-
-def _written_for_the_course(module: ModuleType, course: LayerFunctions) -> bool:
-    """Whether the course's function takes the course's argument names (``A_prev``, ``hparameters``)."""
-    try:
-        names = set(inspect.signature(getattr(module, user_name(course.origin))).parameters)
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return bool(names & {"A_prev", "hparameters"})
 
 
 def _with_mapped_fixed(candidate: _Candidate, fixed: dict[str, Any]) -> None:
