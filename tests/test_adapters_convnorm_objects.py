@@ -21,7 +21,8 @@ LAYERS = ["conv1d", "conv3d", "conv_transpose2d", "max_pool1d", "avg_pool1d", "b
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return check(impl=str(IMPLS / "objects_convnorm.py"), quick=True, workers=2, selfcheck=False)
+    return check(impl=str(IMPLS / "objects_convnorm.py"), quick=True, workers=2, selfcheck=False,
+                 allow_frameworks=True)  # classes around refcheck's own layers
 
 
 def test_every_class_is_found_under_its_torch_name():
@@ -65,7 +66,7 @@ def test_the_dropout_mask_is_imposed_on_a_class_that_draws_its_own(frame):
 def _sweep(tmp_path: Path, source: str, layers: list[str]) -> pd.DataFrame:
     path = tmp_path / "layers.py"
     path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return check(impl=str(path), layers=layers, quick=True, workers=0, selfcheck=False)
+    return check(impl=str(path), layers=layers, quick=True, workers=0, selfcheck=False, allow_frameworks=True)
 
 
 def test_a_mask_that_cannot_be_imposed_is_skipped_with_a_clear_reason(tmp_path):
@@ -105,7 +106,8 @@ def test_a_batchnorm2d_alone_skips_the_other_ranks_naming_itself(tmp_path):
 
 
 def test_an_embedding_that_assigns_its_gradient_is_found_through_the_adapter():
-    frame = check(impl=str(IMPLS / "objects_embedding_assigned.py"), quick=True, workers=0, selfcheck=False)
+    frame = check(impl=str(IMPLS / "objects_embedding_assigned.py"), quick=True, workers=0, selfcheck=False,
+                  allow_frameworks=True)
     failed = frame[frame["status"] == "failed"]
     assert set(failed["tensor"]) == {"grad_weight"} and not failed.empty
     repeated = frame[(frame["values"] == "repeated") & (frame["tensor"] == "grad_weight")]

@@ -79,6 +79,7 @@ def _write(tmp_path: Path, stride: str) -> tuple[Path, Path]:
 def _run(tmp_path: Path, path: Path, mapping: Path, layers: str) -> tuple[int, pd.DataFrame]:
     out = tmp_path / "reports"
     code = main(["run", "--impl", str(path), "--map", str(mapping), "--layers", layers, "--out", str(out),
+                 "--allow-frameworks",
                  "--no-plots", "--quick"])
     return code, pd.read_csv(out / "cases.csv")
 

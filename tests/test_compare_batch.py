@@ -133,10 +133,10 @@ def test_a_sweep_judged_in_batches_equals_one_tensor_at_a_time(monkeypatch):
     one_at_a_time = judge.compare_tensor
     monkeypatch.setattr(judge, "compare_tensor", lambda *args: alone_calls.append(1) or one_at_a_time(*args))
     monkeypatch.setattr(runner, "compare_passing", counted)
-    batched = pd.DataFrame(run_cases(impl, cases, CheckOptions(workers=2)).records).drop(columns="duration_s")
+    batched = pd.DataFrame(run_cases(impl, cases, CheckOptions(workers=2, allow_frameworks=True)).records).drop(columns="duration_s")
     compared_alone = len(alone_calls)
     monkeypatch.setattr(runner, "compare_passing", lambda items: [None] * len(items))
-    alone = pd.DataFrame(run_cases(impl, cases, CheckOptions(workers=2)).records).drop(columns="duration_s")
+    alone = pd.DataFrame(run_cases(impl, cases, CheckOptions(workers=2, allow_frameworks=True)).records).drop(columns="duration_s")
     assert {"passed", "failed"} <= set(batched["status"])
     assert max(answered) > 4  # whole chunks went through the batch
     compared = (batched["status"] != "skipped").sum()

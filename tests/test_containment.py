@@ -63,7 +63,8 @@ def cases_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def sweep(impl: str, layers: list[str], cases: Path, *, workers: int = 2, timeout: float = 30.0) -> pd.DataFrame:
     """cases.csv rows of a sweep of tests/impls/<impl>.py in the process pool."""
-    return check(str(IMPLS / f"{impl}.py"), layers, cases, workers=workers, timeout=timeout)
+    return check(str(IMPLS / f"{impl}.py"), layers, cases, workers=workers, timeout=timeout,
+                 allow_frameworks=True)  # broken variants of refcheck's own layers
 
 
 def rows(frame: pd.DataFrame, case_has: str, tensor: str | None = None) -> pd.DataFrame:
@@ -181,10 +182,15 @@ def test_a_worker_that_dies_becomes_an_error_row_and_the_sweep_goes_on(cases_dir
     assert len(survivors) == 8 and statuses(survivors) == {"passed"}
 
 
+# The broken variants build on refcheck's own layers: checked under --allow-frameworks, their rows say so.
+PASSED_WITH_OWN_LAYERS = "passed using refcheck.layers (allowed by --allow-frameworks)"
+
+
 def test_cli_exits_1_and_writes_every_report_with_the_error_rows(tmp_path):
     out = tmp_path / "reports"
     chosen = ["relu[7-f32]", "relu[4x5-f64]", "relu[2x3x4x4-f32]"]
     code = main(["run", "--impl", str(IMPLS / "broken_raises.py"), "--layers", "relu", "--case", ",".join(chosen),
+                 "--allow-frameworks",
                  "--workers", "2", "--timeout", "30", "--out", str(out)])
     assert code == 1
     assert sorted(p.name for p in out.iterdir()) == ["cases.csv", "junit.xml", "plots", "results.json",
@@ -197,9 +203,9 @@ def test_cli_exits_1_and_writes_every_report_with_the_error_rows(tmp_path):
                                              "activations, got shape (7,)"),
         ("relu[7-f32]", "grad_input"): ("error", "forward raised ValueError: relu_forward expects a batch of "
                                                  "activations, got shape (7,)"),
-        ("relu[4x5-f64]", "output"): ("passed", ""),
-        ("relu[4x5-f64]", "grad_input"): ("passed", ""),
-        ("relu[2x3x4x4-f32]", "output"): ("passed", ""),
+        ("relu[4x5-f64]", "output"): ("passed", PASSED_WITH_OWN_LAYERS),
+        ("relu[4x5-f64]", "grad_input"): ("passed", PASSED_WITH_OWN_LAYERS),
+        ("relu[2x3x4x4-f32]", "output"): ("passed", PASSED_WITH_OWN_LAYERS),
         ("relu[2x3x4x4-f32]", "grad_input"): ("error", "backward raised RuntimeError: relu_backward has no "
                                                        "channel-wise path for 4-d activations"),
     }
@@ -251,7 +257,8 @@ def test_ctrl_c_during_an_in_process_sweep_keeps_the_cases_finished_before_it():
     cases = plan_sweep(None, ["relu"]).cases
     first_interrupted = next(i for i, case in enumerate(cases) if len(case.shape_map["input"]) == 1)
     assert first_interrupted >= 3
-    result = run_cases(str(IMPLS / "broken_ctrl_c.py"), cases, CheckOptions(workers=0, oracle_cache=None))
+    result = run_cases(str(IMPLS / "broken_ctrl_c.py"), cases,
+                       CheckOptions(workers=0, oracle_cache=None, allow_frameworks=True))
     assert result.interrupted and result.total == len(cases)
     assert result.finished == first_interrupted
     done = [case.id for case in cases[:first_interrupted]]

@@ -156,7 +156,8 @@ def _frame(tmp_path: Path, module: str, space: str, layers: list[str]) -> pd.Dat
     folder.mkdir(exist_ok=True)
     (folder / "space.toml").write_text(space, encoding="utf-8")
     implementation = None if module == "builtin" else str(FIXTURES / f"{module}.py")
-    return check(impl=implementation, layers=layers, cases=folder, workers=0, selfcheck=False)
+    return check(impl=implementation, layers=layers, cases=folder, workers=0, selfcheck=False,
+                 allow_frameworks=True)  # planted mistakes built on refcheck's own layers
 
 
 # --- planted mistakes ---------------------------------------------------------------------------

@@ -217,7 +217,8 @@ def _frame(tmp_path: Path, source: str, space: str, layer: str) -> pd.DataFrame:
     (folder / "space.toml").write_text(space, encoding="utf-8")
     impl = tmp_path / "planted.py"
     impl.write_text(source, encoding="utf-8")
-    return check(impl=str(impl), layers=[layer], cases=folder, workers=0, selfcheck=False)
+    return check(impl=str(impl), layers=[layer], cases=folder, workers=0, selfcheck=False,
+                 allow_frameworks=True)  # planted mistakes built on refcheck's own layers
 
 
 def _assert_diagnosed(frame: pd.DataFrame, expected: dict[str, str], failing_cases) -> None:

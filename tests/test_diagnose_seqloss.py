@@ -29,7 +29,8 @@ def _frame(tmp_path: Path, module: str, space: str, layer: str) -> pd.DataFrame:
     folder = tmp_path / "cases"
     folder.mkdir(exist_ok=True)
     (folder / "space.toml").write_text(space, encoding="utf-8")
-    return check(impl=str(FIXTURES / f"{module}.py"), layers=[layer], cases=folder, workers=0, selfcheck=False)
+    return check(impl=str(FIXTURES / f"{module}.py"), layers=[layer], cases=folder, workers=0, selfcheck=False,
+                 allow_frameworks=True)  # planted mistakes built on refcheck's own layers
 
 
 def _assert_diagnosed(frame: pd.DataFrame, phrase: str) -> pd.DataFrame:

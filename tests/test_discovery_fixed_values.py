@@ -43,7 +43,7 @@ def _write(tmp_path: Path, source: str) -> Path:
 
 def _run(tmp_path: Path, path: Path, layer: str) -> tuple[int, pd.DataFrame]:
     out = tmp_path / "reports"
-    code = main(["run", "--impl", str(path), "--layers", layer, "--out", str(out), "--no-plots"])
+    code = main(["run", "--impl", str(path), "--layers", layer, "--out", str(out), "--no-plots", "--allow-frameworks"])
     return code, pd.read_csv(out / "cases.csv") if (out / "cases.csv").exists() else pd.DataFrame()
 
 
@@ -102,6 +102,7 @@ def test_a_mappings_fixed_value_applies_to_the_function_named_as_in_the_contract
                                      'dtype = ["float64"]\n', encoding="utf-8")
     out = tmp_path / "reports"
     code = main(["run", "--impl", str(path), "--map", str(mapping), "--cases", str(cases), "--out", str(out),
+                 "--allow-frameworks",
                  "--no-plots"])
     frame = pd.read_csv(out / "cases.csv")
     ran = frame[frame["status"] != "skipped"]

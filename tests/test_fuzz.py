@@ -28,7 +28,7 @@ pytest_plugins = ["pytester"]
 
 
 def fuzz(capsys, *args: str) -> tuple[int, str]:
-    code = main(["fuzz", "--no-database", "--seed", "0", *args])
+    code = main(["fuzz", "--no-database", "--seed", "0", "--allow-frameworks", *args])
     return code, capsys.readouterr().out
 
 

@@ -49,7 +49,8 @@ def bias_batch_cases(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sweep(impl: str, layers: tuple[str, ...], quick: bool = True, selfcheck: bool = True,
           cases: str | None = None) -> pd.DataFrame:
     """cases.csv rows of one in-process sweep of tests/impls/<impl>.py (cached: several tests read one sweep)."""
-    return check(str(IMPLS / f"{impl}.py"), list(layers), cases, quick=quick, workers=0, selfcheck=selfcheck)
+    return check(str(IMPLS / f"{impl}.py"), list(layers), cases, quick=quick, workers=0, selfcheck=selfcheck,
+                 allow_frameworks=True)  # planted bugs built on refcheck's own layers
 
 
 def cases_of(layers: tuple[str, ...], quick: bool = True, cases: str | None = None) -> dict[str, Case]:

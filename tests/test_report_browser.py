@@ -18,7 +18,8 @@ def page(tmp_path_factory):
     browser, driver = chromium_paths()
     assert browser and driver, "install Debian's chromium and chromium-driver (.ci/run does when they are missing)"
     out = tmp_path_factory.mktemp("browser") / "reports"
-    assert main(["run", "--impl", FLIPPED, "--layers", "conv2d", "--quick", "--workers", "0", "--out", str(out)]) == 1
+    assert main(["run", "--impl", FLIPPED, "--layers", "conv2d", "--quick", "--workers", "0", "--out", str(out),
+                 "--allow-frameworks"]) == 1
     return out / "summary.html"
 
 

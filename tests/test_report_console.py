@@ -28,7 +28,7 @@ def rerun_lines(stdout: str) -> list[str]:
 
 
 def test_failure_groups_name_the_worst_case_and_its_rerun_reproduces_it(tmp_path):
-    first = refcheck("run", "--impl", "tests/impls/broken_raises.py", "--layers", "conv2d,relu", "--quick",
+    first = refcheck("run", "--impl", "tests/impls/broken_raises.py", "--layers", "conv2d,relu", "--quick", "--allow-frameworks",
                      "--out", str(tmp_path / "full"))
     assert first.returncode == 1
     out = first.stdout
@@ -64,7 +64,7 @@ def test_failure_groups_name_the_worst_case_and_its_rerun_reproduces_it(tmp_path
 
 
 def test_a_diagnosed_failure_groups_by_its_diagnosis_and_reruns_failing(tmp_path):
-    result = refcheck("run", "--impl", "tests/impls_diagnose/conv_stride_ignored.py", "--layers", "conv2d",
+    result = refcheck("run", "--impl", "tests/impls_diagnose/conv_stride_ignored.py", "--layers", "conv2d", "--allow-frameworks",
                       "--quick", "--dtype", "float64", "--out", str(tmp_path / "a"), "--no-plots")
     assert result.returncode == 1
     heads = [line for line in result.stdout.splitlines() if line.startswith("conv2d: ")]
@@ -112,7 +112,7 @@ def conv2d_forward(x, weight, bias, *, stride, padding, dilation, groups):
 def test_skip_reasons_are_summarised_once_per_layer(tmp_path):
     impl = tmp_path / "partly.py"
     impl.write_text(PARTLY_UNSUPPORTED)
-    result = refcheck("run", "--impl", str(impl), "--layers", "conv2d", "--quick",
+    result = refcheck("run", "--impl", str(impl), "--layers", "conv2d", "--quick", "--allow-frameworks",
                       "--out", str(tmp_path), "--no-plots")
     frame = pd.read_csv(tmp_path / "cases.csv")
     skipped = frame[frame["status"] == "skipped"].groupby("case")["reason"].first()

@@ -25,7 +25,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def failing_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("flipped") / "reports"
-    code = main(["run", "--impl", FLIPPED, "--layers", "conv2d", "--quick", "--workers", "0", "--out", str(out)])
+    code = main(["run", "--impl", FLIPPED, "--layers", "conv2d", "--quick", "--workers", "0", "--out", str(out),
+                 "--allow-frameworks"])
     assert code == 1
     return out
 

@@ -52,7 +52,7 @@ def test_a_wrong_running_variance_shows_in_the_reports_and_on_the_console(tmp_pa
     env = {**os.environ, "COLUMNS": "80", "PYTHONPATH": str(ROOT)}
     env.pop("GITHUB_STEP_SUMMARY", None)
     out = tmp_path / "reports"
-    result = subprocess.run([sys.executable, "-m", "refcheck", "run", "--impl", str(module), "--layers", "batch_norm",
+    result = subprocess.run([sys.executable, "-m", "refcheck", "run", "--impl", str(module), "--layers", "batch_norm", "--allow-frameworks",
                              "--quick", "--no-plots", "--out", str(out)], env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 1

@@ -11,10 +11,12 @@ import sys
 from types import ModuleType
 from typing import Any
 
-__all__ = ["FRAMEWORKS", "MappedFrameworks", "frameworks_imported_by", "frameworks_in_namespace",
+__all__ = ["FRAMEWORKS", "REFERENCE_LAYERS", "MappedFrameworks", "frameworks_imported_by", "frameworks_in_namespace",
            "frameworks_loaded", "frameworks_mapped"]
 
 FRAMEWORKS = ("torch", "jax", "tensorflow", "autograd", "mxnet", "cupy")
+# refcheck's own reference layers: code that calls them is not from scratch either.
+REFERENCE_LAYERS = "refcheck.layers"
 
 
 def _root(name: str | None) -> str:
@@ -22,8 +24,14 @@ def _root(name: str | None) -> str:
 
 
 def frameworks_loaded() -> list[str]:
-    """The frameworks imported in this process."""
-    return [name for name in FRAMEWORKS if name in sys.modules]
+    """The frameworks imported in this process (refcheck's own layers included: a worker running
+    someone's code never imports them itself)."""
+    return [name for name in FRAMEWORKS if name in sys.modules] + \
+        ([REFERENCE_LAYERS] if any(_is_reference(name) for name in list(sys.modules)) else [])
+
+
+def _is_reference(name: str) -> bool:
+    return name == REFERENCE_LAYERS or name.startswith(REFERENCE_LAYERS + ".")
 
 
 # Shared libraries that only a framework maps into a process (the user's worker never maps one of
@@ -96,7 +104,9 @@ def frameworks_in_namespace(module: ModuleType | None) -> list[str]:
         owner: Any = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
         if isinstance(owner, str) and _root(owner) in FRAMEWORKS:
             found.add(_root(owner))
-    result = [name for name in FRAMEWORKS if name in found]
+        elif isinstance(owner, str) and _is_reference(owner):
+            found.add(REFERENCE_LAYERS)
+    result = [name for name in (*FRAMEWORKS, REFERENCE_LAYERS) if name in found]
     _SCANNED[id(module)] = (values, identities, result)
     return list(result)
 
@@ -109,4 +119,4 @@ def frameworks_imported_by(module: ModuleType | None) -> list[str]:
     modules = [module] + [loaded for name, loaded in list(sys.modules.items())
                           if name.startswith(prefix) and isinstance(loaded, ModuleType)]
     found = {name for each in modules for name in frameworks_in_namespace(each)}
-    return [name for name in FRAMEWORKS if name in found]
+    return [name for name in (*FRAMEWORKS, REFERENCE_LAYERS) if name in found]

@@ -27,7 +27,7 @@ Rerun = Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]]
 def framework_reason(frameworks: list[str]) -> str:
     names = ", ".join(frameworks)
     return (f"the implementation imported {names}: refcheck checks from-scratch numpy code, not a framework's "
-            f"own layers (pass --allow-frameworks to check it anyway)")
+            f"(or refcheck's) own layers (pass --allow-frameworks to check it anyway)")
 
 
 def _extras(raw: dict[str, Any]) -> dict[str, Any]:

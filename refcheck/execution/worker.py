@@ -23,8 +23,8 @@ from ..adapters import (ForeignResult, LayerFunctions, Misfit, call_forward_back
 from ..cases import Case, make_inputs, make_upstream_gradients
 from ..specs import LAYERS, LayerSpec, Unsupported
 from .capture import capture_output
-from .frameworks import frameworks_in_namespace, frameworks_loaded
-from .implementation import ImportedCode, Implementation, implementation_of, import_implementation
+from .frameworks import REFERENCE_LAYERS, frameworks_in_namespace, frameworks_loaded
+from .implementation import BUILTIN, ImportedCode, Implementation, implementation_of, import_implementation
 from .selfcheck import self_consistency
 
 __all__ = ["EXIT_ZERO_CODE", "error_text", "frameworks_used", "in_worker", "mark_worker", "plain",
@@ -362,6 +362,8 @@ def frameworks_used(implementation: Implementation) -> list[str]:
     found = set(frameworks_in_namespace(implementation.module))
     if _IN_WORKER:
         found |= set(frameworks_loaded())
+    if implementation.name == BUILTIN:  # refcheck's own layers, checked as themselves
+        found.discard(REFERENCE_LAYERS)
     return sorted(found)
 
 
