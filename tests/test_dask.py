@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPLS = Path(__file__).resolve().parent / "impls"
+HOSTILE = Path(__file__).resolve().parent / "impls_hostile"
 _DASK = [sys.executable, "-m", "distributed.cli"]
 
 
@@ -112,3 +113,17 @@ def test_an_unreachable_scheduler_is_a_usage_error(tmp_path):
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert result.returncode == 2
     assert "cannot reach the scheduler" in result.stdout + result.stderr
+
+
+def test_code_on_a_local_cluster_cannot_run_anything_in_refcheck_s_process(tmp_path):
+    """The scheduler of --dask local is reachable from any task (a Dask worker is its client): it
+    runs in a process of its own, not in refcheck's, where the comparison is made."""
+    record = tmp_path / "scheduler.pid"
+    module = tmp_path / "reaches_the_scheduler.py"
+    module.write_text((HOSTILE / "reaches_the_scheduler.py").read_text().replace('_RECORD = ""', f"_RECORD = {str(record)!r}"))
+    run = subprocess.Popen([sys.executable, "-m", "refcheck", "run", "--impl", str(module), "--layers", "relu", "--quick",
+                            "--no-plots", "--dask", "local", "--out", str(tmp_path / "out")],
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = run.communicate(timeout=300)
+    assert run.returncode == 0, output.decode()[-2000:]
+    assert record.exists() and int(record.read_text()) != run.pid

@@ -1,7 +1,7 @@
 """Implementation tasks on a Dask distributed cluster, behind the same executor interface as the pool.
 
 ``DaskExecutor(address)`` connects to a scheduler (``tcp://host:8786``) or, for ``"local"``, starts
-a :class:`distributed.LocalCluster` of single-threaded worker processes on this machine. Only the
+a scheduler and single-threaded workers in processes of their own on this machine. Only the
 implementation's tasks go there; torch's reference is still computed by the parent's trusted
 oracle pool (or read from its cache), so a Dask worker never holds a reference.
 
@@ -58,24 +58,43 @@ def in_dask_task(fn: Callable[..., Any], args: tuple, kwargs: dict, timeout: flo
         return ("expired", str(error), error.exitcode, error.pid)
 
 
+def _local_cluster(workers: int) -> Any:
+    """A scheduler and ``workers`` single-threaded workers, each in a process of its own.
+
+    Not a LocalCluster, whose scheduler runs in the process that starts it: any task can reach
+    its scheduler (a Dask worker is a client of it) and run code there, which here would be
+    refcheck's own process, where the comparison and the reports are made. The workers start
+    their own pools of children, so their processes must not be daemons.
+    """
+    import os
+
+    from distributed.deploy.subprocess import SubprocessCluster
+
+    key = "DASK_DISTRIBUTED__WORKER__DAEMON"
+    before = os.environ.get(key)
+    os.environ[key] = "False"  # read by the worker processes as they start
+    try:
+        return SubprocessCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None)
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
 class DaskExecutor:
     """submit(fn, *args, timeout=None, **kwargs) -> concurrent.futures.Future, on a Dask cluster."""
 
     def __init__(self, address: str, timeout: float | None = None, *, workers: int = 2,
                  memory_limit: int | None = None) -> None:
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:
             raise UsageError("--dask needs dask and distributed: pip install 'refcheck[dask]'") from None
         self.timeout = timeout
         self.cluster = None
         if address == "local":
-            import dask
-
-            # Each worker starts its own pool of children: its process must not be a daemon.
-            with dask.config.set({"distributed.worker.daemon": False}):
-                self.cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                                            dashboard_address=None)
+            self.cluster = _local_cluster(max(1, workers))
             self.client = Client(self.cluster, set_as_default=False)
         else:
             try:
