@@ -1,6 +1,7 @@
-"""Pooling mistakes: max pooling padded with zeros instead of -inf, ties sent to every maximum,
-overlapping windows assigned instead of accumulated, count_include_pad, divisor_override or
-ceil_mode ignored."""
+"""Pooling mistakes: max pooling padded with zeros instead of -inf, ties sent to every maximum or
+to the last one, the gradient sent to each window's first element, a window sum (or its gradient)
+not divided by the window size, overlapping windows assigned instead of accumulated,
+count_include_pad, divisor_override or ceil_mode ignored."""
 from __future__ import annotations
 
 import numpy as np
@@ -80,6 +81,52 @@ def ties_to_every_maximum(context: Context, tensor: str) -> str | None:
         return ("ties sent to every maximum: when a window holds equal maxima, torch sends the gradient "
                 "to the first one in row-major order only")
     return None
+
+
+def _routed(context: Context, pick) -> np.ndarray:  # noqa: ANN001 - (K, N, C, OH, OW) values -> offset index
+    """grad_input when each window sends its whole dout to the one element ``pick`` chooses among
+    its kernel offsets (row-major), given the window's values at every offset."""
+    buffer, rows, cols = _neg_inf_windows(context)
+    offsets = [(row, col) for row in rows for col in cols]
+    chosen = pick(np.stack([buffer[..., row, col] for row, col in offsets]))
+    dout = context.wide("dout")
+    grad = np.zeros_like(buffer)
+    for index, (row, col) in enumerate(offsets):
+        grad[..., row, col] += np.where(chosen == index, dout, 0.0)
+    (ph, pw) = context.hparams["padding"]
+    height, width = context.tensors["input"].shape[-2:]
+    return grad[..., ph:ph + height, pw:pw + width]
+
+
+def tie_to_the_last_maximum(context: Context, tensor: str) -> str | None:
+    """A window's gradient sent to its last maximum, where torch takes the first."""
+    candidate = _routed(context, lambda values: len(values) - 1 - np.argmax(values[::-1], axis=0))
+    if context.explains(tensor, candidate):
+        return ("ties sent to the last maximum: when a window holds equal maxima, torch sends the gradient to "
+                "the first one in row-major order (np.argmax's choice; > not >= when scanning)")
+    return None
+
+
+def gradient_to_the_first_element(context: Context, tensor: str) -> str | None:
+    """Every window's gradient sent to its first element, whatever its maximum."""
+    candidate = _routed(context, lambda values: np.zeros(values.shape[1:], dtype=np.int64))
+    if context.explains(tensor, candidate):
+        return ("gradient sent to each window's first element, not to its maximum: route dout to the position of "
+                "the window's maximum (its argmax, kept from the forward)")
+    return None
+
+
+def window_sum_not_divided(context: Context, tensor: str) -> str | None:
+    """avg_pool2d's window sum (or its gradient) not divided by the number of elements."""
+    if context.hparams.get("divisor_override") is not None:
+        return None
+    candidate = context.torch("undivided", hparams={"divisor_override": 1})
+    if not context.explains(tensor, candidate[tensor]):
+        return None
+    if tensor == "output":
+        return "window sum not divided by the window size: average pooling divides each window's sum by its count"
+    return ("gradient not divided by the window size: each window's dout reaches its elements divided by the "
+            "window's count, as the forward divides its sum")
 
 
 def _max_assigned(context: Context) -> np.ndarray:
@@ -195,8 +242,11 @@ _LAYOUT = (("output", "grad_input"), nhwc_layout)
 
 POOLING_CHECKS: dict[str, list[tuple[tuple[str, ...], Check]]] = {
     "max_pool2d": [_PRECISION, (("output", "grad_input"), zero_padding), (("output", "grad_input"), ceil_mode_ignored),
-                   (("grad_input",), ties_to_every_maximum), (("grad_input",), assigned_not_accumulated), _LAYOUT],
-    "avg_pool2d": [_PRECISION, (("output", "grad_input"), count_include_pad_ignored),
+                   (("grad_input",), ties_to_every_maximum), (("grad_input",), tie_to_the_last_maximum),
+                   (("grad_input",), gradient_to_the_first_element), (("grad_input",), assigned_not_accumulated),
+                   _LAYOUT],
+    "avg_pool2d": [_PRECISION, (("output", "grad_input"), window_sum_not_divided),
+                   (("output", "grad_input"), count_include_pad_ignored),
                    (("output", "grad_input"), divisor_override_ignored), (("output", "grad_input"), ceil_mode_ignored),
                    (("grad_input",), assigned_not_accumulated), _LAYOUT],
     "lp_pool2d": [_PRECISION, (("output", "grad_input"), ceil_mode_ignored), _LAYOUT],
