@@ -5,6 +5,7 @@ by name, the CS231n and object adapters); the execution stage calls them through
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -133,10 +134,35 @@ def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
         forward = getattr(module, f"{name}_forward", None)
         backward = getattr(module, f"{name}_backward", None)
         if callable(forward) and not takes_param_dict(forward) and not cs231n_owns(module, name):
+            if callable(backward):
+                backward = _gradients_spread(spec, backward)
             found[name] = LayerFunctions(name, forward, backward if callable(backward) else None,
                                          accepted_keywords(forward), origin=f"{module_label(module)}.{name}_forward",
                                          missing="" if callable(backward) else f"{name}_backward")
     return found
+
+
+def _gradients_spread(spec: LayerSpec, backward: Callable[..., Any]) -> Callable[..., Any]:
+    """``backward(douts, cache)`` for a multi-output layer's backward written as
+    ``backward(dh, dc, cache)``: one upstream gradient per argument (the contract passes them as
+    one tuple). Any other backward is returned as it is."""
+    count = len(spec.differentiable_outputs)
+    if count < 2:
+        return backward
+    try:
+        parameters = [p for p in inspect.signature(backward).parameters.values()
+                      if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return backward
+    if len(parameters) != count + 1 or any(p.default is not inspect.Parameter.empty for p in parameters):
+        return backward
+
+    @functools.wraps(backward)
+    def spread(douts: Any, cache: Any) -> Any:
+        return backward(*(douts if isinstance(douts, tuple) else (douts,)), cache)
+
+    del spread.__wrapped__  # its signature is the contract's, (douts, cache)
+    return spread
 
 
 def user_name(origin: str, fallback: str = "forward") -> str:
