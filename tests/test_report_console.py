@@ -218,3 +218,21 @@ def test_the_self_check_line_says_which_side_is_wrong():
         in said(wrong_forward)
     for text in (said(wrong_backward), said(wrong_forward)):
         assert "cache keyed on x alone" not in text
+
+
+def test_a_case_whose_forward_is_diagnosed_wrong_is_grouped_by_the_forward_s_mistake():
+    """A dropout that never scales fails its output (diagnosed) and its gradient, by more: the
+    case was grouped by the gradient's diagnosis, which read as if the forward were right."""
+    from refcheck.report.groups import failure_groups
+
+    def row(case, tensor, ratio, diagnosis):
+        return {"layer": "dropout", "case": case, "tensor": tensor, "status": "failed", "reason": "values",
+                "error_eps": ratio, "tolerance_eps": 1.0, "diagnosis": diagnosis}
+
+    forward = "mask applied without scaling: scale by 1 / (1 - p)"
+    backward = "no scaling in the backward: as in the forward"
+    records = [row("dropout[a]", "output", 5.0, forward), row("dropout[a]", "grad_input", 9.0, backward),
+               row("dropout[b]", "output", 0.5, None) | {"status": "passed"},
+               row("dropout[b]", "grad_input", 9.0, backward)]
+    groups = {group.cause: group.count for group in failure_groups(records)}
+    assert groups == {"mask applied without scaling": 1, "no scaling in the backward": 1}

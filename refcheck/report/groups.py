@@ -74,10 +74,18 @@ def one_line(text: Any, limit: int = 240) -> str:
 
 
 def _first_cause(bad: Sequence[Record], worst: Record) -> Record:
-    """The record that names what went wrong first: the case's worst, unless that is a backward
-    that raised on a case whose forward output had the wrong shape. The backward was then handed
+    """The record that names what went wrong first: the case's worst, unless that is a gradient
+    while its forward output failed with a diagnosis, or a backward that raised on a case whose
+    forward output had the wrong shape. The backward was then handed
     an upstream gradient of torch's output shape, not of its own, and its error (often deep in the
     user's code: "operands could not be broadcast") only follows from the forward's."""
+    if str(worst.get("tensor", "")).startswith("grad_") and worst.get("status") == "failed":
+        # A forward diagnosed wrong is the case's first cause: its backward works on what it left
+        # (a dropout that never scales fails both, and its backward's diagnosis read as if the
+        # forward were right).
+        diagnosed = [r for r in bad if r.get("status") == "failed" and not str(r.get("tensor", "")).startswith("grad_")
+                     and isinstance(r.get("diagnosis"), str) and r.get("diagnosis")]
+        return diagnosed[0] if diagnosed else worst
     if worst.get("status") != "error" or not str(worst.get("reason", "")).startswith("backward raised"):
         return worst
     shaped = [r for r in bad if r.get("status") == "failed" and not str(r.get("tensor", "")).startswith("grad_")
