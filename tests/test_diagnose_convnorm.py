@@ -28,6 +28,8 @@ def batch_norm_forward(x, running_mean, running_var, weight, bias, *, training, 
         mean = x.mean(axis=axes, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
         norm_var = var * m / (m - 1) if UNBIASED else var
+        if RUNNING_VAR_IN_TRAINING and running_var is not None:
+            norm_var = running_var.reshape(c)
         new_mean = new_var = None
         if running_mean is not None:
             w_new = 1 - momentum if MOMENTUM_OLD else momentum
@@ -59,7 +61,7 @@ def batch_norm_backward(dout, cache):
             dout.sum(axis=red) if has_b else None)
 '''
 FLAGS = {"AXES": "_axes", "UNBIASED": "False", "MOMENTUM_OLD": "False", "RUNNING_BIASED": "False", "EPS_OUTSIDE": "False",
-             "NO_MEAN": "False", "CONSTANTS": "False"}
+             "NO_MEAN": "False", "CONSTANTS": "False", "RUNNING_VAR_IN_TRAINING": "False"}
 
 BN_SPACE = '''
 [batch_norm]
@@ -268,6 +270,13 @@ def test_planted_batch_norm_mistake_is_diagnosed(tmp_path, flags, expected, fail
     frame = _frame(tmp_path, _module(BATCH_NORM, **{**FLAGS, **flags}), BN_SPACE, "batch_norm")
     # without affine parameters there is no grad_weight row to fail
     _assert_diagnosed(frame, expected, failing)
+
+
+def test_the_running_variance_used_in_training_is_diagnosed_on_the_output(tmp_path):
+    frame = _frame(tmp_path, _module(BATCH_NORM, **{**FLAGS, "RUNNING_VAR_IN_TRAINING": "True"}), BN_SPACE, "batch_norm")
+    output = frame[(frame["tensor"] == "output") & (frame["status"] == "failed")]
+    assert len(output) and output["case"].map(_training).all()
+    assert output["diagnosis"].fillna("").str.contains("running variance used in training", regex=False).all()
 
 
 def test_correct_batch_norm_template_passes(tmp_path):

@@ -226,10 +226,34 @@ def running_update(context: Context, tensor: str) -> str | None:
     return None
 
 
+def running_statistics_in_training(context: Context, tensor: str) -> str | None:
+    """batch_norm in training normalised with the running mean or variance instead of the batch's."""
+    if context.layer != "batch_norm" or not _uses_batch_statistics(context) or context.tensors.get("running_var") is None:
+        return None
+    x, eps = context.wide("input"), float(context.hparams["eps"])
+    axes = (0, *range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    batch_mean, batch_var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    running_mean, running_var = context.wide("running_mean").reshape(shape), context.wide("running_var").reshape(shape)
+    weight, bias = context.tensors.get("weight"), context.tensors.get("bias")
+    for mean, var, which in ((batch_mean, running_var, "variance"), (running_mean, running_var, "mean and variance"),
+                             (running_mean, batch_var, "mean")):
+        out = (x - mean) / np.sqrt(var + eps)
+        if weight is not None:
+            out = out * context.wide("weight").reshape(shape)
+        if bias is not None:
+            out = out + context.wide("bias").reshape(shape)
+        if context.explains(tensor, out):
+            return (f"running {which} used in training: normalise with the batch's own statistics "
+                    "(the running ones are updated in training and used in eval mode only)")
+    return None
+
+
 NORM_CHECKS: list[tuple[tuple[str, ...], Check]] = [
     (("output", "grad_input", "grad_weight", "grad_bias", "new_running_mean", "new_running_var"),
      float32_arithmetic),
     (("new_running_mean", "new_running_var"), running_update),
+    (("output",), running_statistics_in_training),
     (("output", "grad_input", "grad_weight"), unbiased_variance),
     (("output", "grad_input", "grad_weight"), eps_outside_sqrt),
     (("grad_input",), simplified_backward),
