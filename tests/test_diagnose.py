@@ -449,3 +449,34 @@ def test_a_transposed_weight_gradient_is_told_in_the_user_s_own_layout(tmp_path)
     assert len(told) and told.str.contains("x.T @ dout, not dout.T @ x", regex=False).all()
     path.write_text(CS231N_AFFINE.replace("DW", "x.reshape(x.shape[0], -1).T @ dout"))
     assert set(check(str(path), ["linear"], quick=True, workers=1, selfcheck=False)["status"]) <= {"passed", "skipped"}
+
+
+SOFTMAX_LOSS = '''
+import numpy as np
+
+
+def cross_entropy_forward(x, target, *, reduction):
+    log_p = LOG_P
+    p = np.exp(log_p)
+    loss = -log_p[np.arange(len(target)), target]
+    return (loss.mean() if reduction == "mean" else loss.sum()), (p, target, reduction)
+
+
+def cross_entropy_backward(dout, cache):
+    p, target, reduction = cache
+    dx = p.copy()
+    dx[np.arange(len(target)), target] -= 1
+    return dx * dout / (len(target) if reduction == "mean" else 1)
+'''
+
+
+def test_a_softmax_loss_without_max_subtraction_is_diagnosed_where_it_overflows(tmp_path):
+    path = tmp_path / "loss.py"
+    path.write_text(SOFTMAX_LOSS.replace("LOG_P", "np.log(np.exp(x) / np.exp(x).sum(axis=1, keepdims=True))"))
+    frame = check(str(path), ["cross_entropy"], workers=1, selfcheck=False)
+    failed = frame[frame["status"] == "failed"]
+    assert len(failed) and (failed["values"] == "large").all()
+    assert failed["diagnosis"].fillna("").str.startswith("exp taken without subtracting the max").all()
+    shifted = "(x - x.max(axis=1, keepdims=True))"
+    path.write_text(SOFTMAX_LOSS.replace("LOG_P", f"{shifted} - np.log(np.exp({shifted}).sum(axis=1, keepdims=True))"))
+    assert set(check(str(path), ["cross_entropy"], workers=1, selfcheck=False)["status"]) == {"passed"}

@@ -54,7 +54,28 @@ def scalar_scale_mistakes(context: Context, tensor: str) -> str | None:
 
 _TENSORS = ("output", "grad_input", "grad_weight")
 
+def softmax_loss_overflow(context: Context, tensor: str) -> str | None:
+    """cross_entropy's softmax taken without subtracting the max: non-finite where torch's loss and
+    gradient are finite, on inputs whose unshifted exp overflows (or whose ratio underflows to 0)."""
+    if context.layer != "cross_entropy" or context.tensors.get("input") is None:
+        return None
+    result, reference = context.result(tensor), context.reference(tensor)
+    if result is None or reference is None or not np.isfinite(reference).all():
+        return None
+    if np.isfinite(np.asarray(result, dtype=np.float64)).all():
+        return None
+    x = context.wide("input").astype(context.dtype)
+    with np.errstate(all="ignore"):
+        e = np.exp(x)
+        naive = np.log(e / e.sum(axis=1 if x.ndim > 1 else 0, keepdims=True))
+    if np.isfinite(naive).all():
+        return None
+    return ("exp taken without subtracting the max: the softmax overflows, or its ratio underflows to 0 "
+            "(log(0) = -inf), on large inputs; subtract each row's max first (log_softmax(x) = log_softmax(x - max))")
+
+
 WEIGHTED_LOSS_CHECKS: list[tuple[tuple[str, ...], Check]] = [
+    (_TENSORS, softmax_loss_overflow),
     (_TENSORS, float32_arithmetic),
     (_TENSORS, weighted_mean_by_count),
     (_TENSORS, smoothing_unweighted),
