@@ -110,3 +110,29 @@ def test_the_readme_example_catches_a_running_maximum_started_at_minus_1e5():
     namespace = _run_example(module)
     with pytest.raises(AssertionError):
         namespace["test_max_pool_outputs_are_input_values"]()
+
+
+def test_a_space_torch_mostly_refuses_is_drawn_without_rejecting_most_examples(monkeypatch):
+    # max_pool2d's grid is mostly combinations torch refuses (padding over half the kernel): a
+    # strategy that rejected each at once failed hypothesis's health check in users' own tests.
+    from hypothesis import given, seed
+
+    from refcheck.cases import strategies as module
+
+    outcomes = {"rejected": 0, "drawn": 0}
+    real_reject = module.reject
+
+    def counted_reject():
+        outcomes["rejected"] += 1
+        real_reject()
+
+    monkeypatch.setattr(module, "reject", counted_reject)
+
+    @seed(7)
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(configurations("max_pool2d"))
+    def draw(drawn):
+        outcomes["drawn"] += 1
+
+    draw()
+    assert outcomes["drawn"] >= 100 and outcomes["rejected"] < outcomes["drawn"] / 10, outcomes

@@ -151,6 +151,9 @@ def _elements(case: Case) -> int:
     return sum(int(np.prod(shape)) for _, shape in case.shapes if shape is not None)
 
 
+_ATTEMPTS = 8
+
+
 def configurations(layer: str, *, space: Space | None = None, capabilities: Capabilities = ALL_SUPPORTED,
                    dtypes: Sequence[str] | None = None, max_elements: int = MAX_ELEMENTS,
                    base_seeds: st.SearchStrategy[int] | None = None) -> st.SearchStrategy[Drawn]:
@@ -166,17 +169,22 @@ def configurations(layer: str, *, space: Space | None = None, capabilities: Capa
 
     @st.composite
     def draw_configuration(draw: st.DrawFn) -> Drawn:
-        params = {name: draw(domain) for name, domain in domains.items()}
-        base_seed = draw(seeds)
-        try:
-            case = build_case(space, params, base_seed)
-        except InvalidConfig:
-            reject()
-        if _elements(case) > max_elements:
-            reject()
-        if capabilities.case_reason is not None and capabilities.case_reason(case):
-            reject()
-        return Drawn(params, base_seed, case)
+        # Drawn again (a few times) rather than rejected at once: most of some spaces' combinations
+        # are ones torch refuses (a pool's padding over half its kernel), and a strategy that
+        # rejects most of what it draws fails hypothesis's health check in the user's own tests.
+        for _ in range(_ATTEMPTS):
+            params = {name: draw(domain) for name, domain in domains.items()}
+            base_seed = draw(seeds)
+            try:
+                case = build_case(space, params, base_seed)
+            except InvalidConfig:
+                continue
+            if _elements(case) > max_elements:
+                continue
+            if capabilities.case_reason is not None and capabilities.case_reason(case):
+                continue
+            return Drawn(params, base_seed, case)
+        reject()
 
     return draw_configuration()
 
