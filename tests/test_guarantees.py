@@ -270,8 +270,8 @@ def test_a_module_that_changes_refcheck_s_planning_does_not_pass(tmp_path, capsy
     module = tmp_path / "plan_tamper.py"
     module.write_text((HOSTILE / "plan_tamper.py").read_text().replace('_HOW = "tolerance"', f"_HOW = {how!r}"))
     out = tmp_path / "reports"
-    layers = {"slope": "leaky_relu", "drop_layer": "relu,leaky_relu"}.get(how, "relu")
-    code = main(["run", "--impl", str(module), "--layers", layers, "--quick",
+    layers = {"slope": ["--layers", "leaky_relu"], "drop_layer": []}.get(how, ["--layers", "relu"])
+    code = main(["run", "--impl", str(module), *layers, "--quick",   # (no --layers: every layer it has)
                  "--out", str(out), "--no-plots", "--no-oracle-cache"])
     if how in ("name", "forward_only"):
         frame = pd.read_csv(out / "cases.csv")
@@ -481,18 +481,18 @@ def relu_backward(dout, cache):
 def test_code_that_raises_refcheck_s_unsupported_does_not_pass_a_layer_it_names(tmp_path, capsys, forged):
     """Unsupported raised by the code itself is an error row (only refcheck's adapters say a case
     is not supported); raised as if from refcheck's own files, its layer is skipped, and a layer
-    named by --layers with nothing checked exits 5 even when the others pass."""
+    with nothing checked exits 5 even when the others pass, named by --layers or not."""
     module = tmp_path / "raises_unsupported.py"
     module.write_text((HOSTILE / "raises_unsupported.py").read_text().replace("_FORGED = False", f"_FORGED = {forged}"))
     out = tmp_path / "reports"
-    code = main(["run", "--impl", str(module), "--layers", "conv2d,relu", "--quick", "--out", str(out), "--no-plots",
-                 "--no-oracle-cache"])
+    code = main(["run", "--impl", str(module), *([] if forged else ["--layers", "conv2d,relu"]), "--quick",
+                 "--out", str(out), "--no-plots", "--no-oracle-cache"])
     frame = pd.read_csv(out / "cases.csv")
     conv = frame[frame["layer"] == "conv2d"]
     assert set(frame.loc[frame["layer"] == "relu", "status"]) == {"passed"}
     if forged:
         assert code == 5 and set(conv["status"]) == {"skipped"}
-        assert "nothing was checked of conv2d, which --layers names" in capsys.readouterr().out
+        assert "nothing was checked of conv2d: every case of it was skipped when run" in capsys.readouterr().out
     else:
         assert code == 1 and set(conv["status"]) == {"error"}
         assert conv["reason"].str.contains("raised refcheck's Unsupported, which only refcheck's adapters raise").all()

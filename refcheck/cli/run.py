@@ -184,12 +184,12 @@ def _report_run(args, console, plan, result, stream, counts, started, cache) -> 
     if not counts.get("passed", 0):
         console.print(_nothing_checked(stream), markup=False, soft_wrap=True)
         return EXIT_NOTHING_CHECKED
-    named = [layer.strip() for layer in (args.layers or "").split(",") if layer.strip()]
-    unchecked = [layer for layer in named if layer not in args.checked_layers]
-    if unchecked:  # a grader who names a layer needs it checked: all of its cases skipped is no pass
-        console.print(f"nothing was checked of {', '.join(unchecked)}, which --layers names: every case of "
-                      f"{'it' if len(unchecked) == 1 else 'them'} was skipped; exit code {EXIT_NOTHING_CHECKED}",
-                      markup=False, soft_wrap=True)
+    planned = list(dict.fromkeys(case.layer for case in plan.cases))
+    unchecked = [layer for layer in planned if layer not in args.checked_layers]
+    if unchecked:  # a layer checked nowhere (every case skipped when run) is no pass, whatever the others did
+        console.print(f"nothing was checked of {', '.join(unchecked)}: every case of "
+                      f"{'it' if len(unchecked) == 1 else 'them'} was skipped when run; exit code "
+                      f"{EXIT_NOTHING_CHECKED}", markup=False, soft_wrap=True)
         return EXIT_NOTHING_CHECKED
     return EXIT_OK
 

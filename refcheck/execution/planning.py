@@ -84,7 +84,7 @@ def plan_isolated(*args: Any, isolate: bool = True, **kwargs: Any) -> Plan:
     if not isolate or impl in (None, BUILTIN):
         return plan_sweep(*args, **kwargs)
     arguments = inspect.signature(plan_sweep).bind(*args, **kwargs).arguments
-    case_files = _case_files_digest(arguments.get("cases"))
+    case_files = _case_files_digests(arguments.get("cases"))
     executor = ProcessExecutor(1, PLAN_TIMEOUT, kind="implementation")
     try:
         kind, value = executor.submit(_plan_in_worker, args, kwargs).result()
@@ -100,28 +100,30 @@ def plan_isolated(*args: Any, isolate: bool = True, **kwargs: Any) -> Plan:
         raise UsageError(f"--impl {impl!r}: loading and planning did not finish: {what}") from None
     finally:
         executor.shutdown()
-    if _case_files_digest(arguments.get("cases")) != case_files:
-        raise UsageError(f"--impl {impl!r}: the case files changed while it was loaded: its module changed "
-                         "refcheck's planning (a file of yours that it can write, refcheck's own included)")
+    after = _case_files_digests(arguments.get("cases"))
+    if after != case_files:
+        changed = sorted(name for name in set(after) | set(case_files) if after.get(name) != case_files.get(name))
+        raise UsageError(f"--impl {impl!r}: the case files changed while it was loaded ({', '.join(changed)}): its "
+                         "module changed refcheck's planning. They stay changed: restore them (reinstall refcheck, "
+                         "or check out your case folder again) before any other run")
     if kind == "usage":
         raise UsageError(value)
     return _checked(value, arguments)
 
 
-def _case_files_digest(folder: str | Path | None) -> str:
-    """A digest of the case files (names and bytes) that plans and checks read: the module is
-    loaded between the two readings, and may write files its user can."""
+def _case_files_digests(folder: str | Path | None) -> dict[str, str]:
+    """A digest of each case file (by its path in the folder) that plans and checks read: the
+    module is loaded between the two readings, and may write files its user can."""
     from ..cases.spaces import default_cases_dir
 
     root = Path(folder) if folder is not None else default_cases_dir()
-    digest = hashlib.sha256()
+    digests = {}
     for path in sorted(root.rglob("*.toml")) if root.is_dir() else []:
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
         try:
-            digest.update(path.read_bytes())
+            digests[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
-            digest.update(b"unreadable")
-    return digest.hexdigest()
+            digests[str(path.relative_to(root))] = "unreadable"
+    return digests
 
 
 def no_cases_message(plan: Plan) -> str:
@@ -200,17 +202,20 @@ def _checked(plan: Plan, arguments: dict[str, Any]) -> Plan:
                 or case.tolerance != tuple(sorted(space.tolerance.items())) or not _id_agrees(case)):
             raise UsageError(f"--impl {impl!r}: the plan made while loading it does not match the case files "
                              f"(case {case.id!r}): its module changed refcheck's planning")
-    _holds_every_case(plan, cases, arguments, impl, requested)
+    # Without --layers, every layer the module was found to have (its plan says which) is checked:
+    # one whose cases the module left out of the plan is missing from it, not "not implemented".
+    expected = requested if requested is not None else sorted(set(plan.implementation.layers) & set(LAYERS))
+    _holds_every_case(plan, cases, arguments, impl, expected)
     return plan
 
 
 def _holds_every_case(plan: Plan, cases: list[Case], arguments: dict[str, Any], impl: Any,
                       requested: list[str] | None) -> None:
-    """Every case of the full sweep of the layers named by ``--layers`` (without it, of the plan's
-    layers), expanded here by refcheck's own layers, which take every value, is in the plan: to
+    """Every case of the full sweep of the ``requested`` layers (those --layers names, or those the
+    module has), expanded here by refcheck's own layers, which take every value, is in the plan: to
     run, or outside the code's supported space (then reported as not supported). A module that
     drops the cases its code would fail, or a whole layer, stops the run."""
-    layers = sorted(requested if requested is not None else {case.layer for case in cases})
+    layers = sorted(set(requested or ()) | {case.layer for case in cases})
     if not layers:
         return
     full = plan_sweep(None, layers, arguments.get("cases"), dtypes=arguments.get("dtypes"),
