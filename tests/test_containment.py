@@ -369,3 +369,20 @@ def test_a_flood_of_output_stops_at_the_file_size_limit(tmp_path):
     assert code == 0 and flooded
     left_out = [int(re.search(r"\[\.\.\. (\d+) bytes left out", text).group(1)) for text in flooded]
     assert all(100e6 < size <= OUTPUT_FILE_LIMIT for size in left_out), left_out
+
+
+def test_the_workers_hold_no_pipe_to_multiprocessing_s_helper_processes(tmp_path):
+    # Bytes of the code's own written into them killed the fork server (the run hung) and had the
+    # resource tracker print them on the console.
+    record = tmp_path / "pipes.txt"
+    module = tmp_path / "pipes.py"
+    module.write_text(
+        "import multiprocessing.forkserver as fs, multiprocessing.resource_tracker as rt\n"
+        "import numpy as np\n\n\n"
+        "def relu_forward(x):\n"
+        f"    open({str(record)!r}, 'w').write(repr((fs._forkserver._forkserver_alive_fd, rt._resource_tracker._fd)))\n"
+        "    return np.maximum(x, 0), x\n\n\n"
+        "def relu_backward(dout, cache):\n    return dout * (cache > 0)\n")
+    code = main(["run", "--impl", str(module), "--layers", "relu", "--quick", "--workers", "1", "--no-plots",
+                 "--out", str(tmp_path / "out")])
+    assert code == 0 and record.read_text() == "(None, None)"

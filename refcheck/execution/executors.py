@@ -11,6 +11,7 @@ Anything with ``submit(fn, *args, timeout=None, **kwargs) -> Future`` and ``shut
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -58,9 +59,26 @@ def _implementation_worker_start(memory_limit: int | None) -> None:
 
     mark_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is refcheck's to handle, not the user's code's
+    _close_helper_pipes()
     set_file_size_limit()
     if memory_limit:
         set_memory_limit(memory_limit)
+
+
+def _close_helper_pipes() -> None:
+    """Close this worker's ends of the pipes to multiprocessing's helper processes (the fork
+    server, the resource tracker), which the user's code has no use for: bytes of its own written
+    there killed the fork server (no worker could be started again: the run hung) and had the
+    resource tracker print them on the console."""
+    import multiprocessing.forkserver as forkserver
+    import multiprocessing.resource_tracker as resource_tracker
+
+    for holder, name in ((forkserver._forkserver, "_forkserver_alive_fd"), (resource_tracker._resource_tracker, "_fd")):
+        fd = getattr(holder, name, None)
+        if isinstance(fd, int):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            setattr(holder, name, None)
 
 
 def _oracle_worker_start(shut: Any = None) -> None:
