@@ -234,6 +234,17 @@ def test_a_weight_gradient_bug_behind_an_sgd_step_is_found(tmp_path):
 
 # --- NHWC with (kh, kw, C, F) kernels, parameters and gradients in dicts, lazy initialisation --------
 
+# The forward of both NHWC classes below: a loop over output positions.
+_NHWC_FORWARD_LOOP = """        W, b, s = self.parameters["W"], self.parameters["b"], self.stride
+        fr, fc = W.shape[:2]
+        n, h, w, c = X.shape
+        oh, ow = (h - fr) // s + 1, (w - fc) // s + 1
+        out = np.zeros((n, oh, ow, W.shape[3]), dtype=X.dtype)
+        for i in range(oh):
+            for j in range(ow):
+                out[:, i, j, :] = np.einsum("nhwc,hwcf->nf", X[:, i * s:i * s + fr, j * s:j * s + fc, :], W)
+"""
+
 NHWC_CONV = """
 import numpy as np
 
@@ -248,14 +259,7 @@ class Conv2D:
         if self.parameters["W"] is None:
             fr, fc = self.kernel_shape
             self.parameters = {"W": np.random.randn(fr, fc, X.shape[3], self.out_ch), "b": np.zeros(self.out_ch)}
-        W, b, s = self.parameters["W"], self.parameters["b"], self.stride
-        fr, fc = W.shape[:2]
-        n, h, w, c = X.shape
-        oh, ow = (h - fr) // s + 1, (w - fc) // s + 1
-        out = np.zeros((n, oh, ow, W.shape[3]), dtype=X.dtype)
-        for i in range(oh):
-            for j in range(ow):
-                out[:, i, j, :] = np.einsum("nhwc,hwcf->nf", X[:, i * s:i * s + fr, j * s:j * s + fc, :], W)
+NHWC_FORWARD_LOOP
         self.X = X
         return out + b
 
@@ -270,7 +274,7 @@ class Conv2D:
                 dX[:, i * s:i * s + fr, j * s:j * s + fc, :] += np.einsum("hwcf,nf->nhwc", W, dLdy[:, i, j, :])
         self.gradients = {"W": dW * W_SCALE, "b": dLdy.sum(axis=(0, 1, 2))}
         return dX
-"""
+""".replace("NHWC_FORWARD_LOOP\n", _NHWC_FORWARD_LOOP)
 
 
 def test_nhwc_conv_with_kh_kw_c_f_kernels_is_detected_and_passes(tmp_path):
@@ -315,14 +319,7 @@ class Conv2D:
     def forward(self, X):
         if not self.is_initialized:
             self._init_params(X)
-        W, b, s = self.parameters["W"], self.parameters["b"], self.stride
-        fr, fc = W.shape[:2]
-        n, h, w, c = X.shape
-        oh, ow = (h - fr) // s + 1, (w - fc) // s + 1
-        out = np.zeros((n, oh, ow, W.shape[3]), dtype=X.dtype)
-        for i in range(oh):
-            for j in range(ow):
-                out[:, i, j, :] = np.einsum("nhwc,hwcf->nf", X[:, i * s:i * s + fr, j * s:j * s + fc, :], W)
+NHWC_FORWARD_LOOP
         self.X.append(X)
         self.derived_variables["Z"].append(out + b)
         self.derived_variables["out_rows"].append(oh)
@@ -344,7 +341,7 @@ class Conv2D:
             self.gradients["b"] += dy.sum(axis=(0, 1, 2), keepdims=True)
             dXs.append(dX)
         return dXs[0] if len(self.X) == 1 else dXs
-"""
+""".replace("NHWC_FORWARD_LOOP\n", _NHWC_FORWARD_LOOP)
 
 
 def test_a_lazily_built_layer_that_records_each_forward_in_lists_is_checked_on_one_forward(tmp_path):
