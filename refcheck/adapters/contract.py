@@ -142,19 +142,23 @@ def contract_layers(module: ModuleType) -> dict[str, LayerFunctions]:
     return found
 
 
+def positional_parameters(function: Callable[..., Any]) -> list[inspect.Parameter] | None:
+    """The parameters ``function`` takes by position, in order; None when it has no signature."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return [p for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+
+
 def _gradients_spread(spec: LayerSpec, backward: Callable[..., Any]) -> Callable[..., Any]:
     """``backward(douts, cache)`` for a multi-output layer's backward written as
     ``backward(dh, dc, cache)``: one upstream gradient per argument (the contract passes them as
     one tuple). Any other backward is returned as it is."""
     count = len(spec.differentiable_outputs)
-    if count < 2:
-        return backward
-    try:
-        parameters = [p for p in inspect.signature(backward).parameters.values()
-                      if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return backward
-    if len(parameters) != count + 1 or any(p.default is not inspect.Parameter.empty for p in parameters):
+    parameters = positional_parameters(backward) if count > 1 else None
+    if parameters is None or len(parameters) != count + 1 or any(
+            p.default is not inspect.Parameter.empty for p in parameters):
         return backward
 
     @functools.wraps(backward)

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..specs import layer_spec
 from .construct import ALIASES, plain_name
-from .contract import LayerFunctions
+from .contract import LayerFunctions, positional_parameters
 from .names import CLASS_FAMILIES, normalise
 from .probe import _guarded
 
@@ -91,15 +91,13 @@ def _keywords(function: Callable[..., Any], layer: str, first: int = 1) -> dict[
     return found
 
 
-def _first_argument(function: Callable[..., Any]) -> str:
-    try:
-        parameters = list(inspect.signature(function).parameters.values())
-    except (TypeError, ValueError):
-        return ""
+def _first_argument(function: Callable[..., Any], skip: int = 0) -> str:
+    """The name of the argument after the first ``skip`` (a method's ``self``)."""
+    parameters = (positional_parameters(function) or [])[skip:]
     return parameters[0].name if parameters else ""
 
 
-def _of_output(forward: Callable[[np.ndarray], Any], derivative: Callable[[np.ndarray], Any]) -> bool:
+def _of_output(forward: Callable[[np.ndarray], Any], derivative: Callable[[np.ndarray], Any], argument: str) -> bool:
     """Whether ``derivative`` is written of the forward's output (see the module's docstring)."""
     def agrees(at: np.ndarray, slope: np.ndarray) -> bool:
         value = np.asarray(derivative(at), dtype=float)
@@ -115,16 +113,24 @@ def _of_output(forward: Callable[[np.ndarray], Any], derivative: Callable[[np.nd
             if agrees(np.asarray(forward(_PROBE.copy()), dtype=float).reshape(_PROBE.shape), slope):
                 return True
     except (Exception, SystemExit):  # noqa: BLE001 - the user's code on a probe: its cases will show it
-        return plain_name(_first_argument(derivative)) in _OUTPUT_NAMES
-    return plain_name(_first_argument(derivative)) in _OUTPUT_NAMES
+        pass
+    return plain_name(argument) in _OUTPUT_NAMES
+
+
+Keywords = dict[str, str]  # the user's keyword -> torch's hyperparameter
 
 
 def _functions(layer: str, forward: Callable[..., Any], derivative: Callable[..., Any] | None,
-               backward: Callable[..., Any] | None, origin: str) -> LayerFunctions:
-    """The contract's pair around a forward and either its derivative or its (dA, cache) backward."""
-    forward_keywords = _keywords(forward, layer)
-    derivative_keywords = _keywords(derivative, layer) if derivative is not None else {}
-    at_output = derivative is not None and _of_output(lambda v: _result(forward(v)), derivative)
+               backward: Callable[..., Any] | None, origin: str, *,
+               keywords: tuple[Keywords, Keywords] | None = None, argument: str | None = None) -> LayerFunctions:
+    """The contract's pair around a forward and either its derivative or its (dA, cache) backward.
+
+    ``keywords``: the hyperparameters each of forward and derivative takes (default: read from
+    their signatures); ``argument``: the name of the derivative's argument (default: its first)."""
+    forward_keywords, derivative_keywords = keywords or (
+        _keywords(forward, layer), _keywords(derivative, layer) if derivative is not None else {})
+    argument = _first_argument(derivative) if argument is None and derivative is not None else argument or ""
+    at_output = derivative is not None and _of_output(lambda v: _result(forward(v)), derivative, argument)
 
     def derived_forward(x: np.ndarray, **hparams: Any) -> tuple[Any, Any]:
         returned = forward(x, **{own: hparams[torch] for own, torch in forward_keywords.items() if torch in hparams})
@@ -162,8 +168,10 @@ def _function_pairs(module: ModuleType) -> dict[str, LayerFunctions]:
             continue
         flag = _derivative_flag(forward)
         if flag is not None:  # sigmoid(x, deriv=False): the same function, asked for its derivative
+            own = _keywords(forward, layer)
             found.setdefault(layer, _functions(layer, _with_flag(forward, flag, False), _with_flag(forward, flag, True),
-                                               None, f"{name} with {name}({flag}=True)"))
+                                               None, f"{name} with {name}({flag}=True)", keywords=(own, own),
+                                               argument=_first_argument(forward)))
             continue
         derivatives = [other for other in sorted(functions) if other != name and _derivative_of(other) == normalise(name)]
         if derivatives:
@@ -188,11 +196,6 @@ def _with_flag(function: Callable[..., Any], flag: str, value: bool) -> Callable
     def call(x: np.ndarray, **kwargs: Any) -> Any:
         return function(x, **kwargs, **{flag: value})
 
-    keywords = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in
-                list(inspect.signature(function).parameters.values())[1:] if p.name != flag
-                and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
-    call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD), *keywords])
     return call
 
 
@@ -230,13 +233,10 @@ def _class_functions(layer: str, cls: type, forward_name: str, derivative_name: 
     def derivative(value: np.ndarray, **hparams: Any) -> Any:
         return getattr(build(hparams), derivative_name)(value)
 
-    for function in (forward, derivative):  # the hyperparameters the constructor takes, under torch's names
-        function.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-            + [inspect.Parameter(torch, inspect.Parameter.KEYWORD_ONLY, default=None)
-               for torch in constructor_keywords.values()])
+    by_torch = {torch: torch for torch in constructor_keywords.values()}  # both wrappers take torch's names
     return _functions(layer, forward, derivative, None,
-                      f"{cls.__name__}.{forward_name} with {cls.__name__}.{derivative_name}")
+                      f"{cls.__name__}.{forward_name} with {cls.__name__}.{derivative_name}",
+                      keywords=(by_torch, by_torch), argument=_first_argument(getattr(cls, derivative_name), skip=1))
 
 
 @functools.lru_cache(maxsize=64)  # asked once per layer by discovery: the probes run once per module

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..specs import layer_spec
 from .construct import Constructor, form_choices
-from .contract import LayerFunctions, gradient_tuple
+from .contract import LayerFunctions, gradient_tuple, positional_parameters
 from .layouts import WEIGHT_AXES, Layout
 from .optional_tensors import BiasCache, zeros_for_missing_bias
 
@@ -74,9 +74,5 @@ def _always_adds_bias(layer: str, forward: Callable[..., Any]) -> bool:
     spec = layer_spec(layer)
     if "bias" not in spec.optional or spec.tensors.index("bias") != 2:
         return False
-    try:
-        parameters = [p for p in inspect.signature(forward).parameters.values()
-                      if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return False
+    parameters = positional_parameters(forward) or []
     return len(parameters) > 2 and parameters[2].default is inspect.Parameter.empty

@@ -220,9 +220,9 @@ class CaseChecker:
         items: list[TensorItem] = []
         owners: list[tuple[int, str]] = []
         for position, (pending, outcome) in enumerate(zip(pendings, outcomes)):
-            refused = outcome[0]["frameworks"] and not self.options.allow_frameworks if not isinstance(outcome, list) \
-                else True
-            if isinstance(outcome, list) or outcome[0]["status"] != "ran" or refused:  # (such a case fails unjudged)
+            if isinstance(outcome, list) or outcome[0]["status"] != "ran":
+                continue
+            if outcome[0]["frameworks"] and not self.options.allow_frameworks:  # such a case fails unjudged
                 continue
             raw, reference, at_dtype = outcome
             case = pending.case
